@@ -1,0 +1,1 @@
+//! vppkit_client: under construction.

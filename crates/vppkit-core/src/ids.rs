@@ -1,0 +1,412 @@
+//! Ids and small value types, validated on construction.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A value that does not satisfy its type's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// The value is empty.
+    #[error("{kind} must not be empty")]
+    Empty {
+        /// Which type rejected it.
+        kind: &'static str,
+    },
+    /// The value is longer than allowed.
+    #[error("{kind} is {len} characters long, at most {max} allowed")]
+    TooLong {
+        /// Which type rejected it.
+        kind: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The value contains a character the type does not allow.
+    #[error("{kind} {value:?} contains a character that is not allowed ({rule})")]
+    BadCharacter {
+        /// Which type rejected it.
+        kind: &'static str,
+        /// The value (ids only, never secrets).
+        value: String,
+        /// What is allowed.
+        rule: &'static str,
+    },
+    /// The value is not one of the known names.
+    #[error("{kind} {value:?} is not one of {allowed}")]
+    Unknown {
+        /// Which type rejected it.
+        kind: &'static str,
+        /// The value.
+        value: String,
+        /// The allowed values.
+        allowed: &'static str,
+    },
+}
+
+fn check(
+    kind: &'static str,
+    value: &str,
+    max: usize,
+    rule: &'static str,
+    ok: impl Fn(char) -> bool,
+) -> Result<(), ValueError> {
+    if value.is_empty() {
+        return Err(ValueError::Empty { kind });
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(ValueError::TooLong { kind, len, max });
+    }
+    if !value.chars().all(ok) {
+        return Err(ValueError::BadCharacter {
+            kind,
+            value: value.chars().take(80).collect(),
+            rule,
+        });
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $rule:literal, $ok:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates and wraps the value.
+            pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
+                let value = value.into();
+                check($kind, &value, $max, $rule, $ok)?;
+                Ok(Self(value))
+            }
+
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ValueError;
+            fn try_from(value: String) -> Result<Self, ValueError> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValueError;
+            fn from_str(s: &str) -> Result<Self, ValueError> {
+                Self::new(s)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+fn is_id_char(c: char) -> bool {
+    !c.is_control() && !c.is_whitespace()
+}
+
+string_id!(
+    /// An App Store product id ("adam id"): a string of decimal digits in the
+    /// Apps and Books API, an integer in MDM commands ([`AdamId::as_u64`]).
+    AdamId, "adamId", 19, "decimal digits only", |c: char| c.is_ascii_digit()
+);
+
+impl AdamId {
+    /// The id as the integer MDM commands carry (`iTunesStoreID`).
+    pub fn as_u64(&self) -> u64 {
+        // Validated: at most 19 ASCII digits, which always fits in a u64.
+        self.0.parse().unwrap_or(0)
+    }
+}
+
+impl From<u64> for AdamId {
+    fn from(value: u64) -> Self {
+        Self(value.to_string())
+    }
+}
+
+string_id!(
+    /// A device serial number, the device holder of a device licence.
+    SerialNumber, "serialNumber", 64, "letters, digits, '-' and '_'",
+    |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_'
+);
+
+string_id!(
+    /// The MDM's own stable id of a VPP user (`clientUserId`). Apple advises a GUID.
+    ClientUserId, "clientUserId", 255, "no whitespace or control characters", is_id_char
+);
+
+string_id!(
+    /// The local id of a location (one content token) inside a manager.
+    LocationId, "location id", 64, "letters, digits, '-', '_' and '.'",
+    |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+);
+
+string_id!(
+    /// Apple's id of an organisational unit (`uId`, a long digit string). Two tokens
+    /// with the same `uId` manage the same licences.
+    Uid, "uId", 128, "no whitespace or control characters", is_id_char
+);
+
+string_id!(
+    /// The id of an asynchronous Apple operation (`eventId`, a UUID string).
+    EventId, "eventId", 128, "no whitespace or control characters", is_id_char
+);
+
+string_id!(
+    /// The id of a webhook notification (`notificationId`), the de-duplication key.
+    NotificationId, "notificationId", 128, "no whitespace or control characters", is_id_char
+);
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $allowed:literal, { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $wire)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in a stable order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name Apple uses on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire,)+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValueError;
+            fn from_str(s: &str) -> Result<Self, ValueError> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    other => Err(ValueError::Unknown { kind: $kind, value: other.chars().take(40).collect(), allowed: $allowed }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// The store quality of a product (`pricingParam`).
+    PricingParam, "pricingParam", "STDQ, PLUS", {
+        /// Standard quality.
+        Stdq = "STDQ",
+        /// High quality.
+        Plus = "PLUS",
+    }
+);
+
+impl Default for PricingParam {
+    fn default() -> Self {
+        Self::Stdq
+    }
+}
+
+wire_enum!(
+    /// What kind of product an asset is (`productType`).
+    ProductType, "productType", "App, Book", {
+        /// An app.
+        App = "App",
+        /// A book (user licences only, never revocable).
+        Book = "Book",
+    }
+);
+
+wire_enum!(
+    /// A platform an asset supports (`supportedPlatforms`).
+    Platform, "platform", "iOS, macOS, tvOS, watchOS, visionOS", {
+        /// iOS and iPadOS.
+        Ios = "iOS",
+        /// macOS.
+        MacOs = "macOS",
+        /// tvOS.
+        TvOs = "tvOS",
+        /// watchOS.
+        WatchOs = "watchOS",
+        /// visionOS.
+        VisionOs = "visionOS",
+    }
+);
+
+/// One asset of a location: `(adamId, pricingParam)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AssetKey {
+    /// The product.
+    pub adam_id: AdamId,
+    /// Its store quality.
+    pub pricing_param: PricingParam,
+}
+
+impl AssetKey {
+    /// Builds an asset key.
+    pub fn new(adam_id: AdamId, pricing_param: PricingParam) -> Self {
+        Self {
+            adam_id,
+            pricing_param,
+        }
+    }
+}
+
+impl fmt::Display for AssetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.adam_id, self.pricing_param)
+    }
+}
+
+/// Who holds a licence: a device (device licensing) or a VPP user (user licensing).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum Holder {
+    /// A device, by serial number.
+    Device(SerialNumber),
+    /// A VPP user, by the MDM's `clientUserId`.
+    User(ClientUserId),
+}
+
+impl Holder {
+    /// Whether this is a device.
+    pub fn is_device(&self) -> bool {
+        matches!(self, Holder::Device(_))
+    }
+
+    /// Whether this is a user.
+    pub fn is_user(&self) -> bool {
+        matches!(self, Holder::User(_))
+    }
+
+    /// The holder's id as text.
+    pub fn id(&self) -> &str {
+        match self {
+            Holder::Device(s) => s.as_str(),
+            Holder::User(u) => u.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Holder::Device(s) => write!(f, "device:{s}"),
+            Holder::User(u) => write!(f, "user:{u}"),
+        }
+    }
+}
+
+impl FromStr for Holder {
+    type Err = ValueError;
+    /// Parses `device:SERIAL` or `user:CLIENT_USER_ID`.
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        if let Some(rest) = s.strip_prefix("device:") {
+            return Ok(Holder::Device(SerialNumber::new(rest)?));
+        }
+        if let Some(rest) = s.strip_prefix("user:") {
+            return Ok(Holder::User(ClientUserId::new(rest)?));
+        }
+        Err(ValueError::Unknown {
+            kind: "holder",
+            value: s.chars().take(80).collect(),
+            allowed: "device:SERIAL or user:CLIENT_USER_ID",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adam_ids_are_digits() {
+        assert_eq!(AdamId::new("361304891").unwrap().as_u64(), 361304891);
+        assert!(matches!(AdamId::new(""), Err(ValueError::Empty { .. })));
+        assert!(matches!(
+            AdamId::new("12a"),
+            Err(ValueError::BadCharacter { .. })
+        ));
+        assert!(matches!(
+            AdamId::new("1".repeat(20)),
+            Err(ValueError::TooLong { .. })
+        ));
+        assert_eq!(AdamId::from(42).as_str(), "42");
+    }
+
+    #[test]
+    fn serde_validates() {
+        let key: AssetKey =
+            serde_json::from_str(r#"{"adamId":"409203825","pricingParam":"STDQ"}"#).unwrap();
+        assert_eq!(key.to_string(), "409203825/STDQ");
+        assert!(
+            serde_json::from_str::<AssetKey>(r#"{"adamId":"x","pricingParam":"STDQ"}"#).is_err()
+        );
+        assert!(
+            serde_json::from_str::<AssetKey>(r#"{"adamId":"1","pricingParam":"GOLD"}"#).is_err()
+        );
+        assert_eq!(
+            serde_json::to_string(&Platform::VisionOs).unwrap(),
+            "\"visionOS\""
+        );
+    }
+
+    #[test]
+    fn holders_parse_and_print() {
+        let d: Holder = "device:C02000000000".parse().unwrap();
+        assert!(d.is_device());
+        assert_eq!(d.to_string(), "device:C02000000000");
+        let u: Holder = "user:u-7f3a".parse().unwrap();
+        assert_eq!(u.id(), "u-7f3a");
+        assert!("group:x".parse::<Holder>().is_err());
+        assert!(SerialNumber::new("C02 000").is_err());
+        assert!(ClientUserId::new("a\tb").is_err());
+    }
+
+    #[test]
+    fn wire_enums_round_trip() {
+        for p in Platform::ALL {
+            assert_eq!(p.as_str().parse::<Platform>().unwrap(), *p);
+        }
+        assert_eq!("Book".parse::<ProductType>().unwrap(), ProductType::Book);
+        assert!("book".parse::<ProductType>().is_err());
+    }
+}

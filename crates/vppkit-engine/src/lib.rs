@@ -1,0 +1,1 @@
+//! vppkit_engine: under construction.

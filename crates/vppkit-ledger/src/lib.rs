@@ -1,0 +1,1 @@
+//! vppkit_ledger: under construction.

@@ -1,0 +1,1 @@
+//! vppkit_rules: under construction.

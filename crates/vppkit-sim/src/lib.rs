@@ -1,0 +1,1 @@
+//! vppkit_sim: under construction.

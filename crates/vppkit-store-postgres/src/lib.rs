@@ -1,0 +1,1 @@
+//! vppkit_store_postgres: under construction.

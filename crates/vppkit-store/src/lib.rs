@@ -1,0 +1,1 @@
+//! vppkit_store: under construction.

@@ -28,12 +28,17 @@
 //! ```
 
 mod datetime;
+mod domain;
 mod ids;
 mod mdm_info;
 mod secret;
 mod token;
 
 pub use datetime::{format_apple_datetime, parse_apple_datetime, DateTimeError};
+pub use domain::{
+    AccountType, Asset, AssetCounts, AssetMetadata, HoldingStatus, TokenState, VppUser,
+    VppUserStatus, UNLIMITED_COUNT,
+};
 pub use ids::{
     AdamId, AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId, Platform,
     PricingParam, ProductType, SerialNumber, Uid, ValueError,

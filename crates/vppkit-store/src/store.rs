@@ -1,0 +1,441 @@
+//! The `Store` trait and its convenience extension.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use vppkit_core::{
+    Asset, AssetKey, ClientUserId, EventId, Holder, HoldingStatus, LocationId, NotificationId,
+    VppUser,
+};
+
+use crate::asset::AssetRecord;
+use crate::error::Result;
+use crate::holding::{
+    HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, HoldingUpsert, Reservation,
+};
+use crate::install::InstallRecord;
+use crate::journal::{JournalQuery, JournalRecord, NewJournalRecord};
+use crate::lease::Lease;
+use crate::location::LocationRecord;
+use crate::operation::{Operation, OperationUpdate};
+use crate::policy::PolicyRecord;
+use crate::sync::{SyncOutcome, SyncPage, SyncStatus};
+use crate::user::UserRecord;
+
+/// Everything vppkit persists, behind one object-safe async trait (`Arc<dyn Store>`).
+///
+/// Every record except policies and leases belongs to a location: writing one for
+/// a location that does not exist fails with [`ErrorKind::NotFound`](crate::ErrorKind::NotFound),
+/// and [`Store::delete_location`] removes them all. Reads of a missing record
+/// return `Ok(None)` (or an empty list). Timestamps are supplied by the caller, so
+/// the engine's clock (and a test's) is the only clock.
+///
+/// Paged reads take an exclusive `after` position and a `limit` (at least 1) and
+/// return records in a stable order; an empty page means the end.
+///
+/// Backends run the conformance suite in `vppkit_store::testkit` (feature `testkit`).
+#[async_trait]
+pub trait Store: Send + Sync + Debug + 'static {
+    // ---- locations ----
+
+    /// Inserts (when `record.revision` is 0) or updates (when the stored revision
+    /// equals `record.revision`) a location, returning its new revision.
+    /// Inserting an existing id is [`AlreadyExists`](crate::StoreError::AlreadyExists);
+    /// updating with a stale revision is a version mismatch; updating a missing one is not found.
+    async fn save_location(&self, record: &LocationRecord) -> Result<u64>;
+
+    /// One location, secrets decrypted.
+    async fn location(&self, id: &LocationId) -> Result<Option<LocationRecord>>;
+
+    /// Every location, ordered by id.
+    async fn locations(&self) -> Result<Vec<LocationRecord>>;
+
+    /// Deletes a location and everything that belongs to it. Returns whether it existed.
+    async fn delete_location(&self, id: &LocationId) -> Result<bool>;
+
+    // ---- sync ----
+
+    /// Cursors, last outcome and generation of a location.
+    async fn sync_status(&self, location: &LocationId) -> Result<SyncStatus>;
+
+    /// Records how a sync run ended.
+    async fn record_sync_outcome(&self, location: &LocationId, outcome: &SyncOutcome)
+        -> Result<()>;
+
+    /// Starts a new sync generation for mark-and-sweep: returns a number greater
+    /// than every earlier one of this location. Stamp the holdings a full sync sees
+    /// with it ([`SyncPage::generation`]), then sweep those left unstamped.
+    async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64>;
+
+    /// Applies a page of changes in one transaction, cursor included (see [`SyncPage`]).
+    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<()>;
+
+    /// Holdings not stamped with `generation` or a later one, excluding
+    /// [`HoldingStatus::Reserved`] holdings and those reserved since `generation`
+    /// began; paged in holding order.
+    async fn unseen_holdings(
+        &self,
+        location: &LocationId,
+        generation: u64,
+        after: Option<&HoldingKey>,
+        limit: u32,
+    ) -> Result<Vec<HoldingRecord>>;
+
+    /// Deletes the holdings [`Store::unseen_holdings`] would list; returns how many.
+    async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64>;
+
+    // ---- assets ----
+
+    /// One asset.
+    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>>;
+
+    /// Every asset of a location (thousands at most), in key order (bytes of adamId, then pricingParam).
+    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>>;
+
+    // ---- holdings ----
+
+    /// Reserves one licence for each holder, all or nothing, atomically across
+    /// processes (see [`Reservation`]). Returns how many licences are left after it.
+    ///
+    /// Errors: the asset is missing (not found), too few licences
+    /// ([`InsufficientLicences`](crate::StoreError::InsufficientLicences)), a holder
+    /// already holds it ([`AlreadyHeld`](crate::StoreError::AlreadyHeld), a conflict),
+    /// duplicate holders in the request (invalid).
+    async fn reserve(&self, reservation: &Reservation) -> Result<u32>;
+
+    /// Applies status changes and deletions to existing holdings, all or nothing,
+    /// with journal records, in one transaction. A missing holding is not found; a
+    /// holding whose status is not the expected one is a version mismatch.
+    async fn transition_holdings(
+        &self,
+        location: &LocationId,
+        transitions: &[HoldingTransition],
+        journal: &[NewJournalRecord],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// One holding.
+    async fn holding(
+        &self,
+        location: &LocationId,
+        asset: &AssetKey,
+        holder: &Holder,
+    ) -> Result<Option<HoldingRecord>>;
+
+    /// Holdings of one asset, ordered by holder text, after `after`.
+    async fn holdings_by_asset(
+        &self,
+        location: &LocationId,
+        asset: &AssetKey,
+        after: Option<&Holder>,
+        limit: u32,
+    ) -> Result<Vec<HoldingRecord>>;
+
+    /// Every holding of one holder (one per asset at most), in holding order.
+    async fn holdings_by_holder(
+        &self,
+        location: &LocationId,
+        holder: &Holder,
+    ) -> Result<Vec<HoldingRecord>>;
+
+    /// Holdings tied to an operation, in holding order.
+    async fn holdings_by_operation(
+        &self,
+        location: &LocationId,
+        operation_id: &str,
+    ) -> Result<Vec<HoldingRecord>>;
+
+    /// Every holding of a location, in holding order (see [`HoldingKey`]), after `after`.
+    async fn holdings_page(
+        &self,
+        location: &LocationId,
+        after: Option<&HoldingKey>,
+        limit: u32,
+    ) -> Result<Vec<HoldingRecord>>;
+
+    /// How many holdings of an asset are in each state.
+    async fn holding_counts(
+        &self,
+        location: &LocationId,
+        asset: &AssetKey,
+    ) -> Result<HoldingCounts>;
+
+    // ---- users ----
+
+    /// One VPP user.
+    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>>;
+
+    /// VPP users ordered by `clientUserId` bytes, after `after`.
+    async fn users_page(
+        &self,
+        location: &LocationId,
+        after: Option<&ClientUserId>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>>;
+
+    // ---- journal ----
+
+    /// Appends journal records; returns the location's last sequence number after it.
+    async fn append_journal(
+        &self,
+        location: &LocationId,
+        records: &[NewJournalRecord],
+    ) -> Result<u64>;
+
+    /// Reads journal records, ordered by sequence number.
+    async fn read_journal(&self, query: &JournalQuery) -> Result<Vec<JournalRecord>>;
+
+    // ---- operations ----
+
+    /// Stores a new operation; an existing id is a conflict.
+    async fn insert_operation(&self, operation: &Operation) -> Result<()>;
+
+    /// Updates an operation and returns it as stored.
+    async fn update_operation(&self, id: &str, update: &OperationUpdate) -> Result<Operation>;
+
+    /// One operation.
+    async fn operation(&self, id: &str) -> Result<Option<Operation>>;
+
+    /// The operation with Apple's event id in a location.
+    async fn operation_by_event(
+        &self,
+        location: &LocationId,
+        event_id: &EventId,
+    ) -> Result<Option<Operation>>;
+
+    /// Operations not finished (see [`OperationStatus::is_finished`](crate::OperationStatus::is_finished)),
+    /// of one location or all, ordered by creation time then id.
+    async fn unfinished_operations(&self, location: Option<&LocationId>) -> Result<Vec<Operation>>;
+
+    /// Deletes finished operations last updated before `before`; returns how many.
+    async fn prune_operations(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    // ---- notifications ----
+
+    /// Records a notification id; returns `true` if it was not seen before.
+    async fn record_notification(
+        &self,
+        location: &LocationId,
+        id: &NotificationId,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Forgets notification ids recorded before `before`; returns how many.
+    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    // ---- policies ----
+
+    /// Writes a policy. With `expected_revision` `Some(0)` it must not exist, with
+    /// `Some(n)` its revision must be `n`, with `None` it is written regardless.
+    /// Returns the new revision.
+    async fn put_policy(
+        &self,
+        name: &str,
+        document: &serde_json::Value,
+        expected_revision: Option<u64>,
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+
+    /// One policy.
+    async fn policy(&self, name: &str) -> Result<Option<PolicyRecord>>;
+
+    /// Every policy, ordered by name.
+    async fn policies(&self) -> Result<Vec<PolicyRecord>>;
+
+    /// Deletes a policy; returns whether it existed.
+    async fn delete_policy(&self, name: &str) -> Result<bool>;
+
+    // ---- install status ----
+
+    /// Writes the install status of an asset for a holder (replacing the previous one).
+    async fn put_install_status(&self, record: &InstallRecord) -> Result<()>;
+
+    /// The install status of an asset for a holder.
+    async fn install_status(
+        &self,
+        location: &LocationId,
+        holder: &Holder,
+        asset: &AssetKey,
+    ) -> Result<Option<InstallRecord>>;
+
+    /// Every install status of a holder, in asset order.
+    async fn install_statuses(
+        &self,
+        location: &LocationId,
+        holder: &Holder,
+    ) -> Result<Vec<InstallRecord>>;
+
+    // ---- leases ----
+
+    /// Takes a lease for `ttl`: when free, expired, or already ours (then it is
+    /// extended and keeps its token). Held by another owner and not expired:
+    /// [`LeaseHeld`](crate::StoreError::LeaseHeld).
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Lease>;
+
+    /// Extends a lease we hold (same owner and token, not expired) to `now + ttl`.
+    /// Taken by another owner: a conflict; expired or gone: not found.
+    async fn renew_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        token: u64,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Lease>;
+
+    /// Releases a lease we hold; returns whether it was ours.
+    async fn release_lease(&self, name: &str, owner: &str, token: u64) -> Result<bool>;
+
+    /// The lease as stored (possibly expired).
+    async fn lease(&self, name: &str) -> Result<Option<Lease>>;
+}
+
+/// Fails to compile if [`Store`] stops being object-safe.
+#[allow(dead_code)]
+fn assert_object_safe(_: &dyn Store) {}
+
+/// Convenience helpers over any [`Store`].
+#[async_trait]
+pub trait StoreExt: Store {
+    /// Loads a location, applies `change`, saves it; retries on a version mismatch
+    /// up to 5 times. Returns the saved record.
+    async fn update_location<F>(&self, id: &LocationId, mut change: F) -> Result<LocationRecord>
+    where
+        F: FnMut(&mut LocationRecord) + Send,
+    {
+        let mut attempts = 0;
+        loop {
+            let Some(mut record) = self.location(id).await? else {
+                return Err(crate::StoreError::not_found("location", id));
+            };
+            change(&mut record);
+            match self.save_location(&record).await {
+                Ok(revision) => {
+                    record.revision = revision;
+                    return Ok(record);
+                }
+                Err(e) if e.kind() == crate::ErrorKind::VersionMismatch && attempts < 5 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Inserts or overwrites assets in one transaction.
+    async fn put_assets(
+        &self,
+        location: &LocationId,
+        assets: Vec<Asset>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut page = SyncPage::new(at);
+        page.upsert_assets = assets;
+        self.apply_sync_page(location, &page).await
+    }
+
+    /// Inserts or overwrites a user.
+    async fn put_user(
+        &self,
+        location: &LocationId,
+        user: VppUser,
+        managed_by_us: bool,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut page = SyncPage::new(at);
+        page.upsert_users = vec![(user, managed_by_us)];
+        self.apply_sync_page(location, &page).await
+    }
+
+    /// Inserts or overwrites holdings in one transaction.
+    async fn put_holdings(
+        &self,
+        location: &LocationId,
+        holdings: Vec<HoldingUpsert>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut page = SyncPage::new(at);
+        page.upsert_holdings = holdings;
+        self.apply_sync_page(location, &page).await
+    }
+
+    /// Reads every holding of an asset, page by page, calling `f` on each page.
+    async fn for_each_holding_page<F>(
+        &self,
+        location: &LocationId,
+        asset: &AssetKey,
+        page_size: u32,
+        mut f: F,
+    ) -> Result<u64>
+    where
+        F: FnMut(Vec<HoldingRecord>) + Send,
+    {
+        let mut after: Option<Holder> = None;
+        let mut n = 0u64;
+        loop {
+            let page = self
+                .holdings_by_asset(location, asset, after.as_ref(), page_size)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(n);
+            };
+            after = Some(last.holder.clone());
+            n += page.len() as u64;
+            let short = page.len() < page_size as usize;
+            f(page);
+            if short {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// Marks every holding reserved by an operation active (Apple confirmed it), with journal records.
+    async fn confirm_reservation(
+        &self,
+        location: &LocationId,
+        operation_id: &str,
+        journal: &[NewJournalRecord],
+        at: DateTime<Utc>,
+    ) -> Result<usize> {
+        let held = self.holdings_by_operation(location, operation_id).await?;
+        let transitions: Vec<_> = held
+            .iter()
+            .filter(|h| h.status == HoldingStatus::Reserved)
+            .map(|h| {
+                HoldingTransition::set(h.key(), HoldingStatus::Active)
+                    .expecting(HoldingStatus::Reserved)
+            })
+            .collect();
+        self.transition_holdings(location, &transitions, journal, at)
+            .await?;
+        Ok(transitions.len())
+    }
+
+    /// Deletes every holding still reserved by an operation (Apple refused it), with journal records.
+    async fn roll_back_reservation(
+        &self,
+        location: &LocationId,
+        operation_id: &str,
+        journal: &[NewJournalRecord],
+        at: DateTime<Utc>,
+    ) -> Result<usize> {
+        let held = self.holdings_by_operation(location, operation_id).await?;
+        let transitions: Vec<_> = held
+            .iter()
+            .filter(|h| h.status == HoldingStatus::Reserved)
+            .map(|h| HoldingTransition::delete(h.key()).expecting(HoldingStatus::Reserved))
+            .collect();
+        self.transition_holdings(location, &transitions, journal, at)
+            .await?;
+        Ok(transitions.len())
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}

@@ -1,1 +1,45 @@
-//! vppkit_rules: under construction.
+//! Assignment rules and a licence-aware planner for Apple Apps and Books (VPP). Pure: no
+//! I/O, no async; functions over values, deterministic.
+//!
+//! - [`PolicySet`] and [`Directory`]: the policies (Intune-style assignments) and the MDM's
+//!   users, devices and groups, both readable from hand-written JSON (`docs/policies.md`).
+//! - [`LicenceView`]: the read view of the licence state (implemented by [`LicenceState`]
+//!   and by `vppkit-ledger`'s view).
+//! - [`Plan`]: user registrations and invitations, associate / disassociate / revoke batches
+//!   per location split by [`Limits`], [`MdmCommand`]s, waitlisted and blocked items. Every
+//!   item has an `explain()` sentence.
+//!
+//! # Error model
+//!
+//! Input that cannot be read is an `Err` ([`FormatError`], [`PlanError`]). A policy that
+//! breaks a rule, a holder that cannot get a licence, a holder waiting for one: these are
+//! decisions, returned as data in the plan ([`PolicyViolation`], [`Blocked`], [`Waitlisted`]).
+
+mod command;
+mod directory;
+mod error;
+mod ids;
+mod limits;
+mod plan;
+mod policy;
+mod release;
+mod view;
+
+pub use command::{
+    invitation_link, InstallApplication, MdmCommand, CLOUD_VPP_PROGRAM_ID, FLAG_PREVENT_BACKUP,
+    FLAG_REMOVE_WITH_MDM,
+};
+pub use directory::{Directory, DirectoryDevice, DirectoryUser, EnrollmentType, Group, Ownership};
+pub use error::{FormatError, PlanError};
+pub use ids::{GroupId, PolicyId};
+pub use limits::Limits;
+pub use plan::{
+    AssetBatch, BatchTargets, BlockReason, Blocked, ChangeReason, DeviceCommand, Invitation,
+    LocationPlan, PendingRelease, Plan, PolicyViolation, Precondition, RetireBatch, RevokeBatch,
+    UserBatch, UserRegistration, Violation, Waitlisted,
+};
+pub use policy::{
+    AppSettings, DeviceFilter, Intent, LicenceType, OsVersion, Policy, PolicySet, Target,
+};
+pub use release::{GoneRelease, ReleaseRules, ScopeRelease, UninstallRelease};
+pub use view::{AssetInfo, LicenceState, LicenceView, LocationInfo};

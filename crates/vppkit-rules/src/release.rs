@@ -1,0 +1,109 @@
+//! Release rules: what happens to a licence nobody wants any more. Books are never released.
+
+use serde::{Deserialize, Serialize};
+
+/// When the licence of an uninstalled app is released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum UninstallRelease {
+    /// Default. Send `RemoveApplication` first; release the licence in a later plan, once
+    /// the device's inventory no longer lists the app (the removal was acknowledged). A
+    /// device that reports no inventory is released with the removal.
+    #[default]
+    AfterRemoval,
+    /// Release in the same plan as the removal command.
+    WithRemoval,
+    /// Remove the app but keep the licence.
+    Never,
+}
+
+/// What happens to a licence whose holder left every policy of the asset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ScopeRelease {
+    /// Default, as Intune does: removing an assignment does not release the licence.
+    #[default]
+    Keep,
+    /// Release in the next plan.
+    Release,
+    /// Release once the holder has been out of scope for this many days
+    /// (`{"releaseAfterDays": 7}`).
+    ReleaseAfterDays(u32),
+}
+
+/// What happens to licences of a holder that is gone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum GoneRelease {
+    /// Default: revoke every revocable licence of the holder (`assets/revoke`); for users,
+    /// also retire the VPP user.
+    #[default]
+    Release,
+    /// Keep the licences.
+    Keep,
+}
+
+/// The release rules of a policy file. Every field has a documented default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ReleaseRules {
+    /// On an Uninstall policy. Default: after the removal is acknowledged.
+    pub on_uninstall: UninstallRelease,
+    /// On leaving every policy's scope. Default: keep.
+    pub on_out_of_scope: ScopeRelease,
+    /// On a device marked retired in the directory, or missing from it. Default: release.
+    pub on_device_removed: GoneRelease,
+    /// On a user marked retired in the directory, or missing from it. Default: release
+    /// and retire the VPP user.
+    pub on_user_retired: GoneRelease,
+}
+
+impl ReleaseRules {
+    /// Sets the Uninstall rule.
+    pub fn with_on_uninstall(mut self, r: UninstallRelease) -> Self {
+        self.on_uninstall = r;
+        self
+    }
+
+    /// Sets the out-of-scope rule.
+    pub fn with_on_out_of_scope(mut self, r: ScopeRelease) -> Self {
+        self.on_out_of_scope = r;
+        self
+    }
+
+    /// Sets the removed-device rule.
+    pub fn with_on_device_removed(mut self, r: GoneRelease) -> Self {
+        self.on_device_removed = r;
+        self
+    }
+
+    /// Sets the retired-user rule.
+    pub fn with_on_user_retired(mut self, r: GoneRelease) -> Self {
+        self.on_user_retired = r;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_forms() {
+        let r: ReleaseRules = serde_json::from_str(
+            r#"{"onUninstall":"withRemoval","onOutOfScope":{"releaseAfterDays":7},"onDeviceRemoved":"keep"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.on_uninstall, UninstallRelease::WithRemoval);
+        assert_eq!(r.on_out_of_scope, ScopeRelease::ReleaseAfterDays(7));
+        assert_eq!(r.on_device_removed, GoneRelease::Keep);
+        assert_eq!(r.on_user_retired, GoneRelease::Release);
+        let d: ReleaseRules = serde_json::from_str("{}").unwrap();
+        assert_eq!(d, ReleaseRules::default());
+        assert!(serde_json::from_str::<ReleaseRules>(r#"{"onUninstal":"never"}"#).is_err());
+    }
+}

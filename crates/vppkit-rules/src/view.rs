@@ -1,0 +1,343 @@
+//! The planner's read view of the licence state: per location its token state, assets with
+//! their free count, holdings and VPP users.
+//!
+//! [`LicenceView`] is what the planner reads; [`LicenceState`] is a plain value implementing
+//! it (for tests, demos and dry runs), and `vppkit-ledger`'s read view implements it too.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use vppkit_core::{
+    Asset, AssetKey, ClientUserId, Holder, HoldingStatus, LocationId, TokenState, VppUser,
+    VppUserStatus, UNLIMITED_COUNT,
+};
+
+use crate::plan::Plan;
+
+/// A location as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct LocationInfo {
+    /// Local id.
+    pub id: LocationId,
+    /// Its token's state; the planner sends nothing to a location that does not allow writes.
+    pub token_state: TokenState,
+}
+
+impl LocationInfo {
+    /// Builds a location.
+    pub fn new(id: LocationId, token_state: TokenState) -> Self {
+        Self { id, token_state }
+    }
+}
+
+/// One asset of a location with the number of licences free to reserve now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AssetInfo {
+    /// The asset and Apple's counts.
+    pub asset: Asset,
+    /// Licences free now: holdable minus held and reserved.
+    pub free: u32,
+    /// Bundle id from the content metadata, needed for `RemoveApplication`.
+    pub bundle_id: Option<String>,
+}
+
+impl AssetInfo {
+    /// Builds an asset view.
+    pub fn new(asset: Asset, free: u32, bundle_id: Option<String>) -> Self {
+        Self {
+            asset,
+            free,
+            bundle_id,
+        }
+    }
+}
+
+/// What the planner reads. Implementations must be consistent for the duration of one
+/// `plan` call (a snapshot).
+pub trait LicenceView {
+    /// Every location.
+    fn locations(&self) -> Vec<LocationInfo>;
+    /// The assets of a location.
+    fn assets(&self, location: &LocationId) -> Vec<AssetInfo>;
+    /// Every holding of one asset in one location, any status.
+    fn holdings(&self, location: &LocationId, asset: &AssetKey) -> Vec<(Holder, HoldingStatus)>;
+    /// The VPP users of a location, as Apple lists them (retired ones may appear beside an
+    /// active one with the same id).
+    fn users(&self, location: &LocationId) -> Vec<VppUser>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssetState {
+    asset: Asset,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bundle_id: Option<String>,
+    #[serde(default)]
+    holdings: BTreeMap<Holder, HoldingStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationState {
+    token_state: TokenState,
+    #[serde(default)]
+    assets: BTreeMap<AssetKey, AssetState>,
+    #[serde(default)]
+    users: BTreeMap<ClientUserId, VppUser>,
+}
+
+/// A plain licence state implementing [`LicenceView`].
+///
+/// `free` is computed as `total - retired - holdings` (any status), or unlimited for free
+/// assets. [`LicenceState::apply`] plays a plan as if Apple accepted all of it, which is what
+/// the property tests and dry runs use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenceState {
+    locations: BTreeMap<LocationId, LocationState>,
+}
+
+impl LicenceState {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A snapshot of any view.
+    pub fn from_view(view: &dyn LicenceView) -> Self {
+        let mut s = Self::new();
+        for l in view.locations() {
+            s.add_location(l.id.clone(), l.token_state);
+            for a in view.assets(&l.id) {
+                let key = a.asset.key.clone();
+                s.add_asset(&l.id, a.asset, a.bundle_id);
+                for (h, st) in view.holdings(&l.id, &key) {
+                    s.set_holding(&l.id, &key, h, st);
+                }
+            }
+            for u in view.users(&l.id) {
+                s.set_user(&l.id, u);
+            }
+        }
+        s
+    }
+
+    /// Adds (or replaces the token state of) a location.
+    pub fn add_location(&mut self, id: LocationId, token_state: TokenState) -> &mut Self {
+        self.locations
+            .entry(id)
+            .and_modify(|l| l.token_state = token_state)
+            .or_insert_with(|| LocationState {
+                token_state,
+                assets: BTreeMap::new(),
+                users: BTreeMap::new(),
+            });
+        self
+    }
+
+    fn loc(&mut self, id: &LocationId) -> &mut LocationState {
+        self.locations
+            .entry(id.clone())
+            .or_insert_with(|| LocationState {
+                token_state: TokenState::Valid,
+                assets: BTreeMap::new(),
+                users: BTreeMap::new(),
+            })
+    }
+
+    /// Adds an asset to a location (the location is created, valid, if missing).
+    pub fn add_asset(
+        &mut self,
+        location: &LocationId,
+        asset: Asset,
+        bundle_id: Option<String>,
+    ) -> &mut Self {
+        let key = asset.key.clone();
+        let holdings = self
+            .loc(location)
+            .assets
+            .remove(&key)
+            .map(|a| a.holdings)
+            .unwrap_or_default();
+        self.loc(location).assets.insert(
+            key,
+            AssetState {
+                asset,
+                bundle_id,
+                holdings,
+            },
+        );
+        self
+    }
+
+    /// Sets a holding. Ignored when the asset is not in the location.
+    pub fn set_holding(
+        &mut self,
+        location: &LocationId,
+        asset: &AssetKey,
+        holder: Holder,
+        status: HoldingStatus,
+    ) -> &mut Self {
+        if let Some(a) = self.loc(location).assets.get_mut(asset) {
+            a.holdings.insert(holder, status);
+        }
+        self
+    }
+
+    /// Removes a holding; returns whether it existed.
+    pub fn remove_holding(
+        &mut self,
+        location: &LocationId,
+        asset: &AssetKey,
+        holder: &Holder,
+    ) -> bool {
+        self.loc(location)
+            .assets
+            .get_mut(asset)
+            .map(|a| a.holdings.remove(holder).is_some())
+            .unwrap_or(false)
+    }
+
+    /// Sets a VPP user (replacing one with the same id).
+    pub fn set_user(&mut self, location: &LocationId, user: VppUser) -> &mut Self {
+        self.loc(location)
+            .users
+            .insert(user.client_user_id.clone(), user);
+        self
+    }
+
+    /// The holding status, if held.
+    pub fn holding(
+        &self,
+        location: &LocationId,
+        asset: &AssetKey,
+        holder: &Holder,
+    ) -> Option<HoldingStatus> {
+        self.locations
+            .get(location)?
+            .assets
+            .get(asset)?
+            .holdings
+            .get(holder)
+            .copied()
+    }
+
+    /// Number of holdings of an asset in a location.
+    pub fn holding_count(&self, location: &LocationId, asset: &AssetKey) -> usize {
+        self.locations
+            .get(location)
+            .and_then(|l| l.assets.get(asset))
+            .map_or(0, |a| a.holdings.len())
+    }
+
+    /// Free licences of an asset in a location.
+    pub fn free(&self, location: &LocationId, asset: &AssetKey) -> u32 {
+        self.locations
+            .get(location)
+            .and_then(|l| l.assets.get(asset))
+            .map_or(0, Self::free_of)
+    }
+
+    fn free_of(a: &AssetState) -> u32 {
+        if a.asset.counts.is_unlimited() {
+            return UNLIMITED_COUNT;
+        }
+        let held = u32::try_from(a.holdings.len()).unwrap_or(u32::MAX);
+        a.asset.counts.holdable().saturating_sub(held)
+    }
+
+    /// A VPP user of a location.
+    pub fn user(&self, location: &LocationId, id: &ClientUserId) -> Option<&VppUser> {
+        self.locations.get(location)?.users.get(id)
+    }
+
+    /// Plays a plan as if Apple accepted every request: users created (Associated with a
+    /// Managed Apple Account, else Registered), associations Active, disassociations and
+    /// revocations removed (revocable assets only), users retired.
+    pub fn apply(&mut self, plan: &Plan) {
+        for lp in &plan.locations {
+            let loc = self.loc(&lp.location);
+            for b in &lp.create_users {
+                for u in &b.users {
+                    let status = if u.associates_at_once() {
+                        VppUserStatus::Associated
+                    } else {
+                        VppUserStatus::Registered
+                    };
+                    let mut user = VppUser::new(u.client_user_id.clone(), status);
+                    user.email = u.email.clone();
+                    user.managed_apple_id = u.managed_apple_id.clone();
+                    loc.users.insert(u.client_user_id.clone(), user);
+                }
+            }
+            for b in &lp.associate {
+                for (asset, holder) in b.holdings() {
+                    if let Some(a) = loc.assets.get_mut(&asset) {
+                        a.holdings.insert(holder, HoldingStatus::Active);
+                    }
+                }
+            }
+            for b in &lp.disassociate {
+                for (asset, holder) in b.holdings() {
+                    if let Some(a) = loc.assets.get_mut(&asset) {
+                        a.holdings.remove(&holder);
+                    }
+                }
+            }
+            for b in &lp.revoke {
+                let holders = b.targets.holders();
+                for a in loc.assets.values_mut() {
+                    if a.asset.revocable && !a.asset.is_book() {
+                        for h in &holders {
+                            a.holdings.remove(h);
+                        }
+                    }
+                }
+            }
+            for b in &lp.retire_users {
+                for id in &b.client_user_ids {
+                    if let Some(u) = loc.users.get_mut(id) {
+                        u.status = VppUserStatus::Retired;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl LicenceView for LicenceState {
+    fn locations(&self) -> Vec<LocationInfo> {
+        self.locations
+            .iter()
+            .map(|(id, l)| LocationInfo::new(id.clone(), l.token_state))
+            .collect()
+    }
+
+    fn assets(&self, location: &LocationId) -> Vec<AssetInfo> {
+        self.locations.get(location).map_or_else(Vec::new, |l| {
+            l.assets
+                .values()
+                .map(|a| AssetInfo::new(a.asset.clone(), Self::free_of(a), a.bundle_id.clone()))
+                .collect()
+        })
+    }
+
+    fn holdings(&self, location: &LocationId, asset: &AssetKey) -> Vec<(Holder, HoldingStatus)> {
+        self.locations
+            .get(location)
+            .and_then(|l| l.assets.get(asset))
+            .map_or_else(Vec::new, |a| {
+                a.holdings.iter().map(|(h, s)| (h.clone(), *s)).collect()
+            })
+    }
+
+    fn users(&self, location: &LocationId) -> Vec<VppUser> {
+        self.locations
+            .get(location)
+            .map_or_else(Vec::new, |l| l.users.values().cloned().collect())
+    }
+}

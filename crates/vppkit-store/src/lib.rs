@@ -21,7 +21,7 @@
 //!
 //! # Quick start
 //!
-//! ```ignore
+//! ```
 //! use std::sync::Arc;
 //! use chrono::Utc;
 //! use vppkit_core::*;
@@ -56,11 +56,16 @@ mod install;
 mod journal;
 mod lease;
 mod location;
+mod memory;
 mod operation;
 mod policy;
 mod store;
 mod sync;
 mod text_enum;
+mod user;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use asset::AssetRecord;
 pub use cipher::SecretCipher;
@@ -73,10 +78,9 @@ pub use install::{InstallRecord, InstallState};
 pub use journal::{JournalQuery, JournalRecord, NewJournalRecord};
 pub use lease::Lease;
 pub use location::{LocationRecord, NotificationSettings};
+pub use memory::MemoryStore;
 pub use operation::{Operation, OperationKind, OperationStatus, OperationUpdate};
 pub use policy::PolicyRecord;
 pub use store::{Store, StoreExt};
 pub use sync::{CursorUpdate, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus};
 pub use user::UserRecord;
-
-mod user;

@@ -1,0 +1,370 @@
+//! Checks on sync pages, cursors and mark-and-sweep.
+
+use serde_json::json;
+use vppkit_core::{ClientUserId, HoldingStatus, VppUser, VppUserStatus};
+
+use super::fixtures::*;
+use super::{fresh, StoreFactory};
+use crate::{
+    CursorUpdate, ErrorKind, HoldingKey, HoldingUpsert, JournalQuery, NewJournalRecord,
+    Reservation, StoreExt, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage,
+};
+
+/// One page writes assets, users, holdings, deletions, journal and cursor together.
+pub async fn sync_page_applies_everything(factory: &dyn StoreFactory) {
+    let Some(store) = fresh(factory, "sync_page_applies_everything").await else {
+        return;
+    };
+    let (id, old) = location_with_app(&store, "page", 1, 10).await;
+    store
+        .put_holdings(
+            &id,
+            vec![HoldingUpsert::new(
+                old.clone(),
+                device(1),
+                HoldingStatus::Active,
+            )],
+            t(2),
+        )
+        .await
+        .unwrap();
+
+    let new = app(2);
+    let mut page = SyncPage::new(t(5));
+    page.upsert_assets = vec![app_asset(&new, 4, 0)];
+    page.upsert_users = vec![(
+        VppUser::new(ClientUserId::new("u-9").unwrap(), VppUserStatus::Associated),
+        false,
+    )];
+    page.upsert_holdings = vec![
+        HoldingUpsert::new(new.clone(), user(9), HoldingStatus::Adopted),
+        HoldingUpsert::new(old.clone(), device(2), HoldingStatus::Adopted),
+    ];
+    page.delete_holdings = vec![HoldingKey::new(old.clone(), device(1))];
+    page.journal = vec![
+        NewJournalRecord::new(t(5), "sync:v2", "adopted", json!({"h": "user:u-000009"}))
+            .with_asset(new.clone())
+            .with_holder(user(9)),
+        NewJournalRecord::new(t(5), "sync:v2", "lost", json!({})).with_holder(device(1)),
+    ];
+    page.cursor = Some(CursorUpdate::set(
+        SyncEndpoint::Assignments,
+        SyncCursor::new("v2", Some(1), t(5)),
+    ));
+    store.apply_sync_page(&id, &page).await.unwrap();
+
+    assert_eq!(
+        store
+            .asset(&id, &new)
+            .await
+            .unwrap()
+            .unwrap()
+            .asset
+            .counts
+            .total,
+        4
+    );
+    assert!(store
+        .user(&id, &ClientUserId::new("u-9").unwrap())
+        .await
+        .unwrap()
+        .is_some());
+    let h = store.holding(&id, &new, &user(9)).await.unwrap().unwrap();
+    assert_eq!(
+        (h.status, h.updated_at, h.operation_id),
+        (HoldingStatus::Adopted, t(5), None)
+    );
+    assert!(store
+        .holding(&id, &old, &device(1))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .holding(&id, &old, &device(2))
+        .await
+        .unwrap()
+        .is_some());
+    let j = store
+        .read_journal(&JournalQuery::new(id.clone(), 10))
+        .await
+        .unwrap();
+    assert_eq!(j.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(j[0].body, json!({"h": "user:u-000009"}));
+    let status = store.sync_status(&id).await.unwrap();
+    assert_eq!(
+        status.cursor(SyncEndpoint::Assignments),
+        Some(&SyncCursor::new("v2", Some(1), t(5)))
+    );
+    assert!(status.cursor(SyncEndpoint::Users).is_none());
+
+    // Upserting again overwrites status and operation.
+    store
+        .put_holdings(
+            &id,
+            vec![
+                HoldingUpsert::new(new.clone(), user(9), HoldingStatus::Releasing)
+                    .with_operation("op"),
+            ],
+            t(6),
+        )
+        .await
+        .unwrap();
+    let h = store.holding(&id, &new, &user(9)).await.unwrap().unwrap();
+    assert_eq!(
+        (h.status, h.operation_id.as_deref()),
+        (HoldingStatus::Releasing, Some("op"))
+    );
+    assert_eq!(store.holding_counts(&id, &new).await.unwrap().total(), 1);
+}
+
+/// A page that fails part-way leaves the cursor and every earlier part of the page unwritten.
+pub async fn failing_page_leaves_cursor_and_data(factory: &dyn StoreFactory) {
+    let Some(store) = fresh(factory, "failing_page_leaves_cursor_and_data").await else {
+        return;
+    };
+    let (id, key) = location_with_app(&store, "crash", 1, 10).await;
+    let first = SyncCursor::new("v1", Some(1), t(2));
+    let mut page = SyncPage::new(t(2));
+    page.upsert_holdings = vec![HoldingUpsert::new(
+        key.clone(),
+        device(1),
+        HoldingStatus::Active,
+    )];
+    page.cursor = Some(CursorUpdate::set(SyncEndpoint::Assignments, first.clone()));
+    store.apply_sync_page(&id, &page).await.unwrap();
+
+    // Page 2 refers to an asset that exists nowhere: it must fail as a whole.
+    let mut bad = SyncPage::new(t(3));
+    bad.upsert_assets = vec![app_asset(&app(2), 5, 0)];
+    bad.upsert_users = vec![(
+        VppUser::new(ClientUserId::new("u-1").unwrap(), VppUserStatus::Registered),
+        true,
+    )];
+    bad.upsert_holdings = vec![
+        HoldingUpsert::new(key.clone(), device(2), HoldingStatus::Active),
+        HoldingUpsert::new(app(3), device(3), HoldingStatus::Active),
+    ];
+    bad.delete_holdings = vec![HoldingKey::new(key.clone(), device(1))];
+    bad.journal = vec![NewJournalRecord::new(t(3), "sync:v1", "adopted", json!({}))];
+    bad.cursor = Some(CursorUpdate::set(
+        SyncEndpoint::Assignments,
+        SyncCursor::new("v1", Some(2), t(3)),
+    ));
+    let e = store.apply_sync_page(&id, &bad).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+
+    let status = store.sync_status(&id).await.unwrap();
+    assert_eq!(
+        status.cursor(SyncEndpoint::Assignments),
+        Some(&first),
+        "cursor not ahead of its data"
+    );
+    assert!(store.asset(&id, &app(2)).await.unwrap().is_none());
+    assert!(store
+        .user(&id, &ClientUserId::new("u-1").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .holding(&id, &key, &device(2))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .holding(&id, &key, &device(1))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .read_journal(&JournalQuery::new(id.clone(), 10))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Retrying the page without the bad holding succeeds and moves the cursor.
+    bad.upsert_holdings.pop();
+    store.apply_sync_page(&id, &bad).await.unwrap();
+    let status = store.sync_status(&id).await.unwrap();
+    assert_eq!(
+        status.cursor(SyncEndpoint::Assignments).unwrap().next_page,
+        Some(2)
+    );
+    assert!(store
+        .holding(&id, &key, &device(1))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Cursors per endpoint can be set and cleared; outcomes are recorded; an empty page with a cursor is fine.
+pub async fn cursors_and_outcomes(factory: &dyn StoreFactory) {
+    let Some(store) = fresh(factory, "cursors_and_outcomes").await else {
+        return;
+    };
+    let id = add_location(&store, "cur").await;
+    let empty = store.sync_status(&id).await.unwrap();
+    assert!(empty.cursors.is_empty() && empty.last_outcome.is_none());
+    assert_eq!(empty.generation, 0);
+    for (ep, v) in [
+        (SyncEndpoint::Users, "u1"),
+        (SyncEndpoint::Assets, "a1"),
+        (SyncEndpoint::Assignments, "s1"),
+    ] {
+        let mut page = SyncPage::new(t(1));
+        page.cursor = Some(CursorUpdate::set(ep, SyncCursor::new(v, None, t(1))));
+        store.apply_sync_page(&id, &page).await.unwrap();
+    }
+    let mut page = SyncPage::new(t(2));
+    page.cursor = Some(CursorUpdate::clear(SyncEndpoint::Assets));
+    store.apply_sync_page(&id, &page).await.unwrap();
+    store
+        .record_sync_outcome(&id, &SyncOutcome::failure(t(3), "Apple answered 503"))
+        .await
+        .unwrap();
+    let status = store.sync_status(&id).await.unwrap();
+    let eps: Vec<_> = status
+        .cursors
+        .iter()
+        .map(|(e, c)| (*e, c.version_id.clone()))
+        .collect();
+    assert_eq!(
+        eps,
+        vec![
+            (SyncEndpoint::Assignments, "s1".to_owned()),
+            (SyncEndpoint::Users, "u1".to_owned())
+        ]
+    );
+    assert_eq!(
+        status.last_outcome,
+        Some(SyncOutcome::failure(t(3), "Apple answered 503"))
+    );
+    store
+        .record_sync_outcome(&id, &SyncOutcome::success(t(4)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sync_status(&id).await.unwrap().last_outcome,
+        Some(SyncOutcome::success(t(4)))
+    );
+}
+
+/// Full-sync mark and sweep: stamped holdings stay, unseen ones are listed and deleted, reserved ones kept.
+pub async fn mark_and_sweep(factory: &dyn StoreFactory) {
+    let Some(store) = fresh(factory, "mark_and_sweep").await else {
+        return;
+    };
+    let (id, key) = location_with_app(&store, "sweep", 1, 100).await;
+    let ups: Vec<_> = (0..20)
+        .map(|n| HoldingUpsert::new(key.clone(), device(n), HoldingStatus::Active))
+        .collect();
+    store.put_holdings(&id, ups, t(1)).await.unwrap();
+    store
+        .reserve(&Reservation::new(
+            id.clone(),
+            key.clone(),
+            vec![user(1)],
+            "op-r",
+            t(1),
+        ))
+        .await
+        .unwrap();
+
+    let g1 = store.begin_sync_generation(&id).await.unwrap();
+    let g2 = store.begin_sync_generation(&id).await.unwrap();
+    assert!(g2 > g1);
+    assert_eq!(store.sync_status(&id).await.unwrap().generation, g2);
+
+    // A reservation made during the sync is not swept.
+    store
+        .reserve(&Reservation::new(
+            id.clone(),
+            key.clone(),
+            vec![user(2)],
+            "op-s",
+            t(2),
+        ))
+        .await
+        .unwrap();
+    store
+        .transition_holdings(
+            &id,
+            &[crate::HoldingTransition::set(
+                HoldingKey::new(key.clone(), user(2)),
+                HoldingStatus::Active,
+            )],
+            &[],
+            t(2),
+        )
+        .await
+        .unwrap();
+
+    // Apple shows devices 0..10 (0..5 changed, 5..10 unchanged).
+    let mut page = SyncPage::new(t(3));
+    page.generation = Some(g2);
+    page.upsert_holdings = (0..5)
+        .map(|n| HoldingUpsert::new(key.clone(), device(n), HoldingStatus::Adopted))
+        .collect();
+    page.seen_holdings = (5..10)
+        .map(|n| HoldingKey::new(key.clone(), device(n)))
+        .collect();
+    store.apply_sync_page(&id, &page).await.unwrap();
+    assert_eq!(
+        store
+            .holding(&id, &key, &device(7))
+            .await
+            .unwrap()
+            .unwrap()
+            .seen_generation,
+        Some(g2)
+    );
+    assert_eq!(
+        store
+            .holding(&id, &key, &device(7))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        HoldingStatus::Active
+    );
+
+    let mut unseen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .unseen_holdings(&id, g2, after.as_ref(), 3)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = Some(page.last().unwrap().key());
+        unseen.extend(page);
+    }
+    let holders: Vec<_> = unseen.iter().map(|h| h.holder.clone()).collect();
+    assert_eq!(holders, (10..20).map(device).collect::<Vec<_>>());
+
+    assert_eq!(store.delete_unseen_holdings(&id, g2).await.unwrap(), 10);
+    assert!(store
+        .unseen_holdings(&id, g2, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let counts = store.holding_counts(&id, &key).await.unwrap();
+    assert_eq!((counts.total(), counts.reserved), (12, 1));
+    assert!(store.holding(&id, &key, &user(1)).await.unwrap().is_some());
+    assert!(store.holding(&id, &key, &user(2)).await.unwrap().is_some());
+    // After sweeping, a reservation still fits the freed licences.
+    assert_eq!(
+        store
+            .reserve(&Reservation::new(
+                id.clone(),
+                key.clone(),
+                vec![device(50)],
+                "op-t",
+                t(4)
+            ))
+            .await
+            .unwrap(),
+        87
+    );
+}

@@ -1,0 +1,3 @@
+//! Integration tests of vppkit-store: the conformance suite on the in-memory store.
+
+mod memory;

@@ -1,0 +1,309 @@
+//! The engine's configuration.
+
+use std::fmt;
+use std::time::Duration;
+
+use vppkit_core::{MdmInfo, Secret};
+
+/// Largest notification body accepted by default. Apple sends at most 100 items
+/// per notification, a few kilobytes; 256 KiB leaves room and bounds the work a
+/// forged request can cause.
+pub const DEFAULT_MAX_NOTIFICATION_BODY: usize = 256 * 1024;
+
+/// A configuration value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The webhook URL is not an absolute `https` URL with a host and no query.
+    #[error("the notification URL must be an https URL with a host and no query or fragment")]
+    BadWebhookUrl,
+    /// The webhook URL or its auth token is longer than Apple accepts (512).
+    #[error("the notification {0} is longer than the 512 characters Apple accepts")]
+    WebhookTooLong(&'static str),
+    /// The notification auth token is empty.
+    #[error("the notification auth token must not be empty")]
+    EmptyAuthToken,
+    /// A duration or size that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+/// Where Apple delivers notifications and the shared secret it sends with them.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    url: url::Url,
+    auth_token: Secret,
+}
+
+impl WebhookConfig {
+    /// Apple's limit on the URL and on the token (`maxNotificationLength`).
+    pub const MAX_LEN: usize = 512;
+
+    /// Validates the URL (https, host, no query, no fragment) and the token.
+    pub fn new(url: &str, auth_token: Secret) -> Result<Self, ConfigError> {
+        if url.chars().count() > Self::MAX_LEN {
+            return Err(ConfigError::WebhookTooLong("URL"));
+        }
+        if auth_token.is_empty() {
+            return Err(ConfigError::EmptyAuthToken);
+        }
+        if auth_token.expose().chars().count() > Self::MAX_LEN {
+            return Err(ConfigError::WebhookTooLong("auth token"));
+        }
+        let parsed = url::Url::parse(url).map_err(|_| ConfigError::BadWebhookUrl)?;
+        if parsed.scheme() != "https"
+            || parsed.host_str().is_none()
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+        {
+            return Err(ConfigError::BadWebhookUrl);
+        }
+        Ok(Self {
+            url: parsed,
+            auth_token,
+        })
+    }
+
+    /// The URL Apple posts to.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// The bearer secret Apple sends with each notification.
+    pub fn auth_token(&self) -> &Secret {
+        &self.auth_token
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url.as_str())
+            .field("auth_token", &self.auth_token)
+            .finish()
+    }
+}
+
+/// Everything the engine needs to know that is not in the store.
+///
+/// Build with [`EngineConfig::new`] and the `with_*` setters; every field has a
+/// sensible default except our own `mdmInfo`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Our `mdmInfo`, written to every token we claim and compared with the one
+    /// on every Apple answer.
+    pub mdm_info: MdmInfo,
+    /// Notification subscription; `None` means no webhook (polling and syncs only).
+    pub webhook: Option<WebhookConfig>,
+    /// A token expiring within this window is reported as `expiring` (default 30 days).
+    pub expiry_warning: chrono::Duration,
+    /// Time between two scheduled syncs of a location (default 12 hours).
+    pub sync_interval: Duration,
+    /// Up to this much is added at random to each sync interval so that hundreds of
+    /// locations do not sync at the same instant (default 30 minutes).
+    pub sync_jitter: Duration,
+    /// Time between two event status polls while an event is pending (default 30 s,
+    /// Apple's minimum).
+    pub event_poll_interval: Duration,
+    /// An event still pending after this long is re-checked against the
+    /// assignments before anything is resent (default 10 minutes, as Apple asks).
+    pub event_recheck_after: Duration,
+    /// Largest notification body accepted (default [`DEFAULT_MAX_NOTIFICATION_BODY`]).
+    pub max_notification_body: usize,
+    /// Id of this engine instance, for leases (default: a random UUID).
+    pub instance_id: String,
+    /// How long a lease on a location lasts before another instance may take it
+    /// over (default 2 minutes). Leases are renewed well before that.
+    pub lease_duration: Duration,
+    /// How many locations are synced or applied at the same time (default 64).
+    /// Each location keeps within its own token's rate limit.
+    pub max_concurrent_locations: usize,
+}
+
+impl EngineConfig {
+    /// A configuration with our `mdmInfo` and every other value at its default.
+    pub fn new(mdm_info: MdmInfo) -> Self {
+        Self {
+            mdm_info,
+            webhook: None,
+            expiry_warning: chrono::Duration::days(30),
+            sync_interval: Duration::from_secs(12 * 3600),
+            sync_jitter: Duration::from_secs(30 * 60),
+            event_poll_interval: Duration::from_secs(30),
+            event_recheck_after: Duration::from_secs(10 * 60),
+            max_notification_body: DEFAULT_MAX_NOTIFICATION_BODY,
+            instance_id: uuid::Uuid::new_v4().to_string(),
+            lease_duration: Duration::from_secs(120),
+            max_concurrent_locations: 64,
+        }
+    }
+
+    /// Subscribes to notifications at this webhook.
+    pub fn with_webhook(mut self, webhook: WebhookConfig) -> Self {
+        self.webhook = Some(webhook);
+        self
+    }
+
+    /// Sets the expiry warning window.
+    pub fn with_expiry_warning(mut self, window: chrono::Duration) -> Self {
+        self.expiry_warning = window;
+        self
+    }
+
+    /// Sets the sync interval and its jitter.
+    pub fn with_sync_interval(mut self, interval: Duration, jitter: Duration) -> Self {
+        self.sync_interval = interval;
+        self.sync_jitter = jitter;
+        self
+    }
+
+    /// Sets the event polling interval and the re-check delay.
+    pub fn with_event_polling(mut self, interval: Duration, recheck_after: Duration) -> Self {
+        self.event_poll_interval = interval;
+        self.event_recheck_after = recheck_after;
+        self
+    }
+
+    /// Sets the largest accepted notification body.
+    pub fn with_max_notification_body(mut self, bytes: usize) -> Self {
+        self.max_notification_body = bytes;
+        self
+    }
+
+    /// Sets this instance's id (for leases).
+    pub fn with_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = id.into();
+        self
+    }
+
+    /// Sets the lease duration.
+    pub fn with_lease_duration(mut self, duration: Duration) -> Self {
+        self.lease_duration = duration;
+        self
+    }
+
+    /// Sets how many locations are worked on at once.
+    pub fn with_max_concurrent_locations(mut self, n: usize) -> Self {
+        self.max_concurrent_locations = n;
+        self
+    }
+
+    /// Checks that every value can work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.sync_interval.is_zero() {
+            return Err(ConfigError::Zero("sync interval"));
+        }
+        if self.event_poll_interval.is_zero() {
+            return Err(ConfigError::Zero("event poll interval"));
+        }
+        if self.max_notification_body == 0 {
+            return Err(ConfigError::Zero("max notification body"));
+        }
+        if self.lease_duration.is_zero() {
+            return Err(ConfigError::Zero("lease duration"));
+        }
+        if self.max_concurrent_locations == 0 {
+            return Err(ConfigError::Zero("max concurrent locations"));
+        }
+        if self.instance_id.is_empty() {
+            return Err(ConfigError::Zero("instance id length"));
+        }
+        Ok(())
+    }
+
+    /// The delay before the next scheduled sync: the interval plus a jitter drawn
+    /// uniformly from `[0, sync_jitter]` by `rng`.
+    pub fn next_sync_delay(&self, rng: &mut impl rand::Rng) -> Duration {
+        let jitter_ms = u64::try_from(self.sync_jitter.as_millis()).unwrap_or(u64::MAX);
+        let extra = if jitter_ms == 0 {
+            0
+        } else {
+            rng.gen_range(0..=jitter_ms)
+        };
+        self.sync_interval + Duration::from_millis(extra)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn mdm() -> MdmInfo {
+        MdmInfo::new("id-1", "Test MDM", "mdm.example.org").unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = EngineConfig::new(mdm());
+        assert_eq!(c.expiry_warning, chrono::Duration::days(30));
+        assert_eq!(c.sync_interval, Duration::from_secs(43_200));
+        assert_eq!(c.event_poll_interval, Duration::from_secs(30));
+        assert_eq!(c.event_recheck_after, Duration::from_secs(600));
+        assert_eq!(c.max_notification_body, DEFAULT_MAX_NOTIFICATION_BODY);
+        assert!(c.webhook.is_none());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn jitter_stays_in_window() {
+        let c = EngineConfig::new(mdm())
+            .with_sync_interval(Duration::from_secs(100), Duration::from_secs(10));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut seen_distinct = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let d = c.next_sync_delay(&mut rng);
+            assert!(d >= Duration::from_secs(100) && d <= Duration::from_secs(110));
+            seen_distinct.insert(d);
+        }
+        assert!(seen_distinct.len() > 10, "jitter should vary");
+        let no_jitter =
+            EngineConfig::new(mdm()).with_sync_interval(Duration::from_secs(5), Duration::ZERO);
+        assert_eq!(no_jitter.next_sync_delay(&mut rng), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn webhook_validation() {
+        let ok = WebhookConfig::new("https://mdm.example.org/vpp/notify", Secret::new("s3cret"))
+            .unwrap();
+        assert_eq!(ok.url().host_str(), Some("mdm.example.org"));
+        assert!(!format!("{ok:?}").contains("s3cret"));
+        for bad in [
+            "http://mdm.example.org/x",
+            "https://mdm.example.org/x?a=1",
+            "https://mdm.example.org/x#f",
+            "not a url",
+        ] {
+            assert_eq!(
+                WebhookConfig::new(bad, Secret::new("t")).unwrap_err(),
+                ConfigError::BadWebhookUrl,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            WebhookConfig::new("https://a.example/x", Secret::new("")).unwrap_err(),
+            ConfigError::EmptyAuthToken
+        );
+        let long = format!("https://a.example/{}", "x".repeat(600));
+        assert_eq!(
+            WebhookConfig::new(&long, Secret::new("t")).unwrap_err(),
+            ConfigError::WebhookTooLong("URL")
+        );
+        assert_eq!(
+            WebhookConfig::new("https://a.example/x", Secret::new("t".repeat(513))).unwrap_err(),
+            ConfigError::WebhookTooLong("auth token")
+        );
+    }
+
+    #[test]
+    fn validation_rejects_zeros() {
+        let c = EngineConfig::new(mdm()).with_max_notification_body(0);
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Zero("max notification body"))
+        );
+        let c = EngineConfig::new(mdm()).with_max_concurrent_locations(0);
+        assert!(c.validate().is_err());
+    }
+}

@@ -375,7 +375,7 @@ impl Ledger {
     }
 
     /// Applies changed assignments from a `sinceVersionId` walk. All or nothing: refused when
-    /// it names an unknown asset.
+    /// it names an unknown asset. A pair named both present and removed counts as present.
     pub fn apply_assignment_changes(
         &mut self,
         changes: &AssignmentChanges,
@@ -384,8 +384,12 @@ impl Ledger {
     ) -> Result<Vec<JournalEntry>, Rejection> {
         let removed = self.resolve_assets(&changes.removed)?;
         let present = self.resolve_assets(&changes.present)?;
+        let listed: HashSet<&Assignment> = changes.present.iter().collect();
         let mut entries = Vec::new();
         for (x, a) in changes.removed.iter().zip(removed) {
+            if listed.contains(x) {
+                continue; // named both ways: Apple has it now
+            }
             entries.extend(self.apple_lacks(a, &x.holder, HoldingReason::Lost, &cause, now));
         }
         for (x, a) in changes.present.iter().zip(present) {

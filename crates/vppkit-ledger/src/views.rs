@@ -335,6 +335,28 @@ impl Ledger {
             .collect()
     }
 
+    /// Holdings with an Apple operation in flight (reserved or releasing), with their event
+    /// when one is recorded: after a restart, what to poll (`event` set) and what to check
+    /// with Apple before any resend (`event` empty: the call may or may not have been sent).
+    pub fn in_flight(&self) -> Vec<HoldingView> {
+        self.holdings
+            .iter()
+            .filter(|(_, rec)| {
+                matches!(
+                    rec.status,
+                    HoldingStatus::Reserved | HoldingStatus::Releasing
+                )
+            })
+            .map(|(&(a, h), rec)| self.holding_view(a, &self.holders[h as usize], *rec))
+            .collect()
+    }
+
+    /// The kind of an event the ledger has in flight, if it has it.
+    pub fn event_in_flight(&self, event_id: &EventId) -> Option<crate::EventKind> {
+        let slot = self.event_index.get(event_id)?;
+        self.events.get(slot).map(|e| e.kind)
+    }
+
     /// Untracked licences: holdings Apple has that no action of ours made (adopted on sync or
     /// from a notification).
     pub fn untracked(&self) -> Vec<HoldingView> {

@@ -1,0 +1,9 @@
+//! Integration tests of vppkit-ledger (one binary).
+
+mod journal;
+mod lifecycle;
+mod props;
+mod reconcile;
+mod rejections;
+mod support;
+mod views;

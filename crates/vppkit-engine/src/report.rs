@@ -1,0 +1,141 @@
+//! What the engine reports: per location and per app.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vppkit_core::{AccountType, AssetKey, Holder, LocationId, ProductType, TokenState, Uid};
+use vppkit_rules::{Blocked, Waitlisted};
+
+use crate::sink::RejectionReason;
+
+/// One location: its token, its last sync and its apps and books.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LocationReport {
+    /// The location.
+    pub location: LocationId,
+    /// Apple's name of the organisational unit.
+    pub name: String,
+    /// Apple's `uId`.
+    pub uid: Option<Uid>,
+    /// Storefront country (`countryISO2ACode`).
+    pub country: Option<String>,
+    /// Business or education.
+    pub account_type: Option<AccountType>,
+    /// The Apple account the operator says the token came from.
+    pub apple_account_name: Option<String>,
+    /// The token's state.
+    pub token_state: TokenState,
+    /// When the token expires.
+    pub token_expires_at: DateTime<Utc>,
+    /// Whether writes to Apple are allowed (the token state allows them).
+    pub writes_allowed: bool,
+    /// The last sync and how it ended.
+    pub last_sync: Option<LastSync>,
+    /// Apps and books, in asset key order.
+    pub apps: Vec<AppReport>,
+    /// VPP users created by another MDM on this location (never modified).
+    pub foreign_users: u64,
+    /// VPP users this manager created.
+    pub own_users: u64,
+    /// Apple operations still in flight.
+    pub operations_in_flight: u64,
+}
+
+/// When the last sync of a location ended and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LastSync {
+    /// When it ended.
+    pub at: DateTime<Utc>,
+    /// Whether it succeeded.
+    pub succeeded: bool,
+    /// What went wrong, or a summary (never a secret).
+    pub message: Option<String>,
+}
+
+/// One app or book of a location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AppReport {
+    /// `(adamId, pricingParam)`.
+    pub asset: AssetKey,
+    /// App or book.
+    pub product_type: ProductType,
+    /// Name from the metadata lookup, once known.
+    pub name: Option<String>,
+    /// Licences owned (Apple's total minus retired).
+    pub owned: u64,
+    /// Licences held and confirmed by Apple (ours and foreign).
+    pub used: u64,
+    /// Licences reserved for operations in flight.
+    pub reserved: u64,
+    /// Licences being released.
+    pub releasing: u64,
+    /// Licences free: `owned - used - reserved - releasing`.
+    pub free: u64,
+    /// Holdings found at Apple that this manager did not make (another MDM, a person).
+    pub foreign: u64,
+    /// Whether Apple offers unlimited licences (free apps and books).
+    pub unlimited: bool,
+    /// Holders waiting for a licence, in order, from the last plan.
+    pub waitlist: Vec<Waitlisted>,
+    /// Holders that cannot get it, with the reason, from the last plan.
+    pub blocked: Vec<Blocked>,
+    /// Install status per holder (only when asked for; see [`ReportOptions`]).
+    pub installs: Vec<InstallReport>,
+}
+
+/// Where one holder's install of one app stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InstallReport {
+    /// The licence holder.
+    pub holder: Holder,
+    /// The app or book.
+    pub asset: AssetKey,
+    /// The state.
+    pub state: InstallStatus,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The install status of an app for a holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum InstallStatus {
+    /// The command was handed to the MDM.
+    Queued,
+    /// The device acknowledged it.
+    Acknowledged,
+    /// The device said `NotNow`.
+    NotNow,
+    /// Installed.
+    Installed,
+    /// Failed, with the device's reason.
+    Failed(RejectionReason),
+    /// Removed.
+    Removed,
+}
+
+/// What to include in a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReportOptions {
+    /// Include the install status of every holder of every app (reads every
+    /// holding: costly for very large locations).
+    pub include_installs: bool,
+}
+
+impl ReportOptions {
+    /// Counts, waitlists and blocked items only.
+    pub fn summary() -> Self {
+        Self::default()
+    }
+
+    /// Everything, install statuses included.
+    pub fn with_installs() -> Self {
+        Self {
+            include_installs: true,
+        }
+    }
+}

@@ -459,9 +459,7 @@ mod tests {
         .with_user(u.clone());
         assert_eq!(d.licence_user(), Some(&u));
         assert_eq!(
-            d.clone()
-                .with_enrollment(EnrollmentType::SharedIpad)
-                .licence_user(),
+            d.with_enrollment(EnrollmentType::SharedIpad).licence_user(),
             None
         );
     }

@@ -15,12 +15,14 @@
 //! breaks a rule, a holder that cannot get a licence, a holder waiting for one: these are
 //! decisions, returned as data in the plan ([`PolicyViolation`], [`Blocked`], [`Waitlisted`]).
 
+mod batch;
 mod command;
 mod directory;
 mod error;
 mod ids;
 mod limits;
 mod plan;
+mod planner;
 mod policy;
 mod release;
 mod view;
@@ -37,6 +39,9 @@ pub use plan::{
     AssetBatch, BatchTargets, BlockReason, Blocked, ChangeReason, DeviceCommand, Invitation,
     LocationPlan, PendingRelease, Plan, PolicyViolation, Precondition, RetireBatch, RevokeBatch,
     UserBatch, UserRegistration, Violation, Waitlisted,
+};
+pub use planner::{
+    HoldingKey, InstallRequest, PlanContext, Planner, DEFAULT_MAX_DEVICES_PER_USER_LICENCE,
 };
 pub use policy::{
     AppSettings, DeviceFilter, Intent, LicenceType, OsVersion, Policy, PolicySet, Target,

@@ -478,6 +478,12 @@ pub enum BlockReason {
         /// The device.
         device: SerialNumber,
     },
+    /// An Uninstall policy reaches a device that reports no inventory while its licence is
+    /// kept, so the planner cannot tell whether the app is still there; nothing is sent.
+    InventoryUnknown {
+        /// The device.
+        device: SerialNumber,
+    },
     /// A self-service request from a device that is not in the directory.
     UnknownDevice {
         /// The device.
@@ -544,6 +550,9 @@ impl Blocked {
             ),
             BlockReason::BundleIdUnknown { device } => format!(
                 "{a} cannot be removed from device {device}{by}: its bundle id is not known yet (fetch its metadata)."
+            ),
+            BlockReason::InventoryUnknown { device } => format!(
+                "{a} is not removed from device {device}{by}: the device reports no app inventory and its licence is kept, so vppkit cannot tell whether the app is still there."
             ),
             BlockReason::UnknownDevice { device } => format!(
                 "The install request for {a} from device {device} is ignored: the device is not in the directory."

@@ -1,0 +1,1579 @@
+//! Desired state and the plan against the licence view.
+//!
+//! The rules, in the order they are applied (`docs/policies.md` says the same for people):
+//!
+//! 1. **Validation.** A policy that breaks a rule ([`Violation`]) is left out.
+//! 2. **Reach.** A policy reaches the users and devices of its target, minus its exclusion
+//!    groups (a device is also excluded when its user is), minus retired users and devices,
+//!    minus devices failing its filter. A device licence goes to each reached device (the
+//!    devices of reached users included); a user licence goes to the user of each reached
+//!    device (the device's user affinity).
+//! 3. **Precedence** per device and app: Required beats Uninstall beats Available; then
+//!    device licence beats user licence; then the higher `priority`; then the smaller
+//!    policy id.
+//! 4. **Scarcity.** Wanted licences are served Required first, then Available requests (in
+//!    the order they were asked), each by policy priority (higher first), then by holder
+//!    (devices before users, by serial number or id). The rest are waitlisted in that order.
+//! 5. **Routing.** A holder that already holds the app keeps it where it is (one holder's
+//!    licences of one app are never split across locations). A new licence comes from the
+//!    policy's pinned location, else from the writable location with the most free
+//!    licences, ties by location id; for a user licence, locations where the user is
+//!    already associated come first.
+//! 6. **Release** per [`ReleaseRules`](crate::ReleaseRules); books and non-revocable apps are
+//!    never released.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use vppkit_core::{
+    AdamId, AssetKey, ClientUserId, Holder, HoldingStatus, LocationId, Platform, SerialNumber,
+    VppUserStatus,
+};
+
+use crate::batch::{asset_batches, retire_batches, revoke_batches, user_batches, Item};
+use crate::command::{InstallApplication, MdmCommand};
+use crate::directory::Directory;
+use crate::error::PlanError;
+use crate::limits::Limits;
+use crate::plan::{
+    BlockReason, Blocked, ChangeReason, DeviceCommand, Invitation, LocationPlan, PendingRelease,
+    Plan, PolicyViolation, Precondition, UserRegistration, Violation, Waitlisted,
+};
+use crate::policy::{Intent, LicenceType, Policy, PolicySet, Target};
+use crate::release::{GoneRelease, ScopeRelease, UninstallRelease};
+use crate::view::LicenceView;
+
+/// Apple's (uncertain) cap of devices one user licence covers.
+pub const DEFAULT_MAX_DEVICES_PER_USER_LICENCE: usize = 5;
+
+/// A self-service request: the user of a device asked to install an `Available` app.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct InstallRequest {
+    /// The device asking.
+    pub device: SerialNumber,
+    /// The app or book.
+    pub adam_id: AdamId,
+}
+
+impl InstallRequest {
+    /// Builds a request.
+    pub fn new(device: SerialNumber, adam_id: AdamId) -> Self {
+        Self { device, adam_id }
+    }
+}
+
+/// Identifies one holding.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct HoldingKey {
+    /// Where.
+    pub location: LocationId,
+    /// The asset.
+    pub asset: AssetKey,
+    /// The holder.
+    pub holder: Holder,
+}
+
+impl HoldingKey {
+    /// Builds a key.
+    pub fn new(location: LocationId, asset: AssetKey, holder: Holder) -> Self {
+        Self {
+            location,
+            asset,
+            holder,
+        }
+    }
+}
+
+/// What the planner needs besides the directory, the policies and the view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PlanContext {
+    /// Now, for grace periods.
+    pub now: DateTime<Utc>,
+    /// Pending self-service requests, oldest first. Drop a request once its install
+    /// command was sent.
+    pub requests: Vec<InstallRequest>,
+    /// When holdings left scope, from the previous plans' [`PendingRelease`]s. A holding not
+    /// listed left scope `now`.
+    pub out_of_scope_since: BTreeMap<HoldingKey, DateTime<Utc>>,
+}
+
+impl PlanContext {
+    /// A context with no requests and no grace history.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            requests: Vec::new(),
+            out_of_scope_since: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the requests.
+    pub fn with_requests(mut self, requests: Vec<InstallRequest>) -> Self {
+        self.requests = requests;
+        self
+    }
+
+    /// Records the previous plan's pending releases.
+    pub fn with_pending(mut self, pending: &[PendingRelease]) -> Self {
+        for p in pending {
+            self.out_of_scope_since.insert(
+                HoldingKey::new(p.location.clone(), p.asset.clone(), p.holder.clone()),
+                p.out_of_scope_since,
+            );
+        }
+        self
+    }
+}
+
+/// Plans with given limits.
+///
+/// ```
+/// use chrono::Utc;
+/// use vppkit_rules::{Directory, LicenceState, PlanContext, Planner, PolicySet};
+///
+/// let plan = Planner::new().plan(
+///     &Directory::default(),
+///     &PolicySet::default(),
+///     &LicenceState::new(),
+///     &PlanContext::new(Utc::now()),
+/// )?;
+/// assert!(plan.is_empty());
+/// # Ok::<(), vppkit_rules::PlanError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planner {
+    limits: Limits,
+    max_devices_per_user_licence: usize,
+}
+
+impl Default for Planner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Planner {
+    /// Apple's limits, 5 devices per user licence.
+    pub fn new() -> Self {
+        Self {
+            limits: Limits::apple(),
+            max_devices_per_user_licence: DEFAULT_MAX_DEVICES_PER_USER_LICENCE,
+        }
+    }
+
+    /// Uses the limits from `service/config`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets how many devices one user licence covers.
+    pub fn with_max_devices_per_user_licence(mut self, n: usize) -> Self {
+        self.max_devices_per_user_licence = n;
+        self
+    }
+
+    /// The limits in use.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Checks every enabled policy against the rules; the policies returned are left out of
+    /// a plan.
+    pub fn validate(
+        &self,
+        directory: &Directory,
+        policies: &PolicySet,
+        view: &dyn LicenceView,
+    ) -> Vec<PolicyViolation> {
+        let snap = Snapshot::read(view);
+        let mut out = Vec::new();
+        for p in sorted_policies(policies) {
+            out.extend(validate_policy(p, directory, &snap));
+        }
+        out
+    }
+
+    /// Plans.
+    pub fn plan(
+        &self,
+        directory: &Directory,
+        policies: &PolicySet,
+        view: &dyn LicenceView,
+        ctx: &PlanContext,
+    ) -> Result<Plan, PlanError> {
+        self.limits.validate()?;
+        if self.max_devices_per_user_licence == 0 {
+            return Err(PlanError::ZeroDevicesPerUserLicence);
+        }
+        let snap = Snapshot::read(view);
+        let mut run = Run::new(self, directory, policies, &snap, view, ctx);
+        run.validate_all();
+        run.requests();
+        let adam_ids: BTreeSet<AdamId> = snap
+            .catalog
+            .keys()
+            .cloned()
+            .chain(run.by_adam.keys().cloned())
+            .collect();
+        for adam in adam_ids {
+            run.app(&adam);
+        }
+        run.users_gone();
+        Ok(run.finish())
+    }
+}
+
+fn sorted_policies(set: &PolicySet) -> Vec<&Policy> {
+    let mut v: Vec<&Policy> = set.policies.iter().filter(|p| p.enabled).collect();
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    v
+}
+
+// ---------------------------------------------------------------------------------------
+// Snapshot of the view.
+
+struct SlotMeta {
+    loc: usize,
+    key: AssetKey,
+    book: bool,
+    device_assignable: bool,
+    revocable: bool,
+    platforms: Vec<Platform>,
+    free: u64,
+    bundle_id: Option<String>,
+}
+
+struct LocSnap {
+    id: LocationId,
+    writable: bool,
+    /// Active VPP users (Registered or Associated).
+    users: HashMap<ClientUserId, VppUserStatus>,
+    /// Every active VPP user id, sorted.
+    active_users: Vec<ClientUserId>,
+}
+
+struct Snapshot {
+    locs: Vec<LocSnap>,
+    loc_index: BTreeMap<LocationId, usize>,
+    slots: Vec<SlotMeta>,
+    catalog: BTreeMap<AdamId, Vec<usize>>,
+}
+
+impl Snapshot {
+    fn read(view: &dyn LicenceView) -> Self {
+        let mut infos = view.locations();
+        infos.sort_by(|a, b| a.id.cmp(&b.id));
+        infos.dedup_by(|a, b| a.id == b.id);
+        let mut locs = Vec::new();
+        let mut loc_index = BTreeMap::new();
+        let mut slots = Vec::new();
+        let mut catalog: BTreeMap<AdamId, Vec<usize>> = BTreeMap::new();
+        for (li, info) in infos.into_iter().enumerate() {
+            let mut users = HashMap::new();
+            for u in view.users(&info.id) {
+                if u.status.is_active() {
+                    // Associated wins over Registered if Apple lists both.
+                    let e = users.entry(u.client_user_id).or_insert(u.status);
+                    if u.status == VppUserStatus::Associated {
+                        *e = u.status;
+                    }
+                }
+            }
+            let mut active_users: Vec<ClientUserId> = users.keys().cloned().collect();
+            active_users.sort();
+            let mut assets = view.assets(&info.id);
+            assets.sort_by(|a, b| a.asset.key.cmp(&b.asset.key));
+            assets.dedup_by(|a, b| a.asset.key == b.asset.key);
+            for a in assets {
+                let book = a.asset.is_book();
+                let si = slots.len();
+                catalog
+                    .entry(a.asset.key.adam_id.clone())
+                    .or_default()
+                    .push(si);
+                slots.push(SlotMeta {
+                    loc: li,
+                    key: a.asset.key.clone(),
+                    book,
+                    device_assignable: a.asset.device_assignable && !book,
+                    revocable: a.asset.revocable && !book,
+                    platforms: a.asset.supported_platforms.clone(),
+                    free: u64::from(a.free),
+                    bundle_id: a.bundle_id.clone(),
+                });
+            }
+            loc_index.insert(info.id.clone(), li);
+            locs.push(LocSnap {
+                id: info.id,
+                writable: info.token_state.allows_writes(),
+                users,
+                active_users,
+            });
+        }
+        Self {
+            locs,
+            loc_index,
+            slots,
+            catalog,
+        }
+    }
+
+    /// The slots a policy may take licences from (ignoring token state).
+    fn candidate_slots(&self, p: &Policy) -> Vec<usize> {
+        let pin = p
+            .location
+            .as_ref()
+            .and_then(|l| self.loc_index.get(l).copied());
+        self.catalog.get(&p.adam_id).map_or_else(Vec::new, |v| {
+            v.iter()
+                .copied()
+                .filter(|&s| {
+                    let slot = &self.slots[s];
+                    p.pricing_param
+                        .is_none_or(|pp| slot.key.pricing_param == pp)
+                        && pin.is_none_or(|l| slot.loc == l)
+                })
+                .collect()
+        })
+    }
+}
+
+fn validate_policy(p: &Policy, dir: &Directory, snap: &Snapshot) -> Vec<PolicyViolation> {
+    let mut out = Vec::new();
+    let mut v = |violation: Violation| {
+        out.push(PolicyViolation::new(
+            p.id.clone(),
+            p.adam_id.clone(),
+            violation,
+        ));
+    };
+    let mut device_target = matches!(p.target, Target::AllDevices);
+    if let Target::Group(g) = &p.target {
+        match dir.group(g) {
+            Some(group) => device_target = group.is_device_group(),
+            None => v(Violation::UnknownGroup { group: g.clone() }),
+        }
+    }
+    for g in &p.exclude {
+        if dir.group(g).is_none() {
+            v(Violation::UnknownGroup { group: g.clone() });
+        }
+    }
+    if let Some(l) = &p.location {
+        if !snap.loc_index.contains_key(l) {
+            v(Violation::UnknownLocation {
+                location: l.clone(),
+            });
+        }
+    }
+    let slots = snap.candidate_slots(p);
+    if slots.is_empty() {
+        match &p.location {
+            Some(l) if snap.loc_index.contains_key(l) && snap.catalog.contains_key(&p.adam_id) => {
+                v(Violation::AssetNotInLocation {
+                    location: l.clone(),
+                })
+            }
+            Some(l) if snap.loc_index.contains_key(l) => v(Violation::AssetNotFound),
+            Some(_) => {}
+            None => v(Violation::AssetNotFound),
+        }
+        return out;
+    }
+    let book = slots.iter().any(|&s| snap.slots[s].book);
+    if book && p.licence == LicenceType::Device {
+        v(Violation::BookWithDeviceLicence);
+    }
+    if book && device_target {
+        v(Violation::BookToDevices {
+            target: p.target.clone(),
+        });
+    }
+    if p.intent == Intent::Available && device_target {
+        v(Violation::AvailableToDevices {
+            target: p.target.clone(),
+        });
+    }
+    if !book
+        && p.licence == LicenceType::Device
+        && p.intent != Intent::Uninstall
+        && !slots.iter().any(|&s| snap.slots[s].device_assignable)
+    {
+        v(Violation::NotDeviceAssignable);
+    }
+    if let Some(allowed) = p.filter.as_ref().and_then(|f| f.platforms.as_ref()) {
+        let supported: BTreeSet<Platform> = slots
+            .iter()
+            .flat_map(|&s| snap.slots[s].platforms.iter().copied())
+            .collect();
+        if !supported.is_empty() && !allowed.iter().any(|pl| supported.contains(pl)) {
+            v(Violation::NoSupportedPlatform);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// One planning run.
+
+/// Where a device's winning policy comes from.
+#[derive(Clone, Copy)]
+struct Winner {
+    rank: (u8, u8, i64, u32),
+    policy: u32,
+    /// The licence user of the device for this policy (user licences).
+    user: Option<u32>,
+}
+
+/// A device's want under a user licence.
+#[derive(Clone, Copy)]
+struct UserDeviceWant {
+    device: u32,
+    class: u8,
+    priority: i32,
+    policy: u32,
+    seq: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum HRef {
+    Dev(u32),
+    User(u32),
+}
+
+struct Demand {
+    holder: HRef,
+    class: u8,
+    priority: i32,
+    seq: usize,
+    policy: u32,
+    /// For user licences: the devices to install on.
+    devices: Vec<u32>,
+}
+
+#[derive(Default)]
+struct LocAcc {
+    associate: Vec<Item>,
+    disassociate: Vec<Item>,
+    revoke_devices: BTreeMap<SerialNumber, ChangeReason>,
+    revoke_users: BTreeMap<ClientUserId, ChangeReason>,
+    create: BTreeMap<ClientUserId, UserRegistration>,
+    retire: BTreeSet<ClientUserId>,
+}
+
+struct Run<'a> {
+    planner: &'a Planner,
+    dir: &'a Directory,
+    set: &'a PolicySet,
+    snap: &'a Snapshot,
+    view: &'a dyn LicenceView,
+    ctx: &'a PlanContext,
+
+    policies: Vec<&'a Policy>,
+    by_adam: BTreeMap<AdamId, Vec<u32>>,
+
+    /// Device rank in serial order; user rank in id order.
+    dev_rank: Vec<u32>,
+    user_rank: Vec<u32>,
+    /// Licence user of each device (not retired, not a shared iPad).
+    dev_user: Vec<Option<u32>>,
+    /// Non-retired devices of each user, by serial.
+    user_devs: Vec<Vec<u32>>,
+    group_members: Vec<(Vec<u32>, Vec<u32>)>,
+    group_pos: HashMap<&'a crate::ids::GroupId, usize>,
+
+    /// Requests by adam id: (device, seq).
+    requests: BTreeMap<AdamId, Vec<(u32, usize)>>,
+
+    // Scratch, reset per app via stamps.
+    stamp: u32,
+    dev_stamp: Vec<u32>,
+    dev_win: Vec<Winner>,
+    dev_scope: Vec<u32>,
+    user_scope: Vec<u32>,
+    uninstall_users: Vec<u32>,
+    excl_dev: Vec<u32>,
+    excl_user: Vec<u32>,
+    seen_dev: Vec<u32>,
+    pstamp: u32,
+
+    // Output.
+    loc_acc: Vec<LocAcc>,
+    commands: Vec<DeviceCommand>,
+    waitlisted: Vec<Waitlisted>,
+    blocked: Vec<Blocked>,
+    pending: Vec<PendingRelease>,
+    violations: Vec<PolicyViolation>,
+    invitations: BTreeMap<(usize, ClientUserId), Invitation>,
+}
+
+const CLASS_REQUIRED: u8 = 0;
+const CLASS_AVAILABLE: u8 = 1;
+
+impl<'a> Run<'a> {
+    fn new(
+        planner: &'a Planner,
+        dir: &'a Directory,
+        set: &'a PolicySet,
+        snap: &'a Snapshot,
+        view: &'a dyn LicenceView,
+        ctx: &'a PlanContext,
+    ) -> Self {
+        let devices = dir.devices();
+        let users = dir.users();
+        let mut order: Vec<u32> = (0..devices.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            devices[a as usize]
+                .serial_number
+                .cmp(&devices[b as usize].serial_number)
+        });
+        let mut dev_rank = vec![0; devices.len()];
+        for (r, &d) in order.iter().enumerate() {
+            dev_rank[d as usize] = r as u32;
+        }
+        let mut uorder: Vec<u32> = (0..users.len() as u32).collect();
+        uorder.sort_by(|&a, &b| users[a as usize].id.cmp(&users[b as usize].id));
+        let mut user_rank = vec![0; users.len()];
+        for (r, &u) in uorder.iter().enumerate() {
+            user_rank[u as usize] = r as u32;
+        }
+        let mut dev_user = vec![None; devices.len()];
+        let mut user_devs = vec![Vec::new(); users.len()];
+        for &d in &order {
+            let dev = &devices[d as usize];
+            if dev.retired {
+                continue;
+            }
+            if let Some(u) = dev.licence_user().and_then(|u| dir.user_pos(u)) {
+                if !users[u].retired {
+                    dev_user[d as usize] = Some(u as u32);
+                    user_devs[u].push(d);
+                }
+            }
+        }
+        let group_members = dir
+            .groups()
+            .iter()
+            .map(|g| {
+                let us = g
+                    .users
+                    .iter()
+                    .filter_map(|u| dir.user_pos(u))
+                    .filter(|&u| !users[u].retired)
+                    .map(|u| u as u32)
+                    .collect();
+                let ds = g
+                    .devices
+                    .iter()
+                    .filter_map(|d| dir.device_pos(d))
+                    .filter(|&d| !devices[d].retired)
+                    .map(|d| d as u32)
+                    .collect();
+                (us, ds)
+            })
+            .collect();
+        let group_pos = dir
+            .groups()
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (&g.id, i))
+            .collect();
+        let policies = sorted_policies(set);
+        let nd = devices.len();
+        let nu = users.len();
+        Self {
+            planner,
+            dir,
+            set,
+            snap,
+            view,
+            ctx,
+            policies,
+            by_adam: BTreeMap::new(),
+            dev_rank,
+            user_rank,
+            dev_user,
+            user_devs,
+            group_members,
+            group_pos,
+            requests: BTreeMap::new(),
+            stamp: 0,
+            dev_stamp: vec![0; nd],
+            dev_win: vec![
+                Winner {
+                    rank: (0, 0, 0, 0),
+                    policy: 0,
+                    user: None,
+                };
+                nd
+            ],
+            dev_scope: vec![0; nd],
+            user_scope: vec![0; nu],
+            uninstall_users: Vec::new(),
+            excl_dev: vec![0; nd],
+            excl_user: vec![0; nu],
+            seen_dev: vec![0; nd],
+            pstamp: 0,
+            loc_acc: snap.locs.iter().map(|_| LocAcc::default()).collect(),
+            commands: Vec::new(),
+            waitlisted: Vec::new(),
+            blocked: Vec::new(),
+            pending: Vec::new(),
+            violations: Vec::new(),
+            invitations: BTreeMap::new(),
+        }
+    }
+
+    fn validate_all(&mut self) {
+        for (i, p) in self.policies.iter().enumerate() {
+            let v = validate_policy(p, self.dir, self.snap);
+            if v.is_empty() {
+                self.by_adam
+                    .entry(p.adam_id.clone())
+                    .or_default()
+                    .push(i as u32);
+            } else {
+                self.violations.extend(v);
+            }
+        }
+    }
+
+    fn requests(&mut self) {
+        for (seq, r) in self.ctx.requests.iter().enumerate() {
+            match self.dir.device_pos(&r.device) {
+                Some(d) if !self.dir.devices()[d].retired => {
+                    let list = self.requests.entry(r.adam_id.clone()).or_default();
+                    if !list.iter().any(|&(x, _)| x == d as u32) {
+                        list.push((d as u32, seq));
+                    }
+                }
+                _ => self.blocked.push(Blocked {
+                    adam_id: r.adam_id.clone(),
+                    holder: Holder::Device(r.device.clone()),
+                    policy: None,
+                    reason: BlockReason::UnknownDevice {
+                        device: r.device.clone(),
+                    },
+                }),
+            }
+        }
+    }
+
+    fn serial(&self, d: u32) -> &'a SerialNumber {
+        &self.dir.devices()[d as usize].serial_number
+    }
+
+    fn user_id(&self, u: u32) -> &'a ClientUserId {
+        &self.dir.users()[u as usize].id
+    }
+
+    fn holder(&self, h: HRef) -> Holder {
+        match h {
+            HRef::Dev(d) => Holder::Device(self.serial(d).clone()),
+            HRef::User(u) => Holder::User(self.user_id(u).clone()),
+        }
+    }
+
+    fn holder_rank(&self, h: HRef) -> (u8, u32) {
+        match h {
+            HRef::Dev(d) => (0, self.dev_rank[d as usize]),
+            HRef::User(u) => (1, self.user_rank[u as usize]),
+        }
+    }
+
+    fn block(&mut self, adam: &AdamId, holder: Holder, policy: Option<u32>, reason: BlockReason) {
+        let policy = policy.map(|p| self.policies[p as usize].id.clone());
+        self.blocked.push(Blocked {
+            adam_id: adam.clone(),
+            holder,
+            policy,
+            reason,
+        });
+    }
+
+    /// Marks the devices a policy reaches and calls `visit(device, licence user)` once per
+    /// device; also marks users in scope (`on_user`).
+    fn reach(
+        &mut self,
+        pi: u32,
+        mut visit: impl FnMut(&mut Self, u32, Option<u32>),
+        mut on_user: impl FnMut(&mut Self, u32),
+    ) {
+        let p = self.policies[pi as usize];
+        self.pstamp += 1;
+        let ps = self.pstamp;
+        for g in &p.exclude {
+            if let Some(&gi) = self.group_pos.get(g) {
+                let (us, ds) = &self.group_members[gi];
+                for &u in us {
+                    self.excl_user[u as usize] = ps;
+                }
+                for &d in ds {
+                    self.excl_dev[d as usize] = ps;
+                }
+            }
+        }
+        let devices = self.dir.devices();
+        let users = self.dir.users();
+        let (direct_users, direct_devices): (Vec<u32>, Vec<u32>) = match &p.target {
+            Target::Group(g) => match self.group_pos.get(g) {
+                Some(&gi) => self.group_members[gi].clone(),
+                None => (Vec::new(), Vec::new()),
+            },
+            Target::AllUsers => (
+                (0..users.len() as u32)
+                    .filter(|&u| !users[u as usize].retired)
+                    .collect(),
+                Vec::new(),
+            ),
+            Target::AllDevices => (
+                Vec::new(),
+                (0..devices.len() as u32)
+                    .filter(|&d| !devices[d as usize].retired)
+                    .collect(),
+            ),
+        };
+        let filter = p.filter.as_ref();
+        let excluded_dev = |s: &Self, d: u32| {
+            s.excl_dev[d as usize] == ps
+                || s.dev_user[d as usize].is_some_and(|u| s.excl_user[u as usize] == ps)
+                || filter.is_some_and(|f| !f.matches(&devices[d as usize]))
+        };
+        for &u in &direct_users {
+            if self.excl_user[u as usize] == ps {
+                continue;
+            }
+            on_user(self, u);
+            let devs = std::mem::take(&mut self.user_devs[u as usize]);
+            for &d in &devs {
+                if self.seen_dev[d as usize] != ps && !excluded_dev(self, d) {
+                    self.seen_dev[d as usize] = ps;
+                    visit(self, d, Some(u));
+                }
+            }
+            self.user_devs[u as usize] = devs;
+        }
+        for &d in &direct_devices {
+            if self.seen_dev[d as usize] != ps && !excluded_dev(self, d) {
+                self.seen_dev[d as usize] = ps;
+                let u = self.dev_user[d as usize];
+                if let Some(u) = u {
+                    on_user(self, u);
+                }
+                visit(self, d, u);
+            }
+        }
+    }
+
+    /// Plans one app (adam id) across every location that holds it.
+    fn app(&mut self, adam: &AdamId) {
+        self.stamp += 1;
+        let st = self.stamp;
+        let slots: Vec<usize> = self.snap.catalog.get(adam).cloned().unwrap_or_default();
+        let pols: Vec<u32> = self.by_adam.get(adam).cloned().unwrap_or_default();
+        let book = slots.iter().any(|&s| self.snap.slots[s].book);
+        let platforms: BTreeSet<Platform> = slots
+            .iter()
+            .flat_map(|&s| self.snap.slots[s].platforms.iter().copied())
+            .collect();
+        let bundle_id = slots
+            .iter()
+            .find_map(|&s| self.snap.slots[s].bundle_id.clone());
+
+        // 1. Reach and precedence per device.
+        let mut touched: Vec<u32> = Vec::new();
+        for &pi in &pols {
+            let p = self.policies[pi as usize];
+            let rank = (
+                p.intent.precedence(),
+                p.licence.precedence(),
+                -i64::from(p.priority),
+                pi,
+            );
+            let uninstall = p.intent == Intent::Uninstall;
+            let licence = p.licence;
+            self.reach(
+                pi,
+                |s, d, u| {
+                    let di = d as usize;
+                    if !uninstall {
+                        if licence == LicenceType::Device {
+                            s.dev_scope[di] = st;
+                        }
+                    } else if let Some(u) = s.dev_user[di] {
+                        s.uninstall_users.push(u);
+                    }
+                    let w = Winner {
+                        rank,
+                        policy: pi,
+                        user: u,
+                    };
+                    if s.dev_stamp[di] != st {
+                        s.dev_stamp[di] = st;
+                        s.dev_win[di] = w;
+                        touched.push(d);
+                    } else if rank < s.dev_win[di].rank {
+                        s.dev_win[di] = w;
+                    }
+                },
+                |s, u| {
+                    if uninstall {
+                        s.uninstall_users.push(u);
+                    } else if licence == LicenceType::User {
+                        s.user_scope[u as usize] = st;
+                    }
+                },
+            );
+        }
+        touched.sort_by_key(|&d| self.dev_rank[d as usize]);
+
+        // 2. Requests for this app.
+        let mut req_seq: HashMap<u32, usize> = HashMap::new();
+        if let Some(list) = self.requests.get(adam) {
+            for &(d, seq) in list {
+                req_seq.insert(d, seq);
+            }
+        }
+        let mut req_devices: Vec<(u32, usize)> = req_seq.iter().map(|(&d, &s)| (d, s)).collect();
+        req_devices.sort_by_key(|&(d, _)| self.dev_rank[d as usize]);
+        for (d, _) in req_devices {
+            let offered = self.dev_stamp[d as usize] == st
+                && self.policies[self.dev_win[d as usize].policy as usize].intent
+                    != Intent::Uninstall;
+            if !offered {
+                let serial = self.serial(d).clone();
+                self.block(
+                    adam,
+                    Holder::Device(serial.clone()),
+                    None,
+                    BlockReason::NotOffered { device: serial },
+                );
+            }
+        }
+
+        // 3. Wants per winner.
+        let mut demands: Vec<Demand> = Vec::new();
+        let mut user_wants: BTreeMap<u32, Vec<UserDeviceWant>> = BTreeMap::new();
+        let mut uninstall_devs: Vec<(u32, u32)> = Vec::new();
+        let mut user_active_dev: HashMap<u32, bool> = HashMap::new();
+        for &d in &touched {
+            let w = self.dev_win[d as usize];
+            let p = self.policies[w.policy as usize];
+            let dev = &self.dir.devices()[d as usize];
+            if p.intent == Intent::Uninstall {
+                uninstall_devs.push((d, w.policy));
+                continue;
+            }
+            if let Some(u) = self.dev_user[d as usize] {
+                if p.licence == LicenceType::User {
+                    user_active_dev.insert(u, true);
+                }
+            }
+            let (class, seq) = match p.intent {
+                Intent::Required => (CLASS_REQUIRED, 0),
+                _ => match req_seq.get(&d) {
+                    Some(&s) => (CLASS_AVAILABLE, s),
+                    None => continue,
+                },
+            };
+            if !platforms.is_empty() && !platforms.contains(&dev.platform) {
+                self.block(
+                    adam,
+                    Holder::Device(dev.serial_number.clone()),
+                    Some(w.policy),
+                    BlockReason::PlatformNotSupported {
+                        device: dev.serial_number.clone(),
+                        platform: dev.platform,
+                    },
+                );
+                continue;
+            }
+            match p.licence {
+                LicenceType::Device => demands.push(Demand {
+                    holder: HRef::Dev(d),
+                    class,
+                    priority: p.priority,
+                    seq,
+                    policy: w.policy,
+                    devices: vec![d],
+                }),
+                LicenceType::User => {
+                    let Some(u) = w.user else {
+                        self.block(
+                            adam,
+                            Holder::Device(dev.serial_number.clone()),
+                            Some(w.policy),
+                            BlockReason::NoUserAffinity {
+                                device: dev.serial_number.clone(),
+                            },
+                        );
+                        continue;
+                    };
+                    if !dev.app_store_allowed {
+                        self.block(
+                            adam,
+                            Holder::Device(dev.serial_number.clone()),
+                            Some(w.policy),
+                            BlockReason::AppStoreDisabled {
+                                device: dev.serial_number.clone(),
+                            },
+                        );
+                        continue;
+                    }
+                    user_wants.entry(u).or_default().push(UserDeviceWant {
+                        device: d,
+                        class,
+                        priority: p.priority,
+                        policy: w.policy,
+                        seq,
+                    });
+                }
+            }
+        }
+        let cap = self.planner.max_devices_per_user_licence;
+        for (u, mut wants) in user_wants {
+            wants.sort_by_key(|w| self.dev_rank[w.device as usize]);
+            if wants.len() > cap {
+                for w in wants.split_off(cap) {
+                    let serial = self.serial(w.device).clone();
+                    self.block(
+                        adam,
+                        Holder::User(self.user_id(u).clone()),
+                        Some(w.policy),
+                        BlockReason::TooManyDevices {
+                            device: serial,
+                            limit: cap,
+                        },
+                    );
+                }
+            }
+            let best = wants
+                .iter()
+                .min_by_key(|w| (w.class, -i64::from(w.priority), w.seq, w.policy))
+                .copied();
+            if let Some(best) = best {
+                demands.push(Demand {
+                    holder: HRef::User(u),
+                    class: best.class,
+                    priority: best.priority,
+                    seq: best.seq,
+                    policy: best.policy,
+                    devices: wants.iter().map(|w| w.device).collect(),
+                });
+            }
+        }
+        demands.sort_by_key(|dm| {
+            (
+                dm.class,
+                -i64::from(dm.priority),
+                dm.seq,
+                self.holder_rank(dm.holder),
+            )
+        });
+
+        // 4. Existing holdings.
+        struct Held {
+            slot: usize,
+            holder: Holder,
+            href: Option<HRef>,
+            status: HoldingStatus,
+            handled: bool,
+        }
+        let mut held: Vec<Held> = Vec::new();
+        let mut by_holder: HashMap<HRef, Vec<usize>> = HashMap::new();
+        for &s in &slots {
+            let slot = &self.snap.slots[s];
+            let mut hs = self.view.holdings(&self.snap.locs[slot.loc].id, &slot.key);
+            hs.sort();
+            for (holder, status) in hs {
+                let href = match &holder {
+                    Holder::Device(sn) => self
+                        .dir
+                        .device_pos(sn)
+                        .filter(|&d| !self.dir.devices()[d].retired)
+                        .map(|d| HRef::Dev(d as u32)),
+                    Holder::User(id) => self
+                        .dir
+                        .user_pos(id)
+                        .filter(|&u| !self.dir.users()[u].retired)
+                        .map(|u| HRef::User(u as u32)),
+                    _ => None,
+                };
+                if let Some(h) = href {
+                    by_holder.entry(h).or_default().push(held.len());
+                }
+                held.push(Held {
+                    slot: s,
+                    holder,
+                    href,
+                    status,
+                    handled: false,
+                });
+            }
+        }
+
+        // 5. Serve demands.
+        let mut free: HashMap<usize, u64> = slots
+            .iter()
+            .map(|&s| (s, self.snap.slots[s].free))
+            .collect();
+        let mut wait_pos: BTreeMap<Option<usize>, usize> = BTreeMap::new();
+        for dm in demands {
+            let p = self.policies[dm.policy as usize];
+            let holder = self.holder(dm.holder);
+            let existing: Vec<usize> = by_holder.get(&dm.holder).cloned().unwrap_or_default();
+            if !existing.is_empty() {
+                let pin = p
+                    .location
+                    .as_ref()
+                    .and_then(|l| self.snap.loc_index.get(l).copied());
+                let keep = existing
+                    .iter()
+                    .copied()
+                    .filter(|&h| held[h].status != HoldingStatus::Releasing)
+                    .min_by_key(|&h| {
+                        (
+                            pin.is_some_and(|l| self.snap.slots[held[h].slot].loc != l),
+                            held[h].slot,
+                        )
+                    });
+                match keep {
+                    Some(h) => {
+                        held[h].handled = true;
+                        let slot = held[h].slot;
+                        self.installs_for_existing(adam, book, &dm, slot, &req_seq);
+                    }
+                    None => {
+                        let loc = self.snap.locs[self.snap.slots[held[existing[0]].slot].loc]
+                            .id
+                            .clone();
+                        self.block(
+                            adam,
+                            holder,
+                            Some(dm.policy),
+                            BlockReason::ReleaseInFlight { location: loc },
+                        );
+                    }
+                }
+                continue;
+            }
+            // A new licence.
+            let device_licence = matches!(dm.holder, HRef::Dev(_));
+            let cands: Vec<usize> = self
+                .snap
+                .candidate_slots(p)
+                .into_iter()
+                .filter(|&s| !device_licence || self.snap.slots[s].device_assignable)
+                .collect();
+            let writable: Vec<usize> = cands
+                .iter()
+                .copied()
+                .filter(|&s| self.snap.locs[self.snap.slots[s].loc].writable)
+                .collect();
+            if writable.is_empty() {
+                self.block(
+                    adam,
+                    holder,
+                    Some(dm.policy),
+                    BlockReason::NoWritableLocation,
+                );
+                continue;
+            }
+            let best_free = |free: &HashMap<usize, u64>, among: &mut dyn Iterator<Item = usize>| {
+                among
+                    .filter(|s| free[s] > 0)
+                    .min_by_key(|&s| (std::cmp::Reverse(free[&s]), s))
+            };
+            let chosen = match dm.holder {
+                HRef::Dev(_) => best_free(&free, &mut writable.iter().copied()),
+                HRef::User(u) => {
+                    let user = &self.dir.users()[u as usize];
+                    if user.email.is_none() && user.managed_apple_id.is_none() {
+                        self.block(adam, holder, Some(dm.policy), BlockReason::NoAccountDetails);
+                        continue;
+                    }
+                    let status = |s: usize| {
+                        self.snap.locs[self.snap.slots[s].loc]
+                            .users
+                            .get(&user.id)
+                            .copied()
+                    };
+                    let associated = best_free(
+                        &free,
+                        &mut writable
+                            .iter()
+                            .copied()
+                            .filter(|&s| status(s) == Some(VppUserStatus::Associated)),
+                    );
+                    if associated.is_some() {
+                        associated
+                    } else if let Some(&s) = writable
+                        .iter()
+                        .find(|&&s| status(s) == Some(VppUserStatus::Registered))
+                    {
+                        let loc = self.snap.locs[self.snap.slots[s].loc].id.clone();
+                        self.block(
+                            adam,
+                            holder,
+                            Some(dm.policy),
+                            BlockReason::AwaitingInvitation { location: loc },
+                        );
+                        continue;
+                    } else {
+                        let pick = best_free(&free, &mut writable.iter().copied());
+                        if let Some(s) = pick {
+                            let li = self.snap.slots[s].loc;
+                            self.register(li, u);
+                            if user.managed_apple_id.is_none() {
+                                let loc = self.snap.locs[li].id.clone();
+                                self.block(
+                                    adam,
+                                    holder,
+                                    Some(dm.policy),
+                                    BlockReason::AwaitingInvitation { location: loc },
+                                );
+                                continue;
+                            }
+                        }
+                        pick
+                    }
+                }
+            };
+            match chosen {
+                Some(s) => {
+                    if let Some(f) = free.get_mut(&s) {
+                        *f -= 1;
+                    }
+                    let slot = &self.snap.slots[s];
+                    let li = slot.loc;
+                    self.loc_acc[li].associate.push(Item {
+                        asset: slot.key.clone(),
+                        holder: holder.clone(),
+                        reason: ChangeReason::Policy,
+                        policy: Some(p.id.clone()),
+                    });
+                    let after = Precondition::Associated {
+                        location: self.snap.locs[li].id.clone(),
+                        asset: slot.key.clone(),
+                        holder,
+                    };
+                    for &d in &dm.devices {
+                        self.install(adam, book, d, dm.policy, after.clone());
+                    }
+                }
+                None => {
+                    let pin = p
+                        .location
+                        .as_ref()
+                        .and_then(|l| self.snap.loc_index.get(l).copied());
+                    let pos = wait_pos.entry(pin).or_insert(0);
+                    *pos += 1;
+                    self.waitlisted.push(Waitlisted {
+                        adam_id: adam.clone(),
+                        location: pin.map(|l| self.snap.locs[l].id.clone()),
+                        holder,
+                        position: *pos,
+                        policy: p.id.clone(),
+                        intent: p.intent,
+                    });
+                }
+            }
+        }
+
+        // 6. Uninstall. A licence is released per the rule; the removal command goes to
+        // devices whose inventory lists the app, or (inventory unknown) together with the
+        // release of the licence covering the device, so it is sent once.
+        let rules = self.set.release;
+        let can_remove = book || bundle_id.is_some();
+        let release_ok = |installed: Option<bool>| {
+            let by_rule = match rules.on_uninstall {
+                UninstallRelease::Never => false,
+                UninstallRelease::WithRemoval => true,
+                UninstallRelease::AfterRemoval => installed != Some(true),
+            };
+            by_rule && (installed == Some(false) || can_remove)
+        };
+        let live = |held: &Vec<Held>, v: Option<&Vec<usize>>| -> Vec<usize> {
+            v.map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&h| held[h].status != HoldingStatus::Releasing && !held[h].handled)
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let mut user_ok: BTreeMap<u32, bool> = BTreeMap::new();
+        for &(d, _) in &uninstall_devs {
+            if let Some(u) = self.dev_user[d as usize] {
+                let installed = self.dir.devices()[d as usize].has_installed(adam);
+                *user_ok.entry(u).or_insert(true) &= release_ok(installed);
+            }
+        }
+        for u in std::mem::take(&mut self.uninstall_users) {
+            user_ok
+                .entry(u)
+                .or_insert(rules.on_uninstall != UninstallRelease::Never);
+        }
+        // Users whose licence goes: no device still wants it, and the rule allows it.
+        let mut released_users: BTreeSet<u32> = BTreeSet::new();
+        let mut user_holdings: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (&u, &ok) in &user_ok {
+            if user_active_dev.contains_key(&u) {
+                continue;
+            }
+            let hs = live(&held, by_holder.get(&HRef::User(u)));
+            if hs.is_empty() {
+                continue;
+            }
+            if ok {
+                released_users.insert(u);
+            }
+            user_holdings.insert(u, hs);
+        }
+        for &(d, pi) in &uninstall_devs {
+            let dev = &self.dir.devices()[d as usize];
+            let installed = dev.has_installed(adam);
+            let dev_holdings = live(&held, by_holder.get(&HRef::Dev(d)));
+            let user = self.dev_user[d as usize];
+            let dev_release = release_ok(installed) && !dev_holdings.is_empty();
+            let user_release = user.is_some_and(|u| released_users.contains(&u));
+            let covered =
+                !dev_holdings.is_empty() || user.is_some_and(|u| user_holdings.contains_key(&u));
+            let send_remove = match installed {
+                Some(present) => present,
+                None => dev_release || user_release,
+            };
+            if installed.is_none() && covered && !send_remove {
+                self.block(
+                    adam,
+                    Holder::Device(dev.serial_number.clone()),
+                    Some(pi),
+                    BlockReason::InventoryUnknown {
+                        device: dev.serial_number.clone(),
+                    },
+                );
+            }
+            if send_remove {
+                let command = if book {
+                    Some(MdmCommand::RemoveMedia {
+                        adam_id: adam.clone(),
+                    })
+                } else {
+                    bundle_id.as_ref().map(|b| MdmCommand::RemoveApplication {
+                        identifier: b.clone(),
+                        adam_id: adam.clone(),
+                    })
+                };
+                match command {
+                    Some(command) => self.commands.push(DeviceCommand {
+                        device: dev.serial_number.clone(),
+                        command,
+                        after: Precondition::None,
+                        policy: Some(self.policies[pi as usize].id.clone()),
+                    }),
+                    None => self.block(
+                        adam,
+                        Holder::Device(dev.serial_number.clone()),
+                        Some(pi),
+                        BlockReason::BundleIdUnknown {
+                            device: dev.serial_number.clone(),
+                        },
+                    ),
+                }
+            }
+            for h in dev_holdings {
+                held[h].handled = true;
+                if dev_release {
+                    let holder = held[h].holder.clone();
+                    self.release(
+                        adam,
+                        &holder,
+                        held[h].slot,
+                        ChangeReason::Uninstall,
+                        Some(pi),
+                    );
+                }
+            }
+        }
+        for (u, hs) in user_holdings {
+            for h in hs {
+                held[h].handled = true;
+                if released_users.contains(&u) {
+                    let holder = held[h].holder.clone();
+                    self.release(adam, &holder, held[h].slot, ChangeReason::Uninstall, None);
+                }
+            }
+        }
+
+        // 7. Everything else held: gone holders, out of scope, in scope.
+        for h in held {
+            if h.handled || h.status == HoldingStatus::Releasing {
+                continue;
+            }
+            let slot = &self.snap.slots[h.slot];
+            match h.href {
+                None => {
+                    // Gone: revoke (all revocable assets of the holder at once).
+                    if !slot.revocable {
+                        continue;
+                    }
+                    let li = slot.loc;
+                    if !self.snap.locs[li].writable {
+                        continue;
+                    }
+                    match &h.holder {
+                        Holder::Device(sn) if rules.on_device_removed == GoneRelease::Release => {
+                            self.loc_acc[li]
+                                .revoke_devices
+                                .insert(sn.clone(), ChangeReason::DeviceRemoved);
+                        }
+                        Holder::User(id) if rules.on_user_retired == GoneRelease::Release => {
+                            self.loc_acc[li]
+                                .revoke_users
+                                .insert(id.clone(), ChangeReason::UserRetired);
+                        }
+                        _ => {}
+                    }
+                }
+                Some(r) => {
+                    let in_scope = match r {
+                        HRef::Dev(d) => self.dev_scope[d as usize] == st,
+                        HRef::User(u) => self.user_scope[u as usize] == st,
+                    };
+                    if in_scope || !slot.revocable {
+                        continue;
+                    }
+                    match rules.on_out_of_scope {
+                        ScopeRelease::Keep => {}
+                        ScopeRelease::Release => {
+                            self.release(adam, &h.holder, h.slot, ChangeReason::OutOfScope, None)
+                        }
+                        ScopeRelease::ReleaseAfterDays(days) => {
+                            let key = HoldingKey::new(
+                                self.snap.locs[slot.loc].id.clone(),
+                                slot.key.clone(),
+                                h.holder.clone(),
+                            );
+                            let since = self
+                                .ctx
+                                .out_of_scope_since
+                                .get(&key)
+                                .copied()
+                                .unwrap_or(self.ctx.now);
+                            let release_at = since + Duration::days(i64::from(days));
+                            if self.ctx.now >= release_at {
+                                self.release(
+                                    adam,
+                                    &h.holder,
+                                    h.slot,
+                                    ChangeReason::GraceExpired,
+                                    None,
+                                );
+                            } else {
+                                self.pending.push(PendingRelease {
+                                    location: key.location,
+                                    asset: key.asset,
+                                    holder: key.holder,
+                                    out_of_scope_since: since,
+                                    release_at,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A disassociation, or a "kept" note when the asset cannot be released.
+    fn release(
+        &mut self,
+        adam: &AdamId,
+        holder: &Holder,
+        s: usize,
+        reason: ChangeReason,
+        policy: Option<u32>,
+    ) {
+        let slot = &self.snap.slots[s];
+        let li = slot.loc;
+        if !slot.revocable {
+            let loc = self.snap.locs[li].id.clone();
+            self.block(
+                adam,
+                holder.clone(),
+                policy,
+                BlockReason::NotRevocable { location: loc },
+            );
+            return;
+        }
+        if !self.snap.locs[li].writable {
+            return;
+        }
+        self.loc_acc[li].disassociate.push(Item {
+            asset: slot.key.clone(),
+            holder: holder.clone(),
+            reason,
+            policy: policy.map(|p| self.policies[p as usize].id.clone()),
+        });
+    }
+
+    fn register(&mut self, li: usize, u: u32) {
+        let user = &self.dir.users()[u as usize];
+        if self.loc_acc[li].create.contains_key(&user.id) {
+            return;
+        }
+        self.loc_acc[li].create.insert(
+            user.id.clone(),
+            UserRegistration {
+                client_user_id: user.id.clone(),
+                email: user.email.clone(),
+                managed_apple_id: user.managed_apple_id.clone(),
+            },
+        );
+        if user.managed_apple_id.is_none() {
+            self.invitations.insert(
+                (li, user.id.clone()),
+                Invitation {
+                    client_user_id: user.id.clone(),
+                    email: user.email.clone(),
+                    devices: self.user_devs[u as usize]
+                        .iter()
+                        .map(|&d| self.serial(d).clone())
+                        .collect(),
+                    invite_code: None,
+                },
+            );
+        }
+    }
+
+    fn install(&mut self, adam: &AdamId, book: bool, d: u32, pi: u32, after: Precondition) {
+        let dev = &self.dir.devices()[d as usize];
+        let p = self.policies[pi as usize];
+        let command = if book {
+            MdmCommand::InstallMedia {
+                adam_id: adam.clone(),
+            }
+        } else {
+            MdmCommand::InstallApplication(InstallApplication::for_device(
+                adam.clone(),
+                &p.settings,
+                dev.platform,
+                dev.enrollment,
+            ))
+        };
+        self.commands.push(DeviceCommand {
+            device: dev.serial_number.clone(),
+            command,
+            after,
+            policy: Some(p.id.clone()),
+        });
+    }
+
+    /// Install commands for a holder that already holds the app: only on devices whose
+    /// inventory is known and lacks the app, or that asked for it (self-service).
+    fn installs_for_existing(
+        &mut self,
+        adam: &AdamId,
+        book: bool,
+        dm: &Demand,
+        slot: usize,
+        req_seq: &HashMap<u32, usize>,
+    ) {
+        if let HRef::User(u) = dm.holder {
+            let li = self.snap.slots[slot].loc;
+            let status = self.snap.locs[li].users.get(self.user_id(u)).copied();
+            if status != Some(VppUserStatus::Associated) {
+                let loc = self.snap.locs[li].id.clone();
+                let holder = self.holder(dm.holder);
+                self.block(
+                    adam,
+                    holder,
+                    Some(dm.policy),
+                    BlockReason::AwaitingInvitation { location: loc },
+                );
+                return;
+            }
+        }
+        for &d in &dm.devices {
+            let dev = &self.dir.devices()[d as usize];
+            let need = match dev.has_installed(adam) {
+                Some(installed) => !installed,
+                None => req_seq.contains_key(&d),
+            };
+            if need {
+                self.install(adam, book, d, dm.policy, Precondition::None);
+            }
+        }
+    }
+
+    /// VPP users that are retired or gone from the directory: revoke (done per holding) and
+    /// retire.
+    fn users_gone(&mut self) {
+        if self.set.release.on_user_retired != GoneRelease::Release {
+            return;
+        }
+        for (li, loc) in self.snap.locs.iter().enumerate() {
+            if !loc.writable {
+                continue;
+            }
+            for id in &loc.active_users {
+                let gone = self.dir.user(id).is_none_or(|u| u.retired);
+                if gone {
+                    self.loc_acc[li].retire.insert(id.clone());
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> Plan {
+        let limits = self.planner.limits;
+        let mut locations = Vec::new();
+        let accs = std::mem::take(&mut self.loc_acc);
+        for (li, acc) in accs.into_iter().enumerate() {
+            let mut lp = LocationPlan::new(self.snap.locs[li].id.clone());
+            lp.create_users = user_batches(acc.create.into_values().collect(), &limits);
+            lp.invitations = self
+                .invitations
+                .iter()
+                .filter(|((l, _), _)| *l == li)
+                .map(|(_, inv)| inv.clone())
+                .collect();
+            lp.associate = asset_batches(acc.associate, &limits);
+            lp.disassociate = asset_batches(acc.disassociate, &limits);
+            lp.revoke = revoke_batches(&acc.revoke_devices, &acc.revoke_users, &limits);
+            lp.retire_users = retire_batches(acc.retire.into_iter().collect(), &limits);
+            if !lp.is_empty() {
+                locations.push(lp);
+            }
+        }
+        let mut commands = self.commands;
+        commands.sort_by(|a, b| {
+            (&a.device, a.command.adam_id(), a.command.request_type()).cmp(&(
+                &b.device,
+                b.command.adam_id(),
+                b.command.request_type(),
+            ))
+        });
+        let mut blocked = self.blocked;
+        blocked.sort_by(|a, b| (&a.adam_id, &a.holder).cmp(&(&b.adam_id, &b.holder)));
+        let mut pending = self.pending;
+        pending.sort_by(|a, b| {
+            (&a.location, &a.asset, &a.holder).cmp(&(&b.location, &b.asset, &b.holder))
+        });
+        Plan {
+            locations,
+            commands,
+            waitlisted: self.waitlisted,
+            blocked,
+            pending_releases: pending,
+            invalid_policies: self.violations,
+        }
+    }
+}

@@ -142,6 +142,32 @@ impl Default for AppSettings {
     }
 }
 
+impl AppSettings {
+    /// Sets `removable`.
+    pub fn with_removable(mut self, v: bool) -> Self {
+        self.removable = v;
+        self
+    }
+
+    /// Sets `uninstallOnDeviceRemoval`.
+    pub fn with_uninstall_on_device_removal(mut self, v: bool) -> Self {
+        self.uninstall_on_device_removal = v;
+        self
+    }
+
+    /// Sets `preventBackup`.
+    pub fn with_prevent_backup(mut self, v: bool) -> Self {
+        self.prevent_backup = v;
+        self
+    }
+
+    /// Sets `preventAutomaticUpdates`.
+    pub fn with_prevent_automatic_updates(mut self, v: bool) -> Self {
+        self.prevent_automatic_updates = v;
+        self
+    }
+}
+
 /// An operating-system version such as `17.4.1`, compared numerically part by part.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct OsVersion(Vec<u32>);
@@ -244,6 +270,47 @@ pub struct DeviceFilter {
 }
 
 impl DeviceFilter {
+    /// A filter that matches every device.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only these platforms.
+    pub fn with_platforms(mut self, p: impl IntoIterator<Item = Platform>) -> Self {
+        self.platforms = Some(p.into_iter().collect());
+        self
+    }
+
+    /// Only at or above this OS version.
+    pub fn with_min_os_version(mut self, v: OsVersion) -> Self {
+        self.min_os_version = Some(v);
+        self
+    }
+
+    /// Only at or below this OS version.
+    pub fn with_max_os_version(mut self, v: OsVersion) -> Self {
+        self.max_os_version = Some(v);
+        self
+    }
+
+    /// Only this ownership.
+    pub fn with_ownership(mut self, o: Ownership) -> Self {
+        self.ownership = Some(o);
+        self
+    }
+
+    /// Only these enrollment types.
+    pub fn with_enrollment_types(mut self, e: impl IntoIterator<Item = EnrollmentType>) -> Self {
+        self.enrollment_types = Some(e.into_iter().collect());
+        self
+    }
+
+    /// Only supervised (true) or unsupervised (false) devices.
+    pub fn with_supervised(mut self, s: bool) -> Self {
+        self.supervised = Some(s);
+        self
+    }
+
     /// Whether the device passes every condition.
     pub fn matches(&self, device: &DirectoryDevice) -> bool {
         if let Some(p) = &self.platforms {

@@ -20,6 +20,7 @@ mod command;
 mod directory;
 mod error;
 mod ids;
+mod ledger_view;
 mod limits;
 mod plan;
 mod planner;
@@ -34,6 +35,7 @@ pub use command::{
 pub use directory::{Directory, DirectoryDevice, DirectoryUser, EnrollmentType, Group, Ownership};
 pub use error::{FormatError, PlanError};
 pub use ids::{GroupId, PolicyId};
+pub use ledger_view::LedgerView;
 pub use limits::Limits;
 pub use plan::{
     AssetBatch, BatchTargets, BlockReason, Blocked, ChangeReason, DeviceCommand, Invitation,

@@ -93,7 +93,7 @@ fn required_before_available_then_priority() {
     assert_eq!(plan.waitlisted[0].intent, Intent::Available);
 
     // With priority, u1's request would still come after Required holders.
-    let mut w2 = w.clone();
+    let mut w2 = w;
     w2.policies[0] = w2.policies[0].clone().with_priority(100);
     assert_eq!(w2.plan().waitlisted[0].holder, user_holder("u1"));
 }
@@ -209,7 +209,7 @@ fn users_are_created_and_invited() {
         }
     );
     // After the user accepts, the licence is taken.
-    let mut w2 = w.clone();
+    let mut w2 = w;
     w2.state.apply(&plan);
     w2 = w2.vpp_user("L1", "e1", VppUserStatus::Associated);
     let plan2 = w2.plan();
@@ -384,7 +384,7 @@ fn gone_devices_and_users_are_revoked_and_retired() {
     );
     assert!(lp.disassociate.is_empty());
 
-    let keep = w.clone().release(
+    let keep = w.release(
         ReleaseRules::default()
             .with_on_device_removed(GoneRelease::Keep)
             .with_on_user_retired(GoneRelease::Keep),

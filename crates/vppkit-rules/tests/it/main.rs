@@ -2,6 +2,8 @@
 
 mod fixture;
 mod ledger;
+mod plans;
 mod precedence;
+mod properties;
 mod scenarios;
 mod validation;

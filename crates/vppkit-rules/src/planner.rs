@@ -1221,8 +1221,14 @@ impl<'a> Run<'a> {
                 .entry(u)
                 .or_insert(rules.on_uninstall != UninstallRelease::Never);
         }
+        // Whether a release of this holding really reaches Apple in this plan.
+        let releasable = |held: &Vec<Held>, h: usize| {
+            let slot = &self.snap.slots[held[h].slot];
+            slot.revocable && self.snap.locs[slot.loc].writable
+        };
         // Users whose licence goes: no device still wants it, and the rule allows it.
         let mut released_users: BTreeSet<u32> = BTreeSet::new();
+        let mut really_released_users: BTreeSet<u32> = BTreeSet::new();
         let mut user_holdings: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (&u, &ok) in &user_ok {
             if user_active_dev.contains_key(&u) {
@@ -1234,6 +1240,9 @@ impl<'a> Run<'a> {
             }
             if ok {
                 released_users.insert(u);
+                if hs.iter().any(|&h| releasable(&held, h)) {
+                    really_released_users.insert(u);
+                }
             }
             user_holdings.insert(u, hs);
         }
@@ -1243,12 +1252,15 @@ impl<'a> Run<'a> {
             let dev_holdings = live(&held, by_holder.get(&HRef::Dev(d)));
             let user = self.dev_user[d as usize];
             let dev_release = release_ok(installed) && !dev_holdings.is_empty();
-            let user_release = user.is_some_and(|u| released_users.contains(&u));
+            let dev_really = dev_release && dev_holdings.iter().any(|&h| releasable(&held, h));
+            let user_really = user.is_some_and(|u| really_released_users.contains(&u));
             let covered =
                 !dev_holdings.is_empty() || user.is_some_and(|u| user_holdings.contains_key(&u));
             let send_remove = match installed {
                 Some(present) => present,
-                None => dev_release || user_release,
+                // Unknown inventory: the removal goes with a release that really happens now,
+                // so it is sent once.
+                None => dev_really || user_really,
             };
             if installed.is_none() && covered && !send_remove {
                 self.block(

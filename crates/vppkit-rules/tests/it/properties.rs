@@ -13,6 +13,8 @@ use vppkit_rules::{
 
 use crate::fixture::*;
 
+type PolicyGen = (u8, u8, u8, u8, i8, u8, Option<usize>);
+
 #[derive(Debug, Clone)]
 struct Gen {
     users: Vec<(u8, bool)>,                            // account kind, retired
@@ -21,7 +23,7 @@ struct Gen {
     locations: Vec<(Vec<(u8, u32)>, bool)>, // (asset kind, total), writable
     holdings: Vec<(usize, u8, usize, u8)>,  // location, asset, holder, status
     vpp_users: Vec<(usize, usize, bool)>,   // location, user, associated
-    policies: Vec<(u8, u8, u8, u8, i8, u8, Option<usize>)>, // adam, target, intent, licence, priority, pin, exclude
+    policies: Vec<PolicyGen>,               // adam, target, intent, licence, priority, pin, exclude
     requests: Vec<(usize, u8)>,
     release: (u8, u8, bool, bool),
 }

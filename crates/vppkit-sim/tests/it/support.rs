@@ -173,3 +173,117 @@ impl Harness {
         (items, version)
     }
 }
+
+/// A notification receiver on 127.0.0.1 that records every POST and can fail
+/// the first `fail_first` requests with HTTP 500.
+/// What a receiver saw: `(Authorization header, body)` per request.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
+
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) seen: Seen,
+    pub(crate) fail_first: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    pub(crate) async fn start(fail_first: usize) -> Receiver {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let seen: Seen = Arc::default();
+        let fail = Arc::new(AtomicUsize::new(fail_first));
+        let (s2, f2) = (Arc::clone(&seen), Arc::clone(&fail));
+        let app =
+            axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
+                let (seen, fail) = (Arc::clone(&s2), Arc::clone(&f2));
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    seen.lock().unwrap().push((auth, value));
+                    let left = fail.load(Ordering::SeqCst);
+                    if left > 0 {
+                        fail.store(left - 1, Ordering::SeqCst);
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            url: format!("http://{addr}/vpp/notify"),
+            seen,
+            fail_first: fail,
+            task,
+        }
+    }
+
+    /// Every body received, in order.
+    pub(crate) fn bodies(&self) -> Vec<Value> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// Bodies of one notification type.
+    pub(crate) fn of_type(&self, kind: &str) -> Vec<Value> {
+        self.bodies()
+            .into_iter()
+            .filter(|b| b["notificationType"] == kind)
+            .collect()
+    }
+
+    /// Every Authorization header received.
+    pub(crate) fn auth_headers(&self) -> Vec<Option<String>> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+}
+
+/// Subscribes a location to every type with a receiver.
+pub(crate) async fn subscribe(h: &Harness, uid: &str, r: &Receiver) -> Value {
+    h.post(
+        uid,
+        "/client/config",
+        serde_json::json!({
+            "mdmInfo": {"id": "sim-test-mdm", "name": "SimTest", "metadata": "tests.example.org"},
+            "notificationUrl": r.url,
+            "notificationAuthToken": "shared-secret-for-tests",
+            "notificationTypes": ["ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED"],
+        }),
+    )
+    .await
+    .ok()
+}
+
+/// A manual-clock demo simulator that accepts http:// loopback notifications.
+pub(crate) async fn start_notifying(preset: Preset) -> Harness {
+    start_with(
+        Simulator::builder()
+            .preset(preset)
+            .clock(SimClock::manual())
+            .allow_http_loopback_notifications(true)
+            .notification_retries(3, Duration::from_millis(10)),
+    )
+    .await
+}

@@ -1,0 +1,12 @@
+//! Integration tests of vppkit-client: recorded payloads, every endpoint against a
+//! mock server with a loud catch-all, errors, retries, pagination, splitting.
+
+mod endpoints;
+mod errors;
+mod fixtures;
+mod metadata;
+mod notifications;
+mod pagination;
+mod retries;
+mod split_props;
+mod support;

@@ -26,6 +26,9 @@ pub enum ConfigError {
     /// A duration or size that must be positive is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// The engine was built without an MDM command sink.
+    #[error("the engine needs an MDM command sink")]
+    MissingSink,
 }
 
 /// Where Apple delivers notifications and the shared secret it sends with them.

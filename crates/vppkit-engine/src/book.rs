@@ -1,0 +1,205 @@
+//! A location's ledger kept in memory and persisted to the store: every ledger
+//! journal entry is written to the store's journal (as a serialized record) in the
+//! same transaction as its effect on assets, holdings and users, so replaying the
+//! store's journal rebuilds the ledger after a restart or on another instance.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use vppkit_core::{AssetCounts, AssetKey, AssetMetadata, ClientUserId, LocationId};
+use vppkit_ledger::{Change, JournalEntry, Ledger};
+use vppkit_store::{
+    CursorUpdate, HoldingKey, HoldingUpsert, JournalQuery, NewJournalRecord, Store, SyncPage,
+};
+
+use crate::error::EngineError;
+
+/// The `kind` of store journal records that hold a serialized ledger entry.
+pub(crate) const LEDGER_KIND: &str = "ledger";
+/// The `kind` of store journal records that hold a token state transition.
+pub(crate) const TOKEN_KIND: &str = "token";
+/// The `kind` of store journal records that hold an install status change.
+pub(crate) const INSTALL_KIND: &str = "install";
+
+const JOURNAL_PAGE: u32 = 5_000;
+
+/// One location's ledger and what the engine needs beside it.
+#[derive(Debug)]
+pub(crate) struct Book {
+    pub(crate) ledger: Ledger,
+    /// Users this manager created (its own `clientUserId`s).
+    pub(crate) own_users: HashSet<ClientUserId>,
+    /// The store journal sequence read up to.
+    store_seq: u64,
+}
+
+impl Book {
+    /// Rebuilds the ledger of a location from the store's journal.
+    pub(crate) async fn load(
+        store: &dyn Store,
+        location: &LocationId,
+    ) -> Result<Self, EngineError> {
+        let mut book = Book {
+            ledger: Ledger::new(location.clone()),
+            own_users: HashSet::new(),
+            store_seq: 0,
+        };
+        book.catch_up(store).await?;
+        let mut after: Option<ClientUserId> = None;
+        loop {
+            let page = store.users_page(location, after.as_ref(), 1_000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.user.client_user_id.clone());
+            for u in &page {
+                if u.managed_by_us {
+                    book.own_users.insert(u.user.client_user_id.clone());
+                }
+            }
+        }
+        Ok(book)
+    }
+
+    /// Applies the ledger entries written to the store since the last read (by
+    /// this instance or another one that held the location before).
+    pub(crate) async fn catch_up(&mut self, store: &dyn Store) -> Result<(), EngineError> {
+        let location = self.ledger.location().clone();
+        loop {
+            let query = JournalQuery::new(location.clone(), JOURNAL_PAGE).after(self.store_seq);
+            let records = store.read_journal(&query).await?;
+            let Some(last) = records.last() else {
+                return Ok(());
+            };
+            self.store_seq = last.seq;
+            for r in &records {
+                if r.kind != LEDGER_KIND {
+                    continue;
+                }
+                let entry: JournalEntry = serde_json::from_value(r.body.clone()).map_err(|e| {
+                    EngineError::Corrupt(format!("journal record {} of {location}: {e}", r.seq))
+                })?;
+                if entry.seq < self.ledger.next_seq() {
+                    continue; // already applied (written by us)
+                }
+                self.ledger
+                    .apply_entry(&entry)
+                    .map_err(|e| EngineError::Corrupt(format!("journal of {location}: {e}")))?;
+            }
+            if records.len() < JOURNAL_PAGE as usize {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A store journal record holding a ledger entry.
+pub(crate) fn journal_record(entry: &JournalEntry) -> NewJournalRecord {
+    let body = serde_json::to_value(entry).unwrap_or(serde_json::Value::Null);
+    let mut r = NewJournalRecord::new(entry.at, entry.cause.to_string(), LEDGER_KIND, body);
+    if let Some(a) = entry.asset() {
+        r = r.with_asset(a.clone());
+    }
+    if let Some(h) = entry.holder() {
+        r = r.with_holder(h);
+    }
+    r
+}
+
+/// What a batch of ledger entries changes in the store, besides the journal.
+#[derive(Debug, Default)]
+pub(crate) struct PageBuilder {
+    page: SyncPage,
+    removed_assets: Vec<AssetKey>,
+}
+
+impl PageBuilder {
+    pub(crate) fn new(at: DateTime<Utc>) -> Self {
+        Self {
+            page: SyncPage::new(at),
+            removed_assets: Vec::new(),
+        }
+    }
+
+    /// Adds the entries and their effects. `operation` tags holdings that an
+    /// operation moves; `own_users` says which users are ours.
+    pub(crate) fn entries(
+        &mut self,
+        entries: &[JournalEntry],
+        operation: Option<&str>,
+        own_users: &HashSet<ClientUserId>,
+    ) -> &mut Self {
+        for e in entries {
+            self.page.journal.push(journal_record(e));
+            match &e.change {
+                Change::AssetChanged { asset, .. } => self.page.upsert_assets.push(asset.clone()),
+                Change::AssetRemoved { asset } => {
+                    // The store keeps every asset it saw; a removed one stays with
+                    // zero counts (see `write`).
+                    self.page.upsert_assets.retain(|a| &a.key != asset);
+                    self.removed_assets.push(asset.clone());
+                }
+                Change::Holding {
+                    asset,
+                    holder,
+                    from,
+                    to,
+                    ..
+                } => {
+                    if from == to {
+                        continue; // event recorded: the holding itself is unchanged
+                    }
+                    match to {
+                        Some(status) => {
+                            let mut up = HoldingUpsert::new(asset.clone(), holder.clone(), *status);
+                            if let Some(op) = operation {
+                                up = up.with_operation(op);
+                            }
+                            self.page.upsert_holdings.push(up);
+                        }
+                        None => self
+                            .page
+                            .delete_holdings
+                            .push(HoldingKey::new(asset.clone(), holder.clone())),
+                    }
+                }
+                Change::User { user, .. } => {
+                    let ours = own_users.contains(&user.client_user_id);
+                    self.page.upsert_users.push((user.clone(), ours));
+                }
+                _ => {}
+            }
+        }
+        self
+    }
+
+    /// Adds metadata of assets.
+    pub(crate) fn metadata(&mut self, metadata: Vec<(AssetKey, AssetMetadata)>) -> &mut Self {
+        self.page.asset_metadata.extend(metadata);
+        self
+    }
+
+    /// Sets the cursor written with the page.
+    pub(crate) fn cursor(&mut self, cursor: CursorUpdate) -> &mut Self {
+        self.page.cursor = Some(cursor);
+        self
+    }
+
+    /// Writes the page in one transaction.
+    pub(crate) async fn write(
+        mut self,
+        store: &dyn Store,
+        location: &LocationId,
+    ) -> Result<(), EngineError> {
+        for key in std::mem::take(&mut self.removed_assets) {
+            if let Some(record) = store.asset(location, &key).await? {
+                let mut asset = record.asset;
+                asset.counts = AssetCounts::default();
+                self.page.upsert_assets.push(asset);
+            }
+        }
+        if self.page.is_empty() {
+            return Ok(());
+        }
+        store.apply_sync_page(location, &self.page).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,558 @@
+//! Sync: Apple's assets, users and assignments streamed page by page through the
+//! ledger into the store, each page written with its cursor in one transaction.
+
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+use tracing::Instrument;
+use vppkit_client::{AssetFilter, AssignmentFilter, ErrorNumber, MetadataQuery, UserFilter};
+use vppkit_core::{AccountType, Asset, AssetKey, LocationId, VppUser};
+use vppkit_ledger::{Assignment, AssignmentChanges, Cause, JournalEntry, Rejection};
+use vppkit_store::{CursorUpdate, SyncCursor, SyncEndpoint as StoreEndpoint};
+
+use crate::book::PageBuilder;
+use crate::engine::{Engine, LocationGuard};
+use crate::error::{EngineError, Result};
+use crate::progress::{ProgressReporter, SyncEndpoint, SyncKind, SyncOutcome, SyncProgress};
+use crate::token_state::TokenObservation;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    assets: u64,
+    assignments: u64,
+    users: u64,
+}
+
+impl Engine {
+    /// Syncs one location now: assets in full, then users and assignments in
+    /// full (`SyncKind::Full`, or when no cursor exists yet) or since the last
+    /// version (`SyncKind::Incremental`), and metadata for new assets. Progress
+    /// goes to `progress`; the outcome is stored with the location.
+    pub async fn sync(
+        &self,
+        location: &LocationId,
+        kind: SyncKind,
+        progress: &ProgressReporter,
+    ) -> Result<SyncOutcome> {
+        let span = tracing::info_span!("vppkit.sync", location = %location, kind = ?kind);
+        async {
+            let inner = &self.inner;
+            let mut guard = inner.lock_location(location).await?;
+            let started_at = inner.now();
+            progress.report(SyncProgress::Started {
+                location: location.clone(),
+                kind,
+            });
+            let result = self.sync_locked(&mut guard, kind, progress).await;
+            let finished_at = inner.now();
+            let (outcome, ret) = match result {
+                Ok((kind, c)) => {
+                    let o = SyncOutcome {
+                        kind,
+                        started_at,
+                        finished_at,
+                        assets: c.assets,
+                        assignments: c.assignments,
+                        users: c.users,
+                        error: None,
+                    };
+                    (o.clone(), Ok(o))
+                }
+                Err(e) => {
+                    if matches!(e, EngineError::Store(_) | EngineError::Corrupt(_)) {
+                        guard.invalidate();
+                    }
+                    let o = SyncOutcome {
+                        kind,
+                        started_at,
+                        finished_at,
+                        assets: 0,
+                        assignments: 0,
+                        users: 0,
+                        error: Some(e.to_string()),
+                    };
+                    (o, Err(e))
+                }
+            };
+            let stored = match &outcome.error {
+                None => vppkit_store::SyncOutcome::success(finished_at),
+                Some(m) => vppkit_store::SyncOutcome::failure(finished_at, m.clone()),
+            };
+            if let Err(e) = inner.store.record_sync_outcome(location, &stored).await {
+                tracing::warn!(error = %e, "could not record the sync outcome");
+            }
+            guard.release(inner).await;
+            progress.report(SyncProgress::Finished {
+                location: location.clone(),
+                outcome,
+            });
+            match &ret {
+                Ok(o) => tracing::info!(
+                    assets = o.assets,
+                    assignments = o.assignments,
+                    users = o.users,
+                    "sync finished"
+                ),
+                Err(e) => tracing::warn!(error = %e, "sync failed"),
+            }
+            ret
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Syncs every location, several at once (at most
+    /// [`EngineConfig::max_concurrent_locations`](crate::EngineConfig::max_concurrent_locations)),
+    /// each within its own token's rate limit.
+    pub async fn sync_all(
+        &self,
+        kind: SyncKind,
+        progress: &ProgressReporter,
+    ) -> Result<Vec<(LocationId, Result<SyncOutcome>)>> {
+        use futures::StreamExt;
+        let locations = self.inner.store.locations().await?;
+        let n = self.inner.config.max_concurrent_locations;
+        let results = futures::stream::iter(locations.into_iter().map(|l| {
+            let engine = self.clone();
+            let progress = progress.clone();
+            async move {
+                let r = engine.sync(&l.id, kind, &progress).await;
+                (l.id, r)
+            }
+        }))
+        .buffer_unordered(n)
+        .collect::<Vec<_>>()
+        .await;
+        Ok(results)
+    }
+
+    async fn sync_locked(
+        &self,
+        guard: &mut LocationGuard,
+        requested: SyncKind,
+        progress: &ProgressReporter,
+    ) -> Result<(SyncKind, Counts)> {
+        let inner = &self.inner;
+        inner
+            .observe_token(&mut guard.record, TokenObservation::Tick)
+            .await?;
+        inner.check_reads(&guard.record)?;
+        let status = inner.store.sync_status(&guard.record.id).await?;
+        let complete = |e: StoreEndpoint| {
+            status
+                .cursor(e)
+                .filter(|c| c.next_page.is_none())
+                .map(|c| c.version_id.clone())
+        };
+        let mut counts = Counts {
+            assets: self.sync_assets(guard, progress).await?,
+            ..Counts::default()
+        };
+        let (users_since, assignments_since) = match requested {
+            SyncKind::Full => (None, None),
+            _ => (
+                complete(StoreEndpoint::Users),
+                complete(StoreEndpoint::Assignments),
+            ),
+        };
+        let kind = if users_since.is_some() && assignments_since.is_some() {
+            SyncKind::Incremental
+        } else {
+            SyncKind::Full
+        };
+        counts.users = match self.sync_users(guard, users_since, progress).await {
+            Err(e) if is_unknown_version(&e) => self.sync_users(guard, None, progress).await?,
+            other => other?,
+        };
+        let incremental = assignments_since.is_some();
+        counts.assignments = match self
+            .sync_assignments(guard, assignments_since, progress)
+            .await
+        {
+            Err(e) if is_unknown_version(&e) => {
+                self.sync_assignments(guard, None, progress).await?
+            }
+            other => other?,
+        };
+        if incremental && !self.counts_agree(guard) {
+            // A removal cannot show in an incremental read: walk everything.
+            tracing::info!("assigned counts differ from Apple's; running a full assignments walk");
+            counts.assignments = self.sync_assignments(guard, None, progress).await?;
+        }
+        Ok((kind, counts))
+    }
+
+    /// Whether every asset's confirmed holdings match Apple's assigned count.
+    fn counts_agree(&self, guard: &mut LocationGuard) -> bool {
+        guard.book().ledger.asset_views().iter().all(|v| {
+            v.unlimited
+                || u64::from(v.active) + u64::from(v.adopted) + u64::from(v.releasing)
+                    == u64::from(v.apple.assigned)
+        })
+    }
+
+    /// Full assets walk, reconciled through the ledger; metadata for new assets.
+    pub(crate) async fn sync_assets(
+        &self,
+        guard: &mut LocationGuard,
+        progress: &ProgressReporter,
+    ) -> Result<u64> {
+        let inner = &self.inner;
+        let client = inner.client(&guard.record)?;
+        let location = guard.id();
+        let mut stream = client.assets(AssetFilter::new());
+        let mut assets: Vec<Asset> = Vec::new();
+        let mut pages = 0u32;
+        loop {
+            let page = match stream
+                .try_next()
+                .instrument(tracing::info_span!("vppkit.apple", call = "GET assets"))
+                .await
+            {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => return Err(inner.observe_error(&mut guard.record, e).await),
+            };
+            inner
+                .observe_envelope(&mut guard.record, &page.envelope)
+                .await?;
+            if page.starts_restart() {
+                assets.clear();
+                pages = 0;
+                progress.report(SyncProgress::Restarted {
+                    location: location.clone(),
+                    endpoint: SyncEndpoint::Assets,
+                });
+            }
+            for a in page.items {
+                let asset =
+                    Asset::try_from(a).map_err(|e| EngineError::Unexpected(e.to_string()))?;
+                assets.push(asset);
+            }
+            pages += 1;
+            progress.report(SyncProgress::Page {
+                location: location.clone(),
+                endpoint: SyncEndpoint::Assets,
+                pages_done: pages,
+                total_pages: page.total_pages,
+                items: assets.len() as u64,
+            });
+        }
+        let version = stream.first_version_id();
+        let now = inner.now();
+        let entries =
+            guard
+                .book()
+                .ledger
+                .reconcile_assets(&assets, Cause::sync(version.clone()), now);
+        let metadata = self.new_asset_metadata(guard, &assets).await;
+        let mut page = PageBuilder::new(now);
+        let own = guard.book().own_users.clone();
+        page.entries(&entries, None, &own).metadata(metadata);
+        if let Some(v) = version {
+            page.cursor(CursorUpdate::set(
+                StoreEndpoint::Assets,
+                SyncCursor::new(v, None, now),
+            ));
+        }
+        if let Err(e) = page.write(inner.store.as_ref(), &location).await {
+            guard.invalidate();
+            return Err(e);
+        }
+        Ok(assets.len() as u64)
+    }
+
+    /// Names, bundle ids and icons of assets the store has no metadata for.
+    /// Failures are logged, never fatal: metadata is for display.
+    async fn new_asset_metadata(
+        &self,
+        guard: &mut LocationGuard,
+        assets: &[Asset],
+    ) -> Vec<(AssetKey, vppkit_core::AssetMetadata)> {
+        let inner = &self.inner;
+        let known: HashSet<AssetKey> = match inner.store.assets(&guard.record.id).await {
+            Ok(records) => records
+                .into_iter()
+                .filter(|r| r.metadata.is_some())
+                .map(|r| r.asset.key)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read stored assets");
+                return Vec::new();
+            }
+        };
+        let missing: Vec<&Asset> = assets.iter().filter(|a| !known.contains(&a.key)).collect();
+        if missing.is_empty() {
+            return Vec::new();
+        }
+        let storefront = guard
+            .record
+            .country
+            .clone()
+            .unwrap_or_else(|| "us".to_owned());
+        let platform = match guard.record.account_type {
+            Some(AccountType::Education) => "volumestore",
+            _ => "enterprisestore",
+        };
+        let ids: Vec<_> = missing.iter().map(|a| a.key.adam_id.clone()).collect();
+        let Ok(client) = inner.client(&guard.record) else {
+            return Vec::new();
+        };
+        match client
+            .lookup_metadata(&ids, &MetadataQuery::new(storefront).platform(platform))
+            .instrument(tracing::info_span!(
+                "vppkit.apple",
+                call = "metadata lookup"
+            ))
+            .await
+        {
+            Ok(found) => missing
+                .iter()
+                .filter_map(|a| {
+                    found
+                        .get(&a.key.adam_id)
+                        .map(|m| (a.key.clone(), m.clone()))
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "metadata lookup failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Users: full, or since a version. Returns the number of users read.
+    pub(crate) async fn sync_users(
+        &self,
+        guard: &mut LocationGuard,
+        since: Option<String>,
+        progress: &ProgressReporter,
+    ) -> Result<u64> {
+        let inner = &self.inner;
+        let client = inner.client(&guard.record)?;
+        let location = guard.id();
+        let mut filter = UserFilter::new();
+        if let Some(v) = &since {
+            filter = filter.since_version_id(v.clone());
+        }
+        let mut stream = client.users(filter);
+        let mut n = 0u64;
+        let mut pages = 0u32;
+        loop {
+            let page = match stream
+                .try_next()
+                .instrument(tracing::info_span!("vppkit.apple", call = "GET users"))
+                .await
+            {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => return Err(inner.observe_error(&mut guard.record, e).await),
+            };
+            inner
+                .observe_envelope(&mut guard.record, &page.envelope)
+                .await?;
+            guard.keep_lease(inner).await?;
+            if page.starts_restart() {
+                pages = 0;
+                progress.report(SyncProgress::Restarted {
+                    location: location.clone(),
+                    endpoint: SyncEndpoint::Users,
+                });
+            }
+            let users: Vec<VppUser> = page.items.into_iter().map(VppUser::from).collect();
+            n += users.len() as u64;
+            pages += 1;
+            let now = inner.now();
+            let version = stream.first_version_id().unwrap_or_default();
+            let cause = Cause::sync(Some(version.clone()));
+            let entries = guard.book().ledger.apply_users(&users, cause, now);
+            let next = page.next_page_index;
+            let mut out = PageBuilder::new(now);
+            let own = guard.book().own_users.clone();
+            out.entries(&entries, None, &own).cursor(CursorUpdate::set(
+                StoreEndpoint::Users,
+                SyncCursor::new(version, next, now),
+            ));
+            if let Err(e) = out.write(inner.store.as_ref(), &location).await {
+                guard.invalidate();
+                return Err(e);
+            }
+            progress.report(SyncProgress::Page {
+                location: location.clone(),
+                endpoint: SyncEndpoint::Users,
+                pages_done: pages,
+                total_pages: page.total_pages,
+                items: n,
+            });
+        }
+        if pages == 0 {
+            self.write_final_cursor(guard, StoreEndpoint::Users, stream.first_version_id())
+                .await?;
+        }
+        Ok(n)
+    }
+
+    async fn write_final_cursor(
+        &self,
+        guard: &mut LocationGuard,
+        endpoint: StoreEndpoint,
+        version: Option<String>,
+    ) -> Result<()> {
+        if let Some(v) = version {
+            let now = self.inner.now();
+            let mut out = PageBuilder::new(now);
+            out.cursor(CursorUpdate::set(endpoint, SyncCursor::new(v, None, now)));
+            out.write(self.inner.store.as_ref(), &guard.record.id)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Assignments: a full walk (snapshot, then unseen holdings lost) or the
+    /// changes since a version. Returns the number of assignments read.
+    pub(crate) async fn sync_assignments(
+        &self,
+        guard: &mut LocationGuard,
+        since: Option<String>,
+        progress: &ProgressReporter,
+    ) -> Result<u64> {
+        let inner = &self.inner;
+        let client = inner.client(&guard.record)?;
+        let location = guard.id();
+        let full = since.is_none();
+        let mut filter = AssignmentFilter::new();
+        if let Some(v) = &since {
+            filter = filter.since_version_id(v.clone());
+        }
+        let mut stream = client.assignments(filter);
+        let mut snapshot = full.then(|| guard.book().ledger.begin_snapshot());
+        let mut n = 0u64;
+        let mut pages = 0u32;
+        let mut assets_refreshed = false;
+        loop {
+            let page = match stream
+                .try_next()
+                .instrument(tracing::info_span!(
+                    "vppkit.apple",
+                    call = "GET assignments"
+                ))
+                .await
+            {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    if let Some(t) = snapshot.take() {
+                        guard.book().ledger.abandon_snapshot(t);
+                    }
+                    return Err(inner.observe_error(&mut guard.record, e).await);
+                }
+            };
+            inner
+                .observe_envelope(&mut guard.record, &page.envelope)
+                .await?;
+            guard.keep_lease(inner).await?;
+            if page.starts_restart() {
+                pages = 0;
+                n = 0;
+                if let Some(t) = snapshot.take() {
+                    guard.book().ledger.abandon_snapshot(t);
+                    snapshot = Some(guard.book().ledger.begin_snapshot());
+                }
+                progress.report(SyncProgress::Restarted {
+                    location: location.clone(),
+                    endpoint: SyncEndpoint::Assignments,
+                });
+            }
+            let items: Vec<Assignment> = page
+                .items
+                .iter()
+                .filter_map(|a| a.holder().map(|h| Assignment::new(a.asset_key(), h)))
+                .collect();
+            n += items.len() as u64;
+            pages += 1;
+            let version = stream.first_version_id().unwrap_or_default();
+            let cause = Cause::sync(Some(version.clone()));
+            let mut entries = self.apply_assignment_page(guard, &snapshot, &items, cause.clone());
+            if matches!(entries, Err(Rejection::UnknownAsset { .. })) && !assets_refreshed {
+                // An asset appeared after the assets walk: read the assets again.
+                assets_refreshed = true;
+                self.sync_assets(guard, progress).await?;
+                entries = self.apply_assignment_page(guard, &snapshot, &items, cause);
+            }
+            let entries = entries?;
+            let next = page.next_page_index;
+            let now = inner.now();
+            let mut out = PageBuilder::new(now);
+            let own = guard.book().own_users.clone();
+            out.entries(&entries, None, &own);
+            if next.is_some() {
+                out.cursor(CursorUpdate::set(
+                    StoreEndpoint::Assignments,
+                    SyncCursor::new(version.clone(), next, now),
+                ));
+            } else if !full {
+                out.cursor(CursorUpdate::set(
+                    StoreEndpoint::Assignments,
+                    SyncCursor::new(version.clone(), None, now),
+                ));
+            }
+            if let Err(e) = out.write(inner.store.as_ref(), &location).await {
+                guard.invalidate();
+                return Err(e);
+            }
+            progress.report(SyncProgress::Page {
+                location: location.clone(),
+                endpoint: SyncEndpoint::Assignments,
+                pages_done: pages,
+                total_pages: page.total_pages,
+                items: n,
+            });
+        }
+        let version = stream.first_version_id();
+        if let Some(token) = snapshot {
+            let now = inner.now();
+            let cause = Cause::sync(version.clone());
+            let entries = guard.book().ledger.finish_snapshot(token, cause, now)?;
+            let mut out = PageBuilder::new(now);
+            let own = guard.book().own_users.clone();
+            out.entries(&entries, None, &own);
+            if let Some(v) = version {
+                out.cursor(CursorUpdate::set(
+                    StoreEndpoint::Assignments,
+                    SyncCursor::new(v, None, now),
+                ));
+            }
+            if let Err(e) = out.write(inner.store.as_ref(), &location).await {
+                guard.invalidate();
+                return Err(e);
+            }
+        } else if pages == 0 {
+            self.write_final_cursor(guard, StoreEndpoint::Assignments, version)
+                .await?;
+        }
+        Ok(n)
+    }
+
+    fn apply_assignment_page(
+        &self,
+        guard: &mut LocationGuard,
+        snapshot: &Option<vppkit_ledger::SnapshotToken>,
+        items: &[Assignment],
+        cause: Cause,
+    ) -> std::result::Result<Vec<JournalEntry>, Rejection> {
+        let now = self.inner.now();
+        let ledger = &mut guard.book().ledger;
+        match snapshot {
+            Some(t) => ledger.apply_snapshot_page(t, items, cause, now),
+            None => ledger.apply_assignment_changes(
+                &AssignmentChanges::new(items.to_vec(), Vec::new()),
+                cause,
+                now,
+            ),
+        }
+    }
+}
+
+fn is_unknown_version(e: &EngineError) -> bool {
+    matches!(e, EngineError::Apple(a) if a.error_number() == Some(ErrorNumber::InvalidVersionId))
+}

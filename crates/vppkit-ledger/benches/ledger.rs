@@ -1,7 +1,8 @@
 //! Ledger micro-benchmarks at the scale of docs/architecture.md: one million reserve+confirm
 //! pairs in memory, and a one-million-holding full snapshot reconciled page by page (pages of
-//! 1,000, generated on the fly: the snapshot is never buffered). Each has a baseline measured in
-//! the same run: the same pairs put into a plain `HashMap`, and the same lookups in it.
+//! 1,000, generated on the fly: the snapshot is never buffered), both when nothing changed and on
+//! a first sync that adopts every holding. Baselines measured in the same run: the same pairs put
+//! into a plain `HashMap`, and the same page-by-page lookups in it.
 //!
 //! Run: `cargo bench -p vppkit-ledger --bench ledger`. Memory figures (RSS from
 //! /proc/self/status) are printed before the timings.
@@ -196,12 +197,26 @@ fn benches(c: &mut Criterion) {
         )
     });
     g.bench_function("baseline_hashmap_insert_1m", |b| {
-        b.iter(|| baseline_map(&keys, &devices))
+        b.iter_batched(
+            || (),
+            |()| baseline_map(&keys, &devices),
+            BatchSize::PerIteration,
+        )
     });
     let mut full = empty_ledger();
     reserve_confirm_all(&mut full, &keys, &devices);
     g.bench_function("snapshot_walk_1m_pages_of_1000", |b| {
         b.iter(|| assert_eq!(walk(&mut full, &keys, &devices), 0))
+    });
+    g.bench_function("first_sync_walk_1m_adopted_pages_of_1000", |b| {
+        b.iter_batched(
+            empty_ledger,
+            |mut l| {
+                assert_eq!(walk(&mut l, &keys, &devices), 1_000_000);
+                l
+            },
+            BatchSize::PerIteration,
+        )
     });
     let map = baseline_map(&keys, &devices);
     g.bench_function("baseline_hashmap_lookup_1m_pages_of_1000", |b| {

@@ -307,16 +307,80 @@ impl Ledger {
         cause: Cause,
         now: DateTime<Utc>,
     ) -> JournalEntry {
-        let from = self.rec(a, holder).map(|r| r.status);
+        let h = self.intern_holder(holder);
+        let old = self.holdings.get(&(a, h)).copied();
+        let before = self.tally_of(Some(a));
+        self.apply_holding(a, h, old, to, event.as_ref());
+        let after = self.tally_of(Some(a));
         let change = Change::Holding {
             asset: self.assets[a as usize].asset.key.clone(),
             holder: holder.clone(),
-            from,
+            from: old.map(|r| r.status),
             to,
             reason,
             event,
         };
-        self.emit(cause, change, now)
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        JournalEntry {
+            seq,
+            at: now,
+            location: self.location.clone(),
+            cause,
+            change,
+            before,
+            after,
+        }
+    }
+
+    /// Moves holding (a, h) from `old` to `to`, keeping the tallies and events in step.
+    fn apply_holding(
+        &mut self,
+        a: AssetIdx,
+        h: HolderIdx,
+        old: Option<Rec>,
+        to: Option<HoldingStatus>,
+        event: Option<&PendingEvent>,
+    ) {
+        let new_event = match event {
+            Some(ev) => self.event_slot(ev),
+            None => 0,
+        };
+        if let Some(old) = old {
+            *self.assets[a as usize].counter(old.status) -= 1;
+            if old.event != 0 && old.event != new_event {
+                self.detach_event(old.event);
+            }
+        }
+        match to {
+            Some(status) => {
+                *self.assets[a as usize].counter(status) += 1;
+                if new_event != 0 && old.map(|o| o.event) != Some(new_event) {
+                    if let Some(slot) = self.events.get_mut(&new_event) {
+                        slot.items.push((a, h));
+                        slot.live += 1;
+                    }
+                }
+                let rec = Rec {
+                    status,
+                    event: new_event,
+                    stamp: self.generation,
+                };
+                match old {
+                    Some(_) => {
+                        if let Some(r) = self.holdings.get_mut(&(a, h)) {
+                            *r = rec;
+                        }
+                    }
+                    None => {
+                        self.holdings.insert((a, h), rec);
+                    }
+                }
+            }
+            None => {
+                self.holdings.remove(&(a, h));
+            }
+        }
     }
 
     /// Whether a persisted change fits the current state (replay only; operations validate
@@ -401,38 +465,7 @@ impl Ledger {
                 };
                 let h = self.intern_holder(holder);
                 let old = self.holdings.get(&(a, h)).copied();
-                let new_event = match event {
-                    Some(ev) => self.event_slot(ev),
-                    None => 0,
-                };
-                if let Some(old) = old {
-                    *self.assets[a as usize].counter(old.status) -= 1;
-                    if old.event != 0 && old.event != new_event {
-                        self.detach_event(old.event);
-                    }
-                }
-                match to {
-                    Some(status) => {
-                        *self.assets[a as usize].counter(*status) += 1;
-                        if new_event != 0 && old.map(|o| o.event) != Some(new_event) {
-                            if let Some(slot) = self.events.get_mut(&new_event) {
-                                slot.items.push((a, h));
-                                slot.live += 1;
-                            }
-                        }
-                        self.holdings.insert(
-                            (a, h),
-                            Rec {
-                                status: *status,
-                                event: new_event,
-                                stamp: self.generation,
-                            },
-                        );
-                    }
-                    None => {
-                        self.holdings.remove(&(a, h));
-                    }
-                }
+                self.apply_holding(a, h, old, *to, event.as_ref());
             }
             Change::User { user, .. } => {
                 self.users.insert(user.client_user_id.clone(), user.clone());

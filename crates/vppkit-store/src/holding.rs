@@ -60,6 +60,29 @@ pub fn sort_key(asset: &AssetKey, holder: &Holder) -> (String, &'static str, Str
 }
 
 impl HoldingRecord {
+    /// A record from an upsert (no sync generation).
+    pub fn from_upsert(
+        location: LocationId,
+        upsert: HoldingUpsert,
+        updated_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            location,
+            asset: upsert.asset,
+            holder: upsert.holder,
+            status: upsert.status,
+            operation_id: upsert.operation_id,
+            seen_generation: None,
+            updated_at,
+        }
+    }
+
+    /// Sets the sync generation that last saw it.
+    pub fn with_seen_generation(mut self, generation: Option<u64>) -> Self {
+        self.seen_generation = generation;
+        self
+    }
+
     /// Its key.
     pub fn key(&self) -> HoldingKey {
         HoldingKey::new(self.asset.clone(), self.holder.clone())

@@ -74,6 +74,22 @@ pub struct JournalRecord {
     pub body: serde_json::Value,
 }
 
+impl JournalRecord {
+    /// The stored form of an appended entry.
+    pub fn from_new(location: LocationId, seq: u64, record: NewJournalRecord) -> Self {
+        Self {
+            location,
+            seq,
+            at: record.at,
+            asset: record.asset,
+            holder: record.holder,
+            cause: record.cause,
+            kind: record.kind,
+            body: record.body,
+        }
+    }
+}
+
 /// Which journal entries to read: one location, optionally narrowed; ordered by `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -20,8 +20,108 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// Builds a lease.
+    pub fn new(
+        name: impl Into<String>,
+        owner: impl Into<String>,
+        token: u64,
+        acquired_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            owner: owner.into(),
+            token,
+            acquired_at,
+            expires_at,
+        }
+    }
+
     /// Whether it has expired at `now`.
     pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
+    }
+}
+
+/// The lease rules every backend applies, as pure functions over the stored row,
+/// so that backends agree (a backend reads the row under its lock, calls these,
+/// writes the result).
+impl Lease {
+    /// Checks the arguments of an acquire or renew.
+    pub fn check_args(name: &str, owner: &str, ttl: chrono::Duration) -> crate::Result<()> {
+        if name.is_empty() {
+            return Err(crate::StoreError::invalid(
+                "lease name",
+                "must not be empty",
+            ));
+        }
+        if owner.is_empty() {
+            return Err(crate::StoreError::invalid(
+                "lease owner",
+                "must not be empty",
+            ));
+        }
+        if ttl <= chrono::Duration::zero() {
+            return Err(crate::StoreError::invalid("lease ttl", "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// What [`Store::acquire_lease`](crate::Store::acquire_lease) writes, given the stored row.
+    pub fn acquire(
+        existing: Option<&Lease>,
+        name: &str,
+        owner: &str,
+        ttl: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> crate::Result<Lease> {
+        Self::check_args(name, owner, ttl)?;
+        match existing {
+            Some(l) if !l.is_expired_at(now) && l.owner != owner => {
+                Err(crate::StoreError::LeaseHeld {
+                    name: name.to_owned(),
+                    expires_at: l.expires_at,
+                })
+            }
+            Some(l) if !l.is_expired_at(now) => Ok(Lease {
+                expires_at: now + ttl,
+                ..l.clone()
+            }),
+            other => Ok(Lease {
+                name: name.to_owned(),
+                owner: owner.to_owned(),
+                token: other.map_or(0, |l| l.token) + 1,
+                acquired_at: now,
+                expires_at: now + ttl,
+            }),
+        }
+    }
+
+    /// What [`Store::renew_lease`](crate::Store::renew_lease) writes, given the stored row.
+    pub fn renew(
+        existing: Option<&Lease>,
+        name: &str,
+        owner: &str,
+        token: u64,
+        ttl: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> crate::Result<Lease> {
+        Self::check_args(name, owner, ttl)?;
+        match existing {
+            Some(l) if l.owner == owner && l.token == token && !l.is_expired_at(now) => Ok(Lease {
+                expires_at: now + ttl,
+                ..l.clone()
+            }),
+            Some(l) if !l.is_expired_at(now) => Err(crate::StoreError::LeaseHeld {
+                name: name.to_owned(),
+                expires_at: l.expires_at,
+            }),
+            _ => Err(crate::StoreError::not_found("lease", name)),
+        }
+    }
+
+    /// Whether [`Store::release_lease`](crate::Store::release_lease) may release the stored row.
+    pub fn is_held_by(&self, owner: &str, token: u64) -> bool {
+        self.owner == owner && self.token == token
     }
 }

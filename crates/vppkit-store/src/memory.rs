@@ -858,27 +858,8 @@ impl Store for MemoryStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Lease> {
-        check_lease_args(name, owner, ttl)?;
         let mut state = self.lock();
-        let lease = match state.leases.get(name) {
-            Some(l) if !l.is_expired_at(now) && l.owner != owner => {
-                return Err(StoreError::LeaseHeld {
-                    name: name.to_owned(),
-                    expires_at: l.expires_at,
-                })
-            }
-            Some(l) if !l.is_expired_at(now) => Lease {
-                expires_at: now + ttl,
-                ..l.clone()
-            },
-            other => Lease {
-                name: name.to_owned(),
-                owner: owner.to_owned(),
-                token: other.map_or(0, |l| l.token) + 1,
-                acquired_at: now,
-                expires_at: now + ttl,
-            },
-        };
+        let lease = Lease::acquire(state.leases.get(name), name, owner, ttl, now)?;
         state.leases.insert(name.to_owned(), lease.clone());
         Ok(lease)
     }
@@ -891,51 +872,25 @@ impl Store for MemoryStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Lease> {
-        check_lease_args(name, owner, ttl)?;
         let mut state = self.lock();
-        match state.leases.get_mut(name) {
-            Some(l) if l.owner == owner && l.token == token && !l.is_expired_at(now) => {
-                l.expires_at = now + ttl;
-                Ok(l.clone())
-            }
-            Some(l) if !l.is_expired_at(now) => Err(StoreError::LeaseHeld {
-                name: name.to_owned(),
-                expires_at: l.expires_at,
-            }),
-            _ => Err(StoreError::not_found("lease", name)),
-        }
+        let lease = Lease::renew(state.leases.get(name), name, owner, token, ttl, now)?;
+        state.leases.insert(name.to_owned(), lease.clone());
+        Ok(lease)
     }
 
     async fn release_lease(&self, name: &str, owner: &str, token: u64) -> Result<bool> {
         let mut state = self.lock();
-        let ours = state
-            .leases
-            .get(name)
-            .is_some_and(|l| l.owner == owner && l.token == token);
-        if ours {
-            // Keep the row with an expiry in the past, so the next token is higher.
-            if let Some(l) = state.leases.get_mut(name) {
-                l.expires_at = DateTime::<Utc>::MIN_UTC;
+        match state.leases.get_mut(name) {
+            Some(l) if l.is_held_by(owner, token) => {
+                // Keep the row with an expiry in the past, so the next token is higher.
+                l.expires_at = DateTime::<Utc>::UNIX_EPOCH;
+                Ok(true)
             }
+            _ => Ok(false),
         }
-        Ok(ours)
     }
 
     async fn lease(&self, name: &str) -> Result<Option<Lease>> {
         Ok(self.lock().leases.get(name).cloned())
     }
-}
-
-/// Checks the arguments shared by lease calls (backends use the same rules).
-pub(crate) fn check_lease_args(name: &str, owner: &str, ttl: Duration) -> Result<()> {
-    if name.is_empty() {
-        return Err(StoreError::invalid("lease name", "must not be empty"));
-    }
-    if owner.is_empty() {
-        return Err(StoreError::invalid("lease owner", "must not be empty"));
-    }
-    if ttl <= Duration::zero() {
-        return Err(StoreError::invalid("lease ttl", "must be positive"));
-    }
-    Ok(())
 }

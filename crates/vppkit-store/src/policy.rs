@@ -15,3 +15,20 @@ pub struct PolicyRecord {
     /// When it was last written.
     pub updated_at: DateTime<Utc>,
 }
+
+impl PolicyRecord {
+    /// Builds a policy record.
+    pub fn new(
+        name: impl Into<String>,
+        document: serde_json::Value,
+        revision: u64,
+        updated_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            document,
+            revision,
+            updated_at,
+        }
+    }
+}

@@ -172,6 +172,19 @@ pub struct SyncStatus {
 }
 
 impl SyncStatus {
+    /// Builds a sync status.
+    pub fn new(
+        cursors: Vec<(SyncEndpoint, SyncCursor)>,
+        last_outcome: Option<SyncOutcome>,
+        generation: u64,
+    ) -> Self {
+        Self {
+            cursors,
+            last_outcome,
+            generation,
+        }
+    }
+
     /// The cursor of one endpoint.
     pub fn cursor(&self, endpoint: SyncEndpoint) -> Option<&SyncCursor> {
         self.cursors

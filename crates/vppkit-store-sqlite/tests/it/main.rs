@@ -1,0 +1,4 @@
+//! Integration tests of vppkit-store-sqlite.
+
+mod conformance;
+mod secrets;

@@ -536,8 +536,10 @@ impl Engine {
         let now = self.inner.now();
         let mut entries = Vec::new();
         let mut items = Vec::new();
+        let mut left_alone = 0usize;
         for (asset, holder) in holdings {
-            if !self.may_modify(guard, &holder) {
+            if !self.may_modify(guard, Some(&asset), &holder) {
+                left_alone += 1;
                 continue;
             }
             if let Ok(e) = guard
@@ -548,6 +550,12 @@ impl Engine {
                 entries.push(e);
                 items.push((asset, holder));
             }
+        }
+        if left_alone > 0 {
+            tracing::info!(
+                left_alone,
+                "holdings not made by this manager are not released"
+            );
         }
         if items.is_empty() {
             return Ok(None);
@@ -596,7 +604,19 @@ impl Engine {
         let mut entries = Vec::new();
         let mut holders = Vec::new();
         for h in targets.holders() {
-            if !self.may_modify(guard, &h) {
+            if !self.may_modify(guard, None, &h) {
+                continue;
+            }
+            // Revoke takes back every revocable licence of the holder: only when
+            // none of them was found at Apple rather than made by us.
+            let adopted = guard
+                .book()
+                .ledger
+                .holder_view(&h)
+                .holdings
+                .iter()
+                .any(|x| x.status == HoldingStatus::Adopted);
+            if adopted && h.is_device() {
                 continue;
             }
             let e = guard.book().ledger.revoke_all(&h, cause.clone(), now);
@@ -879,12 +899,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether the engine may change this holder's licences: devices, and users
-    /// this manager created. Another MDM's users are never modified.
-    fn may_modify(&self, guard: &mut LocationGuard, holder: &Holder) -> bool {
-        match holder {
-            Holder::User(u) => guard.book().own_users.contains(u),
-            _ => true,
+    /// Whether the engine may release this holding: one it made (active), or
+    /// one of a user this manager created. Holdings found at Apple (another MDM,
+    /// a person, before onboarding) and another MDM's users are never modified.
+    fn may_modify(
+        &self,
+        guard: &mut LocationGuard,
+        asset: Option<&AssetKey>,
+        holder: &Holder,
+    ) -> bool {
+        let book = guard.book();
+        if let Holder::User(u) = holder {
+            return book.own_users.contains(u);
+        }
+        match asset {
+            Some(a) => book.ledger.holding(a, holder) == Some(HoldingStatus::Active),
+            None => true,
         }
     }
 

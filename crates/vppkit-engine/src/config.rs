@@ -67,6 +67,25 @@ impl WebhookConfig {
         })
     }
 
+    /// Like [`WebhookConfig::new`], but also accepts a plain `http://` URL on the
+    /// loopback interface (`127.0.0.1`, `[::1]`, `localhost`): for tests and demos
+    /// against `vppkit-sim`, which can deliver there. Apple itself only posts to
+    /// `https://` URLs.
+    pub fn loopback_http(url: &str, auth_token: Secret) -> Result<Self, ConfigError> {
+        let parsed = url::Url::parse(url).map_err(|_| ConfigError::BadWebhookUrl)?;
+        let loopback = matches!(
+            parsed.host_str(),
+            Some("127.0.0.1") | Some("[::1]") | Some("localhost")
+        );
+        if parsed.scheme() == "http" && loopback {
+            let as_https = url.replacen("http://", "https://", 1);
+            let mut config = Self::new(&as_https, auth_token)?;
+            config.url = parsed;
+            return Ok(config);
+        }
+        Self::new(url, auth_token)
+    }
+
     /// The URL Apple posts to.
     pub fn url(&self) -> &url::Url {
         &self.url
@@ -284,6 +303,13 @@ mod tests {
                 "{bad}"
             );
         }
+        let lo =
+            WebhookConfig::loopback_http("http://127.0.0.1:8080/hook", Secret::new("t")).unwrap();
+        assert_eq!(lo.url().scheme(), "http");
+        assert_eq!(
+            WebhookConfig::loopback_http("http://example.org/hook", Secret::new("t")).unwrap_err(),
+            ConfigError::BadWebhookUrl
+        );
         assert_eq!(
             WebhookConfig::new("https://a.example/x", Secret::new("")).unwrap_err(),
             ConfigError::EmptyAuthToken

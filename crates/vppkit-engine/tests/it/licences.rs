@@ -1,0 +1,302 @@
+use vppkit_core::{
+    AdamId, AssetKey, ClientUserId, Holder, HoldingStatus, Platform, PricingParam, SerialNumber,
+    VppUserStatus,
+};
+use vppkit_engine::{ProgressReporter, ReportOptions, SyncKind};
+use vppkit_rules::{
+    DirectoryDevice, DirectoryUser, Group, GroupId, Intent, LicenceType, MdmCommand, OsVersion,
+    PlanContext, Policy, PolicyId, PolicySet, ReleaseRules, Target,
+};
+use vppkit_sim::demo;
+
+use crate::support::*;
+
+fn device(prefix: &str, n: u32) -> DirectoryDevice {
+    DirectoryDevice::new(
+        SerialNumber::new(demo::device_serial(prefix, n)).unwrap(),
+        Platform::Ios,
+        OsVersion::parse("17.4").unwrap(),
+    )
+}
+
+fn key(adam: u64) -> AssetKey {
+    AssetKey::new(AdamId::from(adam), PricingParam::Stdq)
+}
+
+fn policies(list: Vec<Policy>) -> PolicySet {
+    PolicySet::new(ReleaseRules::default(), list).unwrap()
+}
+
+#[tokio::test]
+async fn shortage_waitlists_then_drains_when_licences_are_bought() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        w.engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        let app = key(demo::SHORTAGE_APP);
+        let before = w.sim.control().asset(demo::SPRINGFIELD_HIGH, &app).unwrap();
+        assert_eq!(before.counts.available, 5);
+
+        let group = Group::new(
+            GroupId::new("lab").unwrap(),
+            Vec::new(),
+            (1..=60).map(|n| device("SPH", n).serial_number).collect(),
+        );
+        let dir = demo_directory("SPH", 800, 600, Vec::new(), Vec::new(), vec![group]);
+        let set = policies(vec![Policy::new(
+            PolicyId::new("lab-app").unwrap(),
+            AdamId::from(demo::SHORTAGE_APP),
+            Target::Group(GroupId::new("lab").unwrap()),
+            Intent::Required,
+            LicenceType::Device,
+        )]);
+        let ctx = PlanContext::new(chrono::Utc::now());
+        let (plan, report) = w.engine.plan_and_apply(&dir, &set, &ctx).await.unwrap();
+        assert!(!plan.waitlisted.is_empty(), "a shortage waitlists");
+        let confirmed: usize = report.locations.iter().map(|l| l.confirmed).sum();
+        assert!(
+            confirmed <= 5,
+            "never more than the free licences ({confirmed})"
+        );
+        let after = w.sim.control().asset(demo::SPRINGFIELD_HIGH, &app).unwrap();
+        assert!(after.counts.assigned <= after.counts.total - after.counts.retired);
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+        // Installs go out only for confirmed licences.
+        let installs = w
+            .sink
+            .taken()
+            .into_iter()
+            .filter(|c| matches!(c.command, MdmCommand::InstallApplication(_)))
+            .count();
+        assert_eq!(installs, confirmed);
+        let r = w
+            .engine
+            .report(&loc("sph"), ReportOptions::with_installs())
+            .await
+            .unwrap();
+        let a = r.apps.iter().find(|a| a.asset == app).unwrap();
+        assert_eq!(a.free, 0);
+        assert!(!a.waitlist.is_empty());
+        assert_eq!(a.installs.len(), confirmed, "install status per holder");
+
+        // Buy licences; after a sync the waitlist drains.
+        w.sim
+            .control()
+            .buy_licences(demo::SPRINGFIELD_HIGH, &app, 100)
+            .unwrap();
+        w.engine
+            .sync(
+                &loc("sph"),
+                SyncKind::Incremental,
+                &ProgressReporter::none(),
+            )
+            .await
+            .unwrap();
+        let (plan, report) = w.engine.plan_and_apply(&dir, &set, &ctx).await.unwrap();
+        let confirmed2: usize = report.locations.iter().map(|l| l.confirmed).sum();
+        assert!(confirmed2 > 0);
+        assert!(plan.waitlisted.is_empty(), "{:?}", plan.waitlisted.len());
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+        // Planning again after the apply changes nothing.
+        let again = w.engine.plan(&dir, &set, &ctx).await.unwrap();
+        assert_eq!(again.apple_calls(), 0, "{:?}", again.explain());
+        let r = w
+            .engine
+            .report(&loc("sph"), ReportOptions::summary())
+            .await
+            .unwrap();
+        let a = r.apps.iter().find(|a| a.asset == app).unwrap();
+        assert!(a.waitlist.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn books_to_users_after_the_invitation_is_accepted() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        w.engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        let book = w
+            .sim
+            .control()
+            .assets(demo::SPRINGFIELD_HIGH)
+            .unwrap()
+            .into_iter()
+            .find(|a| a.is_book() && a.counts.available > 0)
+            .expect("a book with free licences")
+            .key;
+        let ana = ClientUserId::new("ana-new-user").unwrap();
+        let users = vec![DirectoryUser::new(ana.clone()).with_email("ana@example.org")];
+        let devices = vec![device("SPH", 1).with_user(ana.clone())];
+        let readers = Group::new(
+            GroupId::new("readers").unwrap(),
+            vec![ana.clone()],
+            Vec::new(),
+        );
+        let dir = demo_directory("SPH", 800, 600, users, devices, vec![readers]);
+        let set = policies(vec![Policy::new(
+            PolicyId::new("reading").unwrap(),
+            book.adam_id.clone(),
+            Target::Group(GroupId::new("readers").unwrap()),
+            Intent::Required,
+            LicenceType::User,
+        )]);
+        let ctx = PlanContext::new(chrono::Utc::now());
+        let (plan, report) = w.engine.plan_and_apply(&dir, &set, &ctx).await.unwrap();
+        assert_eq!(report.locations.len(), 1, "{:?}", plan.explain());
+        let l = &report.locations[0];
+        assert_eq!(l.users_created, 1, "{l:?}");
+        // The user exists at Apple, Registered, and is ours.
+        let apple_users = w.sim.control().users(demo::SPRINGFIELD_HIGH).unwrap();
+        let u = apple_users
+            .iter()
+            .find(|u| u.client_user_id == ana)
+            .unwrap();
+        assert_eq!(u.status, VppUserStatus::Registered);
+        let stored = w.store.user(&loc("sph"), &ana).await.unwrap().unwrap();
+        assert!(stored.managed_by_us);
+        // The invitation went to the user's device.
+        let sent = w.sink.taken();
+        assert!(sent
+            .iter()
+            .any(|c| matches!(c.command, MdmCommand::InviteToProgram { .. })));
+
+        // The user accepts; the next plan assigns the book and installs it.
+        w.sim
+            .control()
+            .accept_invitation(demo::SPRINGFIELD_HIGH, ana.as_str())
+            .unwrap();
+        w.engine
+            .sync(
+                &loc("sph"),
+                SyncKind::Incremental,
+                &ProgressReporter::none(),
+            )
+            .await
+            .unwrap();
+        let (_, report) = w.engine.plan_and_apply(&dir, &set, &ctx).await.unwrap();
+        assert_eq!(
+            report.locations[0].confirmed, 1,
+            "{:?}",
+            report.locations[0]
+        );
+        let holder = Holder::User(ana.clone());
+        assert!(w
+            .truth(demo::SPRINGFIELD_HIGH)
+            .contains(&(book.clone(), holder.clone())));
+        let sent = w.sink.taken();
+        assert!(sent
+            .iter()
+            .any(|c| matches!(c.command, MdmCommand::InstallMedia { .. })));
+        let h = w
+            .store
+            .holding(&loc("sph"), &book.clone(), &holder)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.status, HoldingStatus::Active);
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}
+
+#[tokio::test]
+async fn uninstall_removes_the_app_then_releases_the_licence() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("spm", demo::SPRINGFIELD_MIDDLE).await;
+        w.engine
+            .sync(&loc("spm"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        let owned = w.sim.control().assets(demo::SPRINGFIELD_MIDDLE).unwrap();
+        let adam = owned
+            .iter()
+            .find(|a| {
+                a.device_assignable
+                    && a.revocable
+                    && a.counts.available > 0
+                    && !a.is_book()
+                    && !a.counts.is_unlimited()
+            })
+            .expect("a device-assignable app with free licences")
+            .key
+            .adam_id
+            .clone();
+        let app = AssetKey::new(adam.clone(), PricingParam::Stdq);
+        let d = device("SPM", 399);
+        let serial = d.serial_number.clone();
+        let holder = Holder::Device(serial.clone());
+        let required = Policy::new(
+            PolicyId::new("journal").unwrap(),
+            adam.clone(),
+            Target::Group(GroupId::new("one").unwrap()),
+            Intent::Required,
+            LicenceType::Device,
+        );
+        let one = Group::new(
+            GroupId::new("one").unwrap(),
+            Vec::new(),
+            vec![serial.clone()],
+        );
+        let dir = |d: DirectoryDevice| {
+            demo_directory("SPM", 400, 300, Vec::new(), vec![d], vec![one.clone()])
+        };
+        let ctx = PlanContext::new(chrono::Utc::now());
+        let (plan, report) = w
+            .engine
+            .plan_and_apply(&dir(d.clone()), &policies(vec![required]), &ctx)
+            .await
+            .unwrap();
+        if !w
+            .truth(demo::SPRINGFIELD_MIDDLE)
+            .contains(&(app.clone(), holder.clone()))
+        {
+            panic!(
+                "the app was not assigned first: {:?} {report:?}",
+                plan.explain()
+            );
+        }
+        w.sink.taken();
+
+        // Uninstall: first the removal command, then (once removed) the release.
+        let uninstall = Policy::new(
+            PolicyId::new("journal").unwrap(),
+            adam.clone(),
+            Target::Group(GroupId::new("one").unwrap()),
+            Intent::Uninstall,
+            LicenceType::Device,
+        );
+        let set = policies(vec![uninstall]);
+        let installed = dir(d.clone().with_installed([adam.clone()]));
+        w.engine
+            .plan_and_apply(&installed, &set, &ctx)
+            .await
+            .unwrap();
+        let sent = w.sink.taken();
+        assert!(
+            sent.iter()
+                .any(|c| matches!(c.command, MdmCommand::RemoveApplication { .. })),
+            "{sent:?}"
+        );
+        let removed = dir(d.with_installed(Vec::<AdamId>::new()));
+        let (_, report) = w.engine.plan_and_apply(&removed, &set, &ctx).await.unwrap();
+        assert_eq!(report.locations[0].released, 1, "{:?}", report.locations[0]);
+        assert!(!w
+            .truth(demo::SPRINGFIELD_MIDDLE)
+            .contains(&(app.clone(), holder.clone())));
+        assert!(w
+            .store
+            .holding(&loc("spm"), &app, &holder)
+            .await
+            .unwrap()
+            .is_none());
+        w.assert_matches_truth("spm", demo::SPRINGFIELD_MIDDLE)
+            .await;
+    }
+}

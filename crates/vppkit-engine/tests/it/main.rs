@@ -1,0 +1,7 @@
+//! End-to-end tests of the engine against the simulator.
+
+mod licences;
+mod onboarding;
+#[allow(dead_code)] // helpers shared by the test modules; not every module uses each
+mod support;
+mod sync;

@@ -1,0 +1,107 @@
+use std::sync::{Arc, Mutex};
+
+use vppkit_engine::{ProgressReporter, SyncEndpoint, SyncKind, SyncProgress};
+use vppkit_sim::demo;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn full_then_incremental_sync_equals_apples_truth() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let progress = ProgressReporter::callback(move |p| s2.lock().unwrap().push(p.clone()));
+        let o = w
+            .engine
+            .sync(&loc("sph"), SyncKind::Incremental, &progress)
+            .await
+            .unwrap();
+        assert!(o.succeeded(), "{:?}", o.error);
+        assert_eq!(o.kind, SyncKind::Full, "the first sync is full");
+        assert!(o.assignments > 250, "several pages");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+        let pages = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p,
+                    SyncProgress::Page {
+                        endpoint: SyncEndpoint::Assignments,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!(pages >= 2, "progress per page ({pages})");
+        assert!(matches!(
+            seen.lock().unwrap().last(),
+            Some(SyncProgress::Finished { .. })
+        ));
+        let users = w.sim.control().users(demo::SPRINGFIELD_HIGH).unwrap();
+        let stored_users = w.store.users_page(&loc("sph"), None, 10_000).await.unwrap();
+        assert_eq!(stored_users.len(), users.len());
+        // Metadata for the new assets.
+        let assets = w.store.assets(&loc("sph")).await.unwrap();
+        assert!(
+            assets.iter().all(|a| a.metadata.is_some()),
+            "metadata fetched"
+        );
+
+        // Apple changes: a purchase and new assignments by someone else.
+        let key = vppkit_core::AssetKey::new(
+            vppkit_core::AdamId::from(demo::SHORTAGE_APP),
+            vppkit_core::PricingParam::Stdq,
+        );
+        w.sim
+            .control()
+            .buy_licences(demo::SPRINGFIELD_HIGH, &key, 10)
+            .unwrap();
+        let o = w
+            .engine
+            .sync(
+                &loc("sph"),
+                SyncKind::Incremental,
+                &ProgressReporter::none(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.kind, SyncKind::Incremental);
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+
+        // Every change is journaled: the purchase is explained.
+        let journal = w
+            .store
+            .read_journal(&vppkit_store::JournalQuery::new(loc("sph"), 100_000).asset(key.clone()))
+            .await
+            .unwrap();
+        assert!(journal
+            .iter()
+            .any(|r| r.body.to_string().contains("purchased")));
+    }
+}
+
+#[tokio::test]
+async fn sync_all_handles_every_location() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        w.onboard("spm", demo::SPRINGFIELD_MIDDLE).await;
+        w.onboard("london", demo::ACME_LONDON).await;
+        let results = w
+            .engine
+            .sync_all(SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 3);
+        for (id, r) in &results {
+            assert!(r.as_ref().unwrap().succeeded(), "{id}");
+        }
+        w.assert_matches_truth("spm", demo::SPRINGFIELD_MIDDLE)
+            .await;
+        w.assert_matches_truth("london", demo::ACME_LONDON).await;
+    }
+}

@@ -109,3 +109,20 @@ impl fmt::Display for Cause {
         write!(f, "{}:{}", self.kind(), self.reference())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_references() {
+        let id = NotificationId::new("n-1").unwrap();
+        let c = Cause::notification(id, Some(EventId::new("e-1").unwrap()));
+        assert_eq!((c.kind(), c.reference()), ("notification", "n-1"));
+        assert_eq!(Cause::policy("p").to_string(), "policy:p");
+        assert_eq!(Cause::sync(Some("v9".to_owned())).to_string(), "sync:v9");
+        let json = serde_json::to_value(Cause::operator("ana", None)).unwrap();
+        assert_eq!(json["kind"], "operator");
+        assert_eq!(json["operator"], "ana");
+    }
+}

@@ -214,3 +214,35 @@ impl EventKind {
         !matches!(self, EventKind::Associate)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_is_never_negative_and_unlimited_never_runs_short() {
+        let mut t = AssetTally {
+            apple: AssetCounts::new(10, 0, 10, 3),
+            reserved: 2,
+            active: 3,
+            releasing: 1,
+            adopted: 1,
+        };
+        assert_eq!(t.in_use(), 7);
+        assert_eq!(t.free(), 0);
+        t.adopted = 5;
+        assert_eq!(t.free(), 0);
+        t.apple = AssetCounts::new(vppkit_core::UNLIMITED_COUNT, 0, 0, 0);
+        assert_eq!(t.free(), u64::from(vppkit_core::UNLIMITED_COUNT));
+    }
+
+    #[test]
+    fn event_kinds() {
+        assert!(!EventKind::Associate.releases());
+        assert!(EventKind::Disassociate.releases() && EventKind::Revoke.releases());
+        assert_eq!(
+            serde_json::to_string(&EventKind::Disassociate).unwrap(),
+            "\"DISASSOCIATE\""
+        );
+    }
+}

@@ -233,6 +233,12 @@ impl Ledger {
         Some(AssetView::from_slot(&self.assets[a as usize]))
     }
 
+    /// The asset as Apple last described it (properties, supported platforms, counts).
+    pub fn asset(&self, key: &AssetKey) -> Option<&vppkit_core::Asset> {
+        let a = self.present_asset(key).ok()?;
+        Some(&self.assets[a as usize].asset)
+    }
+
     /// Every asset's view, in asset order.
     pub fn asset_views(&self) -> Vec<AssetView> {
         let mut views: Vec<AssetView> = self

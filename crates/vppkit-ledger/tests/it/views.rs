@@ -28,6 +28,8 @@ fn asset_view_accounts_every_status() {
     assert_eq!(v.over_committed, 0);
     assert!((v.used_ratio() - 5.0 / 8.0).abs() < 1e-9);
     assert_eq!(l.asset_views(), vec![v]);
+    assert_eq!(l.asset(&key(1)).unwrap().counts.retired, 2);
+    assert!(l.asset(&key(2)).is_none());
     let holders: Vec<_> = l.holders_of(&key(1)).into_iter().map(|(h, _)| h).collect();
     assert_eq!(holders.len(), 5);
     assert!(l.holders_of(&key(9)).is_empty());

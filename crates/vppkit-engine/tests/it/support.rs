@@ -11,7 +11,8 @@ use vppkit_engine::{
     CommandSink, Engine, EngineBuilder, EngineConfig, QueuedCommand, SinkError, WebhookConfig,
 };
 use vppkit_sim::{Preset, RunningSimulator, SimClock, Simulator, SimulatorBuilder, TokenFile};
-use vppkit_store::{MemoryStore, Store};
+use vppkit_store::{MemoryStore, SecretCipher, Store};
+use vppkit_store_sqlite::SqliteStore;
 
 pub(crate) const OUR_MDM_ID: &str = "7d3a5c10-0000-4000-8000-00000000e9e1";
 pub(crate) const HOOK_SECRET: &str = "hook-secret-for-tests";
@@ -19,16 +20,29 @@ pub(crate) const HOOK_SECRET: &str = "hook-secret-for-tests";
 /// Every store backend the tests run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
+    /// The in-memory store (fast checks of the harness itself).
     Memory,
+    /// SQLite in a temporary file.
+    Sqlite,
 }
 
+/// The backends every end-to-end test runs on.
 pub(crate) fn backends() -> Vec<Backend> {
-    vec![Backend::Memory]
+    vec![Backend::Sqlite]
 }
 
-pub(crate) async fn new_store(backend: Backend) -> Arc<dyn Store> {
+/// A store and what keeps it alive (a temporary directory).
+pub(crate) async fn new_store(backend: Backend) -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
     match backend {
-        Backend::Memory => Arc::new(MemoryStore::new()),
+        Backend::Memory => (Arc::new(MemoryStore::new()), None),
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("vpp.db").display());
+            let cipher =
+                SecretCipher::from_base64(SecretCipher::generate_key_base64().expose()).unwrap();
+            let store = SqliteStore::connect(&url, cipher).await.unwrap();
+            (Arc::new(store), Some(dir))
+        }
     }
 }
 
@@ -85,6 +99,7 @@ pub(crate) struct World {
     pub(crate) engine: Engine,
     pub(crate) hook: Option<String>,
     pub(crate) backend: Backend,
+    _store_dir: Option<tempfile::TempDir>,
 }
 
 pub(crate) struct WorldBuilder {
@@ -140,7 +155,7 @@ impl WorldBuilder {
             .start()
             .await
             .expect("simulator starts");
-        let store = new_store(self.backend).await;
+        let (store, store_dir) = new_store(self.backend).await;
         let sink = Arc::new(RecordingSink::default());
         let slot: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
         let mut config = self.config;
@@ -171,6 +186,7 @@ impl WorldBuilder {
             engine,
             hook,
             backend: self.backend,
+            _store_dir: store_dir,
         }
     }
 }

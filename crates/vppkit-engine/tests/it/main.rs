@@ -1,7 +1,9 @@
 //! End-to-end tests of the engine against the simulator.
 
+mod crash;
 mod faults;
 mod licences;
+mod notifications;
 mod onboarding;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses each
 mod support;

@@ -252,6 +252,24 @@ impl World {
             .expect("onboarding")
     }
 
+    /// Another engine over the same store and simulator (another process, or
+    /// this one restarted), with its own sink.
+    pub(crate) fn another_engine(
+        &self,
+        config: EngineConfig,
+        f: impl FnOnce(EngineBuilder) -> EngineBuilder,
+    ) -> (Engine, Arc<RecordingSink>) {
+        let sink = Arc::new(RecordingSink::default());
+        let b = Engine::builder(self.store.clone(), config)
+            .sink(sink.clone())
+            .apple_base_url(self.sim.base_url())
+            .customize_client(|c| {
+                c.pacing(vppkit_client::Pacing::Off)
+                    .retry_policy(fast_retries())
+            });
+        (f(b).build().unwrap(), sink)
+    }
+
     /// Subscribes a location to the test webhook directly at the simulator.
     /// (`vppkit-client` only accepts `https://` notification URLs, as Apple does;
     /// the simulator also delivers to `http://127.0.0.1`.)

@@ -1,0 +1,207 @@
+use std::time::Duration;
+
+use chrono::Utc;
+use vppkit_core::{AdamId, AssetKey, PricingParam};
+use vppkit_engine::{NotificationError, NotificationOutcome, ProgressReporter, SyncKind};
+use vppkit_rules::{
+    Group, GroupId, Intent, LicenceType, PlanContext, Policy, PolicyId, PolicySet, Target,
+};
+use vppkit_sim::{demo, NotificationFaults};
+
+use crate::support::*;
+
+async fn notified_world(backend: Backend) -> World {
+    let w = WorldBuilder::new(backend).webhook().start().await;
+    w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+    w.subscribe_raw(demo::SPRINGFIELD_HIGH).await;
+    w.engine
+        .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+        .await
+        .unwrap();
+    w
+}
+
+fn shortage_app() -> AssetKey {
+    AssetKey::new(AdamId::from(demo::SHORTAGE_APP), PricingParam::Stdq)
+}
+
+async fn stored_total(w: &World) -> u32 {
+    w.store
+        .asset(&loc("sph"), &shortage_app())
+        .await
+        .unwrap()
+        .unwrap()
+        .asset
+        .counts
+        .total
+}
+
+#[tokio::test]
+async fn a_purchase_notification_updates_the_counts_without_a_sync() {
+    for backend in backends() {
+        let w = notified_world(backend).await;
+        let before = stored_total(&w).await;
+        w.sim
+            .control()
+            .buy_licences(demo::SPRINGFIELD_HIGH, &shortage_app(), 7)
+            .unwrap();
+        assert!(
+            w.sim
+                .control()
+                .flush_notifications(Duration::from_secs(5))
+                .await
+        );
+        eventually(
+            "the purchase is applied",
+            Duration::from_secs(5),
+            || async { stored_total(&w).await == before + 7 },
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_notifications_are_applied_once() {
+    for backend in backends() {
+        let w = notified_world(backend).await;
+        let mut faults = NotificationFaults::none();
+        faults.duplicate = true;
+        faults.reorder = true;
+        w.sim.control().set_notification_faults(faults);
+        let before = stored_total(&w).await;
+        for n in [3, 4] {
+            w.sim
+                .control()
+                .buy_licences(demo::SPRINGFIELD_HIGH, &shortage_app(), n)
+                .unwrap();
+        }
+        assert!(
+            w.sim
+                .control()
+                .flush_notifications(Duration::from_secs(5))
+                .await
+        );
+        eventually(
+            "both purchases applied once",
+            Duration::from_secs(5),
+            || async { stored_total(&w).await == before + 7 },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            stored_total(&w).await,
+            before + 7,
+            "duplicates change nothing"
+        );
+        // Associations confirmed by (duplicated, reordered) notifications.
+        let lab = Group::new(
+            GroupId::new("lab").unwrap(),
+            Vec::new(),
+            vec![vppkit_core::SerialNumber::new(demo::device_serial("SPH", 700)).unwrap()],
+        );
+        let dir = demo_directory("SPH", 800, 600, Vec::new(), Vec::new(), vec![lab]);
+        let set = PolicySet::new(
+            Default::default(),
+            vec![Policy::new(
+                PolicyId::new("lab").unwrap(),
+                AdamId::from(demo::SHORTAGE_APP),
+                Target::Group(GroupId::new("lab").unwrap()),
+                Intent::Required,
+                LicenceType::Device,
+            )],
+        )
+        .unwrap();
+        w.engine
+            .plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
+            .await
+            .unwrap();
+        assert!(
+            w.sim
+                .control()
+                .flush_notifications(Duration::from_secs(5))
+                .await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}
+
+#[tokio::test]
+async fn dropped_notifications_are_caught_up_by_polling_and_sync() {
+    for backend in backends() {
+        let w = notified_world(backend).await;
+        w.sim
+            .control()
+            .set_notification_faults(NotificationFaults::dropping());
+        let before = stored_total(&w).await;
+        w.sim
+            .control()
+            .buy_licences(demo::SPRINGFIELD_HIGH, &shortage_app(), 5)
+            .unwrap();
+        assert!(
+            w.sim
+                .control()
+                .flush_notifications(Duration::from_secs(5))
+                .await
+        );
+        assert_eq!(stored_total(&w).await, before, "nothing arrived");
+        // Nothing in flight: the fallback is the incremental sync.
+        assert_eq!(w.engine.poll_events(&loc("sph")).await.unwrap(), 0);
+        w.engine
+            .sync(
+                &loc("sph"),
+                SyncKind::Incremental,
+                &ProgressReporter::none(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored_total(&w).await, before + 5);
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}
+
+#[tokio::test]
+async fn forged_oversized_and_malformed_requests_are_refused() {
+    for backend in backends() {
+        let w = notified_world(backend).await;
+        let body = br#"{"notificationId":"0c9b7e55-6a2f-4d3e-8b71-5e4f2a1d9c00","notificationType":"ASSET_COUNT","uId":"7300000000000101","notification":{"adamId":"1200000008","pricingParam":"STDQ","countDelta":1000}}"#;
+        let before = stored_total(&w).await;
+        let forged = w
+            .engine
+            .handle_notification([("Authorization", "Bearer wrong")], body)
+            .await;
+        assert_eq!(forged, Err(NotificationError::Unauthorized));
+        let missing = w
+            .engine
+            .handle_notification(Vec::<(&str, &str)>::new(), body)
+            .await;
+        assert_eq!(missing.unwrap_err().http_status(), 401);
+        let auth = format!("Bearer {HOOK_SECRET}");
+        let big = vec![b' '; 300 * 1024];
+        let r = w
+            .engine
+            .handle_notification([("authorization", auth.as_str())], &big)
+            .await;
+        assert!(matches!(r, Err(NotificationError::TooLarge { .. })));
+        let r = w
+            .engine
+            .handle_notification([("authorization", auth.as_str())], b"{not json")
+            .await;
+        assert_eq!(r.unwrap_err().http_status(), 400);
+        assert_eq!(stored_total(&w).await, before, "nothing applied");
+        // The genuine one is applied once, then recognised as a duplicate.
+        let ok = w
+            .engine
+            .handle_notification([("AUTHORIZATION", auth.as_str())], body)
+            .await
+            .unwrap();
+        assert!(matches!(ok, NotificationOutcome::Applied { .. }), "{ok:?}");
+        let again = w
+            .engine
+            .handle_notification([("Authorization", auth.as_str())], body)
+            .await
+            .unwrap();
+        assert_eq!(again, NotificationOutcome::Duplicate);
+        assert_eq!(stored_total(&w).await, before + 1000);
+    }
+}

@@ -10,7 +10,7 @@
 //! Each rectangle is then cut by `maxAssets` and `maxSerialNumbers` / `maxClientUserIds`.
 //! One app to 100,000 devices is `ceil(100000 / 1000)` = 100 requests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use vppkit_core::{AssetKey, ClientUserId, Holder, SerialNumber};
 
@@ -20,163 +20,180 @@ use crate::plan::{
     AssetBatch, BatchTargets, ChangeReason, RetireBatch, RevokeBatch, UserBatch, UserRegistration,
 };
 
-/// One wanted change of one holding.
-#[derive(Debug, Clone)]
+/// One wanted change of one holding, in the planner's integer ids: `asset` is a slot (its
+/// order is the asset key order within a location), `holder` a code whose order is the
+/// holder order (devices, then users, each by id), `policy` a policy index.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Item {
-    pub(crate) asset: AssetKey,
-    pub(crate) holder: Holder,
+    pub(crate) asset: u32,
+    pub(crate) holder: u64,
     pub(crate) reason: ChangeReason,
-    pub(crate) policy: Option<PolicyId>,
+    pub(crate) policy: Option<u32>,
+}
+
+/// Turns the integer ids back into values.
+pub(crate) trait Resolve {
+    fn asset(&self, slot: u32) -> AssetKey;
+    fn holder(&self, code: u64) -> Holder;
+    fn policy(&self, index: u32) -> PolicyId;
 }
 
 fn ceil_div(a: usize, b: usize) -> usize {
     a.div_ceil(b)
 }
 
+/// Whether a holder code is a device.
+pub(crate) fn code_is_device(code: u64) -> bool {
+    code >> 32 == 0
+}
+
 /// Packs items into associate or disassociate requests.
-pub(crate) fn asset_batches(items: Vec<Item>, limits: &Limits) -> Vec<AssetBatch> {
-    // Group by (reason, holder kind): a request has one reason and one kind of target.
-    let mut groups: BTreeMap<(ChangeReason, bool), Vec<Item>> = BTreeMap::new();
-    for it in items {
-        groups
-            .entry((it.reason, it.holder.is_device()))
-            .or_default()
-            .push(it);
-    }
+pub(crate) fn asset_batches(
+    mut items: Vec<Item>,
+    limits: &Limits,
+    resolve: &dyn Resolve,
+) -> Vec<AssetBatch> {
+    // A request has one reason and one kind of target: Policy first, devices before users.
+    items.sort_unstable_by_key(|i| (i.reason, !code_is_device(i.holder), i.holder, i.asset));
+    items.dedup_by_key(|i| (i.holder, i.asset));
     let mut out = Vec::new();
-    for ((reason, devices), items) in groups.into_iter().rev() {
+    let mut start = 0;
+    while start < items.len() {
+        let (reason, devices) = (items[start].reason, code_is_device(items[start].holder));
+        let end = start
+            + items[start..]
+                .iter()
+                .take_while(|i| i.reason == reason && code_is_device(i.holder) == devices)
+                .count();
         let max_targets = if devices {
             limits.max_serial_numbers
         } else {
             limits.max_client_user_ids
         };
         pack(
-            items,
+            &items[start..end],
             reason,
             devices,
             max_targets,
             limits.max_assets,
+            resolve,
             &mut out,
         );
+        start = end;
     }
     out
 }
 
+/// `items` are sorted by (holder, asset) and unique.
 fn pack(
-    items: Vec<Item>,
+    items: &[Item],
     reason: ChangeReason,
     devices: bool,
     max_targets: usize,
     max_assets: usize,
+    resolve: &dyn Resolve,
     out: &mut Vec<AssetBatch>,
 ) {
-    // Intern assets and holders in sorted order so indices compare like the values.
-    let assets: Vec<AssetKey> = items
-        .iter()
-        .map(|i| &i.asset)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .cloned()
-        .collect();
-    let holders: Vec<Holder> = items
-        .iter()
-        .map(|i| &i.holder)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .cloned()
-        .collect();
-    let asset_ix: HashMap<&AssetKey, u32> = assets
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a, i as u32))
-        .collect();
-    let holder_ix: HashMap<&Holder, u32> = holders
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h, i as u32))
-        .collect();
-
-    let mut per_holder: Vec<Vec<u32>> = vec![Vec::new(); holders.len()];
-    let mut per_asset: Vec<Vec<u32>> = vec![Vec::new(); assets.len()];
-    let mut policy_of: HashMap<(u32, u32), &PolicyId> = HashMap::new();
-    for it in &items {
-        let a = asset_ix[&it.asset];
-        let h = holder_ix[&it.holder];
-        per_holder[h as usize].push(a);
-        per_asset[a as usize].push(h);
-        if let Some(p) = &it.policy {
-            policy_of.insert((a, h), p);
-        }
-    }
-    for v in per_holder.iter_mut().chain(per_asset.iter_mut()) {
-        v.sort_unstable();
-        v.dedup();
-    }
-
-    // Packing by holder: asset set -> holders.
-    let mut by_holder: BTreeMap<&[u32], Vec<u32>> = BTreeMap::new();
-    for (h, set) in per_holder.iter().enumerate() {
-        by_holder.entry(set.as_slice()).or_default().push(h as u32);
-    }
-    // Packing by asset: holder set -> assets.
-    let mut by_asset: BTreeMap<&[u32], Vec<u32>> = BTreeMap::new();
-    for (a, set) in per_asset.iter().enumerate() {
-        by_asset.entry(set.as_slice()).or_default().push(a as u32);
-    }
-    let cost = |rects: &mut dyn Iterator<Item = (usize, usize)>| -> usize {
-        rects
-            .map(|(na, nh)| ceil_div(na, max_assets) * ceil_div(nh, max_targets))
-            .sum()
-    };
-    let cost_holder = cost(&mut by_holder.iter().map(|(a, h)| (a.len(), h.len())));
-    let cost_asset = cost(&mut by_asset.iter().map(|(h, a)| (a.len(), h.len())));
-
-    let rects: Vec<(Vec<u32>, Vec<u32>)> = if cost_asset < cost_holder {
-        by_asset.into_iter().map(|(h, a)| (a, h.to_vec())).collect()
-    } else {
+    // Packing by holder: each holder's run of assets is its asset set.
+    let assets_flat: Vec<u32> = items.iter().map(|i| i.asset).collect();
+    let mut by_holder: BTreeMap<&[u32], Vec<(u64, usize)>> = BTreeMap::new();
+    let mut i = 0;
+    while i < items.len() {
+        let h = items[i].holder;
+        let n = items[i..].iter().take_while(|x| x.holder == h).count();
         by_holder
-            .into_iter()
-            .map(|(a, h)| (a.to_vec(), h))
-            .collect()
+            .entry(&assets_flat[i..i + n])
+            .or_default()
+            .push((h, i));
+        i += n;
+    }
+    // Packing by asset: each asset's run of holders is its holder set.
+    let mut by_asset_order: Vec<usize> = (0..items.len()).collect();
+    by_asset_order.sort_unstable_by_key(|&k| (items[k].asset, items[k].holder));
+    let holders_flat: Vec<u64> = by_asset_order.iter().map(|&k| items[k].holder).collect();
+    let mut by_asset: BTreeMap<&[u64], Vec<(u32, usize)>> = BTreeMap::new();
+    let mut i = 0;
+    while i < by_asset_order.len() {
+        let a = items[by_asset_order[i]].asset;
+        let n = by_asset_order[i..]
+            .iter()
+            .take_while(|&&k| items[k].asset == a)
+            .count();
+        by_asset
+            .entry(&holders_flat[i..i + n])
+            .or_default()
+            .push((a, i));
+        i += n;
+    }
+    let cost_holder: usize = by_holder
+        .iter()
+        .map(|(a, h)| ceil_div(a.len(), max_assets) * ceil_div(h.len(), max_targets))
+        .sum();
+    let cost_asset: usize = by_asset
+        .iter()
+        .map(|(h, a)| ceil_div(a.len(), max_assets) * ceil_div(h.len(), max_targets))
+        .sum();
+
+    let mut emit = |assets: &[u32], holders: &[u64], policies: BTreeSet<u32>| {
+        let targets = if devices {
+            BatchTargets::SerialNumbers(
+                holders
+                    .iter()
+                    .filter_map(|&h| match resolve.holder(h) {
+                        Holder::Device(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        } else {
+            BatchTargets::ClientUserIds(
+                holders
+                    .iter()
+                    .filter_map(|&h| match resolve.holder(h) {
+                        Holder::User(u) => Some(u),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        };
+        out.push(AssetBatch {
+            assets: assets.iter().map(|&a| resolve.asset(a)).collect(),
+            targets,
+            reason,
+            policies: policies.into_iter().map(|p| resolve.policy(p)).collect(),
+        });
     };
-    for (rect_assets, rect_holders) in rects {
-        for achunk in rect_assets.chunks(max_assets) {
-            for hchunk in rect_holders.chunks(max_targets) {
-                let mut policies = BTreeSet::new();
-                for &a in achunk {
-                    for &h in hchunk {
-                        if let Some(p) = policy_of.get(&(a, h)) {
-                            policies.insert(*p);
+
+    if cost_asset < cost_holder {
+        for (holders, assets) in &by_asset {
+            let asset_ids: Vec<u32> = assets.iter().map(|&(a, _)| a).collect();
+            for (ac, achunk) in asset_ids.chunks(max_assets).enumerate() {
+                for (hc, hchunk) in holders.chunks(max_targets).enumerate() {
+                    let mut policies = BTreeSet::new();
+                    for &(_, run) in &assets[ac * max_assets..ac * max_assets + achunk.len()] {
+                        let from = run + hc * max_targets;
+                        for &k in &by_asset_order[from..from + hchunk.len()] {
+                            policies.extend(items[k].policy);
                         }
                     }
+                    emit(achunk, hchunk, policies);
                 }
-                let targets = if devices {
-                    BatchTargets::SerialNumbers(
-                        hchunk
-                            .iter()
-                            .filter_map(|&h| match &holders[h as usize] {
-                                Holder::Device(s) => Some(s.clone()),
-                                _ => None,
-                            })
-                            .collect(),
-                    )
-                } else {
-                    BatchTargets::ClientUserIds(
-                        hchunk
-                            .iter()
-                            .filter_map(|&h| match &holders[h as usize] {
-                                Holder::User(u) => Some(u.clone()),
-                                _ => None,
-                            })
-                            .collect(),
-                    )
-                };
-                out.push(AssetBatch {
-                    assets: achunk.iter().map(|&a| assets[a as usize].clone()).collect(),
-                    targets,
-                    reason,
-                    policies: policies.into_iter().cloned().collect(),
-                });
+            }
+        }
+    } else {
+        for (assets, holders) in &by_holder {
+            let holder_ids: Vec<u64> = holders.iter().map(|&(h, _)| h).collect();
+            for (ac, achunk) in assets.chunks(max_assets).enumerate() {
+                for (hc, hchunk) in holder_ids.chunks(max_targets).enumerate() {
+                    let mut policies = BTreeSet::new();
+                    for &(_, run) in &holders[hc * max_targets..hc * max_targets + hchunk.len()] {
+                        let from = run + ac * max_assets;
+                        for it in &items[from..from + achunk.len()] {
+                            policies.extend(it.policy);
+                        }
+                    }
+                    emit(achunk, hchunk, policies);
+                }
             }
         }
     }
@@ -239,31 +256,45 @@ mod tests {
     use super::*;
     use vppkit_core::{AdamId, PricingParam};
 
-    fn key(n: u64) -> AssetKey {
-        AssetKey::new(AdamId::from(n), PricingParam::Stdq)
+    struct Ids;
+
+    impl Resolve for Ids {
+        fn asset(&self, slot: u32) -> AssetKey {
+            AssetKey::new(AdamId::from(u64::from(slot) + 1), PricingParam::Stdq)
+        }
+        fn holder(&self, code: u64) -> Holder {
+            if code_is_device(code) {
+                Holder::Device(SerialNumber::new(format!("S{code:06}")).unwrap())
+            } else {
+                Holder::User(ClientUserId::new(format!("u{}", code & 0xFFFF_FFFF)).unwrap())
+            }
+        }
+        fn policy(&self, index: u32) -> PolicyId {
+            PolicyId::new(format!("p{index}")).unwrap()
+        }
     }
 
-    fn dev(i: usize) -> Holder {
-        Holder::Device(SerialNumber::new(format!("S{i:06}")).unwrap())
-    }
-
-    fn item(a: u64, h: Holder) -> Item {
+    fn item(a: u32, h: u64) -> Item {
         Item {
-            asset: key(a),
+            asset: a,
             holder: h,
             reason: ChangeReason::Policy,
-            policy: Some(PolicyId::new("p").unwrap()),
+            policy: Some(0),
         }
+    }
+
+    fn batches(items: Vec<Item>) -> Vec<AssetBatch> {
+        asset_batches(items, &Limits::apple(), &Ids)
     }
 
     #[test]
     fn one_app_to_many_devices_is_split_by_serial_limit() {
-        let items: Vec<Item> = (0..2500).map(|i| item(1, dev(i))).collect();
-        let b = asset_batches(items, &Limits::apple());
+        let b = batches((0..2500).map(|i| item(0, i)).collect());
         assert_eq!(b.len(), 3);
         assert_eq!(b[0].targets.len(), 1000);
         assert_eq!(b[2].targets.len(), 500);
         assert_eq!(b.iter().map(AssetBatch::task_count).sum::<usize>(), 2500);
+        assert_eq!(b[0].policies, vec![PolicyId::new("p0").unwrap()]);
     }
 
     #[test]
@@ -272,40 +303,54 @@ mod tests {
         let mut items = Vec::new();
         for a in 0..30 {
             for d in 0..10 {
-                items.push(item(a + 1, dev(d)));
+                items.push(item(a, d));
             }
         }
-        let b = asset_batches(items, &Limits::apple());
+        let b = batches(items);
         assert_eq!(b.len(), 2);
         assert_eq!(b[0].assets.len(), 25);
         assert_eq!(b[1].assets.len(), 5);
+        assert_eq!(b[0].task_count() + b[1].task_count(), 300);
     }
 
     #[test]
     fn packing_by_asset_wins_when_holder_sets_differ() {
-        // Asset 1 to devices 0..100; asset 2 to devices 50..150: by holder gives 3 rectangles,
+        // Asset 0 to devices 0..100; asset 1 to devices 50..150: by holder gives 3 rectangles,
         // by asset gives 2.
-        let mut items = Vec::new();
-        for d in 0..100 {
-            items.push(item(1, dev(d)));
-        }
-        for d in 50..150 {
-            items.push(item(2, dev(d)));
-        }
-        let b = asset_batches(items, &Limits::apple());
+        let mut items: Vec<Item> = (0..100).map(|d| item(0, d)).collect();
+        items.extend((50..150).map(|d| item(1, d)));
+        let b = batches(items);
         assert_eq!(b.len(), 2);
-        let total: usize = b.iter().map(AssetBatch::task_count).sum();
-        assert_eq!(total, 200);
+        assert_eq!(b.iter().map(AssetBatch::task_count).sum::<usize>(), 200);
     }
 
     #[test]
-    fn devices_and_users_never_share_a_request() {
-        let items = vec![
-            item(1, dev(1)),
-            item(1, Holder::User(ClientUserId::new("u1").unwrap())),
-        ];
-        let b = asset_batches(items, &Limits::apple());
+    fn devices_and_users_never_share_a_request_and_policies_are_kept() {
+        let mut u = item(0, 1 << 32);
+        u.policy = Some(7);
+        let b = batches(vec![item(0, 1), u]);
         assert_eq!(b.len(), 2);
+        assert!(matches!(b[0].targets, BatchTargets::SerialNumbers(_)));
+        assert_eq!(b[1].policies, vec![PolicyId::new("p7").unwrap()]);
+    }
+
+    #[test]
+    fn every_item_lands_in_exactly_one_request() {
+        // A staircase of asset sets: whichever packing wins, the tasks are exactly the items.
+        let mut items = Vec::new();
+        for d in 0..300u64 {
+            for a in 0..(d % 7) as u32 {
+                items.push(item(a, d));
+            }
+        }
+        let want: BTreeSet<(AssetKey, Holder)> = items
+            .iter()
+            .map(|i| (Ids.asset(i.asset), Ids.holder(i.holder)))
+            .collect();
+        let b = batches(items);
+        let got: Vec<(AssetKey, Holder)> = b.iter().flat_map(AssetBatch::holdings).collect();
+        assert_eq!(got.len(), want.len());
+        assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
     }
 
     #[test]

@@ -31,10 +31,11 @@ use vppkit_core::{
     VppUserStatus,
 };
 
-use crate::batch::{asset_batches, retire_batches, revoke_batches, user_batches, Item};
+use crate::batch::{asset_batches, retire_batches, revoke_batches, user_batches, Item, Resolve};
 use crate::command::{InstallApplication, MdmCommand};
 use crate::directory::Directory;
 use crate::error::PlanError;
+use crate::ids::PolicyId;
 use crate::limits::Limits;
 use crate::plan::{
     BlockReason, Blocked, ChangeReason, DeviceCommand, Invitation, LocationPlan, PendingRelease,
@@ -477,10 +478,17 @@ struct Run<'a> {
     ctx: &'a PlanContext,
 
     policies: Vec<&'a Policy>,
+    /// Candidate slots of each policy (pin and pricing applied).
+    candidates: Vec<Vec<usize>>,
     by_adam: BTreeMap<AdamId, Vec<u32>>,
 
     /// Device rank in serial order; user rank in id order.
     dev_rank: Vec<u32>,
+    /// Device and user index by rank.
+    dev_by_rank: Vec<u32>,
+    user_by_rank: Vec<u32>,
+    /// Position of the app being planned in adam id order.
+    app_seq: u32,
     user_rank: Vec<u32>,
     /// Licence user of each device (not retired, not a shared iPad).
     dev_user: Vec<Option<u32>>,
@@ -506,12 +514,31 @@ struct Run<'a> {
 
     // Output.
     loc_acc: Vec<LocAcc>,
-    commands: Vec<DeviceCommand>,
+    commands: Vec<((u32, u32, u8), DeviceCommand)>,
     waitlisted: Vec<Waitlisted>,
     blocked: Vec<Blocked>,
     pending: Vec<PendingRelease>,
     violations: Vec<PolicyViolation>,
     invitations: BTreeMap<(usize, ClientUserId), Invitation>,
+}
+
+impl Resolve for Run<'_> {
+    fn asset(&self, slot: u32) -> AssetKey {
+        self.snap.slots[slot as usize].key.clone()
+    }
+
+    fn holder(&self, code: u64) -> Holder {
+        let rank = (code & 0xFFFF_FFFF) as usize;
+        if code >> 32 == 0 {
+            Holder::Device(self.serial(self.dev_by_rank[rank]).clone())
+        } else {
+            Holder::User(self.user_id(self.user_by_rank[rank]).clone())
+        }
+    }
+
+    fn policy(&self, index: u32) -> PolicyId {
+        self.policies[index as usize].id.clone()
+    }
 }
 
 const CLASS_REQUIRED: u8 = 0;
@@ -595,9 +622,13 @@ impl<'a> Run<'a> {
             snap,
             view,
             ctx,
+            candidates: policies.iter().map(|p| snap.candidate_slots(p)).collect(),
             policies,
             by_adam: BTreeMap::new(),
             dev_rank,
+            dev_by_rank: order.clone(),
+            user_by_rank: uorder,
+            app_seq: 0,
             user_rank,
             dev_user,
             user_devs,
@@ -678,6 +709,14 @@ impl<'a> Run<'a> {
         match h {
             HRef::Dev(d) => Holder::Device(self.serial(d).clone()),
             HRef::User(u) => Holder::User(self.user_id(u).clone()),
+        }
+    }
+
+    /// A holder code for batching: its order is the holder order.
+    fn hcode(&self, h: HRef) -> u64 {
+        match h {
+            HRef::Dev(d) => u64::from(self.dev_rank[d as usize]),
+            HRef::User(u) => (1 << 32) | u64::from(self.user_rank[u as usize]),
         }
     }
 
@@ -774,6 +813,7 @@ impl<'a> Run<'a> {
 
     /// Plans one app (adam id) across every location that holds it.
     fn app(&mut self, adam: &AdamId) {
+        self.app_seq += 1;
         self.stamp += 1;
         let st = self.stamp;
         let slots: Vec<usize> = self.snap.catalog.get(adam).cloned().unwrap_or_default();
@@ -1027,9 +1067,7 @@ impl<'a> Run<'a> {
         let mut wait_pos: BTreeMap<Option<usize>, usize> = BTreeMap::new();
         for dm in demands {
             let p = self.policies[dm.policy as usize];
-            let holder = self.holder(dm.holder);
-            let existing: Vec<usize> = by_holder.get(&dm.holder).cloned().unwrap_or_default();
-            if !existing.is_empty() {
+            if let Some(existing) = by_holder.get(&dm.holder) {
                 let pin = p
                     .location
                     .as_ref()
@@ -1054,6 +1092,7 @@ impl<'a> Run<'a> {
                         let loc = self.snap.locs[self.snap.slots[held[existing[0]].slot].loc]
                             .id
                             .clone();
+                        let holder = self.holder(dm.holder);
                         self.block(
                             adam,
                             holder,
@@ -1065,17 +1104,15 @@ impl<'a> Run<'a> {
                 continue;
             }
             // A new licence.
+            let holder = self.holder(dm.holder);
             let device_licence = matches!(dm.holder, HRef::Dev(_));
-            let cands: Vec<usize> = self
-                .snap
-                .candidate_slots(p)
-                .into_iter()
-                .filter(|&s| !device_licence || self.snap.slots[s].device_assignable)
-                .collect();
-            let writable: Vec<usize> = cands
+            let writable: Vec<usize> = self.candidates[dm.policy as usize]
                 .iter()
                 .copied()
-                .filter(|&s| self.snap.locs[self.snap.slots[s].loc].writable)
+                .filter(|&s| {
+                    (!device_licence || self.snap.slots[s].device_assignable)
+                        && self.snap.locs[self.snap.slots[s].loc].writable
+                })
                 .collect();
             if writable.is_empty() {
                 self.block(
@@ -1153,11 +1190,12 @@ impl<'a> Run<'a> {
                     }
                     let slot = &self.snap.slots[s];
                     let li = slot.loc;
+                    let code = self.hcode(dm.holder);
                     self.loc_acc[li].associate.push(Item {
-                        asset: slot.key.clone(),
-                        holder: holder.clone(),
+                        asset: s as u32,
+                        holder: code,
                         reason: ChangeReason::Policy,
-                        policy: Some(p.id.clone()),
+                        policy: Some(dm.policy),
                     });
                     let after = Precondition::Associated {
                         location: self.snap.locs[li].id.clone(),
@@ -1284,12 +1322,15 @@ impl<'a> Run<'a> {
                     })
                 };
                 match command {
-                    Some(command) => self.commands.push(DeviceCommand {
-                        device: dev.serial_number.clone(),
-                        command,
-                        after: Precondition::None,
-                        policy: Some(self.policies[pi as usize].id.clone()),
-                    }),
+                    Some(command) => self.push_command(
+                        d,
+                        DeviceCommand {
+                            device: dev.serial_number.clone(),
+                            command,
+                            after: Precondition::None,
+                            policy: Some(self.policies[pi as usize].id.clone()),
+                        },
+                    ),
                     None => self.block(
                         adam,
                         Holder::Device(dev.serial_number.clone()),
@@ -1303,10 +1344,9 @@ impl<'a> Run<'a> {
             for h in dev_holdings {
                 held[h].handled = true;
                 if dev_release {
-                    let holder = held[h].holder.clone();
                     self.release(
                         adam,
-                        &holder,
+                        HRef::Dev(d),
                         held[h].slot,
                         ChangeReason::Uninstall,
                         Some(pi),
@@ -1318,8 +1358,13 @@ impl<'a> Run<'a> {
             for h in hs {
                 held[h].handled = true;
                 if released_users.contains(&u) {
-                    let holder = held[h].holder.clone();
-                    self.release(adam, &holder, held[h].slot, ChangeReason::Uninstall, None);
+                    self.release(
+                        adam,
+                        HRef::User(u),
+                        held[h].slot,
+                        ChangeReason::Uninstall,
+                        None,
+                    );
                 }
             }
         }
@@ -1365,7 +1410,7 @@ impl<'a> Run<'a> {
                     match rules.on_out_of_scope {
                         ScopeRelease::Keep => {}
                         ScopeRelease::Release => {
-                            self.release(adam, &h.holder, h.slot, ChangeReason::OutOfScope, None)
+                            self.release(adam, r, h.slot, ChangeReason::OutOfScope, None)
                         }
                         ScopeRelease::ReleaseAfterDays(days) => {
                             let key = HoldingKey::new(
@@ -1381,13 +1426,7 @@ impl<'a> Run<'a> {
                                 .unwrap_or(self.ctx.now);
                             let release_at = since + Duration::days(i64::from(days));
                             if self.ctx.now >= release_at {
-                                self.release(
-                                    adam,
-                                    &h.holder,
-                                    h.slot,
-                                    ChangeReason::GraceExpired,
-                                    None,
-                                );
+                                self.release(adam, r, h.slot, ChangeReason::GraceExpired, None);
                             } else {
                                 self.pending.push(PendingRelease {
                                     location: key.location,
@@ -1408,7 +1447,7 @@ impl<'a> Run<'a> {
     fn release(
         &mut self,
         adam: &AdamId,
-        holder: &Holder,
+        href: HRef,
         s: usize,
         reason: ChangeReason,
         policy: Option<u32>,
@@ -1417,9 +1456,10 @@ impl<'a> Run<'a> {
         let li = slot.loc;
         if !slot.revocable {
             let loc = self.snap.locs[li].id.clone();
+            let holder = self.holder(href);
             self.block(
                 adam,
-                holder.clone(),
+                holder,
                 policy,
                 BlockReason::NotRevocable { location: loc },
             );
@@ -1428,11 +1468,12 @@ impl<'a> Run<'a> {
         if !self.snap.locs[li].writable {
             return;
         }
+        let holder = self.hcode(href);
         self.loc_acc[li].disassociate.push(Item {
-            asset: slot.key.clone(),
-            holder: holder.clone(),
+            asset: s as u32,
+            holder,
             reason,
-            policy: policy.map(|p| self.policies[p as usize].id.clone()),
+            policy,
         });
     }
 
@@ -1480,12 +1521,28 @@ impl<'a> Run<'a> {
                 dev.enrollment,
             ))
         };
-        self.commands.push(DeviceCommand {
-            device: dev.serial_number.clone(),
-            command,
-            after,
-            policy: Some(p.id.clone()),
-        });
+        self.push_command(
+            d,
+            DeviceCommand {
+                device: dev.serial_number.clone(),
+                command,
+                after,
+                policy: Some(p.id.clone()),
+            },
+        );
+    }
+
+    /// Commands are sorted by device (serial), then app (adam id), then request type.
+    fn push_command(&mut self, d: u32, c: DeviceCommand) {
+        let kind = match c.command.request_type() {
+            "InstallApplication" => 0,
+            "InstallMedia" => 1,
+            "InviteToProgram" => 2,
+            "RemoveApplication" => 3,
+            _ => 4,
+        };
+        self.commands
+            .push(((self.dev_rank[d as usize], self.app_seq, kind), c));
     }
 
     /// Install commands for a holder that already holds the app: only on devices whose
@@ -1557,22 +1614,17 @@ impl<'a> Run<'a> {
                 .filter(|((l, _), _)| *l == li)
                 .map(|(_, inv)| inv.clone())
                 .collect();
-            lp.associate = asset_batches(acc.associate, &limits);
-            lp.disassociate = asset_batches(acc.disassociate, &limits);
+            lp.associate = asset_batches(acc.associate, &limits, &self);
+            lp.disassociate = asset_batches(acc.disassociate, &limits, &self);
             lp.revoke = revoke_batches(&acc.revoke_devices, &acc.revoke_users, &limits);
             lp.retire_users = retire_batches(acc.retire.into_iter().collect(), &limits);
             if !lp.is_empty() {
                 locations.push(lp);
             }
         }
-        let mut commands = self.commands;
-        commands.sort_by(|a, b| {
-            (&a.device, a.command.adam_id(), a.command.request_type()).cmp(&(
-                &b.device,
-                b.command.adam_id(),
-                b.command.request_type(),
-            ))
-        });
+        let mut commands = std::mem::take(&mut self.commands);
+        commands.sort_by_key(|(k, _)| *k);
+        let commands = commands.into_iter().map(|(_, c)| c).collect();
         let mut blocked = self.blocked;
         blocked.sort_by(|a, b| (&a.adam_id, &a.holder).cmp(&(&b.adam_id, &b.holder)));
         let mut pending = self.pending;

@@ -595,7 +595,21 @@ impl LocationGuard {
                 self.lease = l;
                 Ok(())
             }
-            Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound) => {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // Our lease ran out (a slow store, a long page) and nobody took
+                // it: take it again, and read what another instance may have
+                // written meanwhile before going on.
+                let lease = inner.acquire_lease(&self.record.id).await?;
+                let renewed = lease.token == self.lease.token;
+                self.lease = lease;
+                if !renewed {
+                    if let Some(book) = self.book.as_mut() {
+                        book.catch_up(inner.store.as_ref()).await?;
+                    }
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::Conflict => {
                 Err(EngineError::Busy(self.record.id.clone()))
             }
             Err(e) => Err(e.into()),

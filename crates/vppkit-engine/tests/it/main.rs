@@ -3,8 +3,11 @@
 mod crash;
 mod faults;
 mod licences;
+mod mocks;
 mod notifications;
 mod onboarding;
+mod scale;
+mod scheduler;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses each
 mod support;
 mod sync;

@@ -1,0 +1,488 @@
+//! Holdings: atomic reservations, transitions and paged reads.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use vppkit_core::{AssetKey, Holder, HoldingStatus, LocationId};
+use vppkit_store::{
+    HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, NewJournalRecord, Reservation,
+    Result, StoreError,
+};
+
+use crate::codec::{self, build};
+use crate::error::{db_error, TxResult};
+use crate::records::append_journal_in;
+use crate::store::require_location;
+use crate::PostgresStore;
+
+/// The columns [`from_row`] reads, as a literal for `concat!`.
+macro_rules! holding_columns {
+    () => {
+        "adam_id, pricing_param, holder, status, operation_id, seen_generation, updated_at"
+    };
+}
+pub(crate) use holding_columns;
+
+/// The tail of a statement `WITH gone AS (DELETE ... RETURNING adam_id,
+/// pricing_param), ...` that lowers each asset's count by its deleted holdings
+/// (location `$1`) and returns how many were deleted.
+macro_rules! lower_counts {
+    () => {
+        "per_asset AS (SELECT adam_id, pricing_param, count(*) AS n FROM gone \
+                        GROUP BY adam_id, pricing_param), \
+         lowered AS (UPDATE assets a SET held_count = a.held_count - per_asset.n \
+                       FROM per_asset \
+                      WHERE a.location_id = $1 AND a.adam_id = per_asset.adam_id \
+                        AND a.pricing_param = per_asset.pricing_param) \
+         SELECT sum(n)::bigint FROM per_asset"
+    };
+}
+pub(crate) use lower_counts;
+
+/// The columns [`from_row`] reads.
+pub(crate) const COLUMNS: &str = holding_columns!();
+
+/// A holding row of `location`.
+pub(crate) fn from_row(location: &LocationId, row: &PgRow) -> Result<HoldingRecord> {
+    from_row_of(location, None, row)
+}
+
+/// A holding row of `location`, of `asset` when the query selected one asset.
+fn from_row_of(
+    location: &LocationId,
+    asset: Option<&AssetKey>,
+    row: &PgRow,
+) -> Result<HoldingRecord> {
+    let get = |e: sqlx::Error| db_error(e, "reading a holding");
+    let asset = match asset {
+        Some(a) => a.clone(),
+        None => codec::asset_key(
+            row.try_get::<&str, _>(0).map_err(get)?,
+            row.try_get::<&str, _>(1).map_err(get)?,
+        )?,
+    };
+    let holder = codec::holder(row.try_get::<&str, _>(2).map_err(get)?)?;
+    let status: HoldingStatus =
+        codec::parse(row.try_get::<&str, _>(3).map_err(get)?, "holding status")?;
+    let operation_id: Option<String> = row.try_get(4).map_err(get)?;
+    let seen = row
+        .try_get::<Option<i64>, _>(5)
+        .map_err(get)?
+        .map(|g| codec::to_u64(g, "sync generation"))
+        .transpose()?;
+    let updated_at: DateTime<Utc> = row.try_get(6).map_err(get)?;
+    Ok(build::holding(
+        location.clone(),
+        asset,
+        holder,
+        status,
+        operation_id,
+        seen,
+        updated_at,
+    ))
+}
+
+fn rows(location: &LocationId, rows: &[PgRow]) -> Result<Vec<HoldingRecord>> {
+    rows.iter().map(|r| from_row(location, r)).collect()
+}
+
+pub(crate) async fn reserve(store: &PostgresStore, r: &Reservation) -> Result<u32> {
+    let holders: Vec<String> = r.holders.iter().map(ToString::to_string).collect();
+    store
+        .retry("reserving licences", || reserve_once(store, r, &holders))
+        .await
+}
+
+async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]) -> TxResult<u32> {
+    let loc = r.location.as_str();
+    let adam = r.asset.adam_id.as_str();
+    let pp = r.asset.pricing_param.as_str();
+    let mut tx = store.pool.begin().await?;
+    // The asset's row lock orders every reservation of this asset, across
+    // connections, pools and processes; held until commit.
+    let counts: Option<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT total_count, retired_count, held_count FROM assets \
+         WHERE location_id = $1 AND adam_id = $2 AND pricing_param = $3 FOR UPDATE",
+    )
+    .bind(loc)
+    .bind(adam)
+    .bind(pp)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((total, retired, held)) = counts else {
+        require_location(&mut tx, &r.location).await?;
+        return Err(StoreError::not_found("asset", &r.asset).into());
+    };
+    // A shared lock on the sync state: a new sync generation waits for this
+    // reservation, so the holdings it stamps are never swept by that sync.
+    let generation: Option<i64> =
+        sqlx::query_scalar("SELECT generation FROM sync_state WHERE location_id = $1 FOR SHARE")
+            .bind(loc)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(generation) = generation else {
+        return Err(StoreError::not_found("location", &r.location).into());
+    };
+    let already: Vec<String> = sqlx::query_scalar(
+        "SELECT holder FROM holdings WHERE location_id = $1 AND adam_id = $2 \
+         AND pricing_param = $3 AND holder = ANY($4)",
+    )
+    .bind(loc)
+    .bind(adam)
+    .bind(pp)
+    .bind(holders)
+    .fetch_all(&mut *tx)
+    .await?;
+    let already: HashSet<&str> = already.iter().map(String::as_str).collect();
+    let mut seen = HashSet::new();
+    for (holder, text) in r.holders.iter().zip(holders) {
+        if !seen.insert(text.as_str()) {
+            return Err(
+                StoreError::invalid("holders", format!("{holder} appears more than once")).into(),
+            );
+        }
+        if already.contains(text.as_str()) {
+            return Err(StoreError::AlreadyHeld {
+                asset: r.asset.clone(),
+                holder: holder.clone(),
+            }
+            .into());
+        }
+    }
+    let holdable = u64::try_from(total.saturating_sub(retired)).unwrap_or(0);
+    let available = holdable.saturating_sub(codec::to_u64(held, "held count")?);
+    let requested = holders.len() as u64;
+    if requested > available {
+        return Err(StoreError::InsufficientLicences {
+            asset: r.asset.clone(),
+            requested: u32::try_from(requested).unwrap_or(u32::MAX),
+            available: u32::try_from(available).unwrap_or(u32::MAX),
+        }
+        .into());
+    }
+    sqlx::query(
+        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+         operation_id, seen_generation, updated_at) \
+         SELECT $1, $2, $3, h, 'reserved', $5, $6, $7 FROM UNNEST($4::text[]) AS u(h)",
+    )
+    .bind(loc)
+    .bind(adam)
+    .bind(pp)
+    .bind(holders)
+    .bind(&r.operation_id)
+    .bind(generation)
+    .bind(r.at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE assets SET held_count = held_count + $4 \
+         WHERE location_id = $1 AND adam_id = $2 AND pricing_param = $3",
+    )
+    .bind(loc)
+    .bind(adam)
+    .bind(pp)
+    .bind(i64::try_from(requested).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    append_journal_in(&mut tx, &r.location, &r.journal).await?;
+    tx.commit().await?;
+    Ok(u32::try_from(available - requested).unwrap_or(u32::MAX))
+}
+
+/// Column arrays of holding keys, for `UNNEST`.
+#[derive(Default)]
+pub(crate) struct KeyColumns {
+    pub(crate) adam: Vec<String>,
+    pub(crate) pp: Vec<&'static str>,
+    pub(crate) holder: Vec<String>,
+}
+
+impl KeyColumns {
+    pub(crate) fn push(&mut self, asset: &AssetKey, holder: &Holder) {
+        self.adam.push(asset.adam_id.as_str().to_owned());
+        self.pp.push(asset.pricing_param.as_str());
+        self.holder.push(holder.to_string());
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.adam.is_empty()
+    }
+}
+
+pub(crate) async fn transition(
+    store: &PostgresStore,
+    location: &LocationId,
+    transitions: &[HoldingTransition],
+    journal: &[NewJournalRecord],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let mut keys = KeyColumns::default();
+    for t in transitions {
+        keys.push(&t.key.asset, &t.key.holder);
+    }
+    store
+        .retry("changing holdings", || {
+            transition_once(store, location, transitions, &keys, journal, at)
+        })
+        .await
+}
+
+async fn transition_once(
+    store: &PostgresStore,
+    location: &LocationId,
+    transitions: &[HoldingTransition],
+    keys: &KeyColumns,
+    journal: &[NewJournalRecord],
+    at: DateTime<Utc>,
+) -> TxResult<()> {
+    let loc = location.as_str();
+    let mut tx = store.pool.begin().await?;
+    require_location(&mut tx, location).await?;
+    // Lock the rows in key order (so two overlapping transitions cannot deadlock)
+    // and read their statuses.
+    let current: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT h.adam_id, h.pricing_param, h.holder, h.status FROM holdings h \
+         JOIN UNNEST($2::text[], $3::text[], $4::text[]) AS u(a, p, k) \
+           ON h.adam_id = u.a AND h.pricing_param = u.p AND h.holder = u.k \
+         WHERE h.location_id = $1 \
+         ORDER BY h.adam_id, h.pricing_param, h.holder FOR UPDATE OF h",
+    )
+    .bind(loc)
+    .bind(&keys.adam)
+    .bind(&keys.pp)
+    .bind(&keys.holder)
+    .fetch_all(&mut *tx)
+    .await?;
+    let current: HashMap<(String, String, String), String> = current
+        .into_iter()
+        .map(|(a, p, h, s)| ((a, p, h), s))
+        .collect();
+
+    let mut seen = HashSet::new();
+    let mut deletes = KeyColumns::default();
+    let mut updates = KeyColumns::default();
+    let mut statuses: Vec<&'static str> = Vec::new();
+    let mut operations: Vec<Option<String>> = Vec::new();
+    for (i, t) in transitions.iter().enumerate() {
+        let name = || codec::holding_name(&t.key.asset, &t.key.holder);
+        let key = (
+            keys.adam[i].clone(),
+            keys.pp[i].to_owned(),
+            keys.holder[i].clone(),
+        );
+        if !seen.insert(key.clone()) {
+            return Err(StoreError::invalid(
+                "transitions",
+                format!("{} appears more than once", name()),
+            )
+            .into());
+        }
+        let Some(status) = current.get(&key) else {
+            return Err(StoreError::not_found("holding", name()).into());
+        };
+        if let Some(expected) = t.expected {
+            if status != expected.as_str() {
+                return Err(
+                    StoreError::version_mismatch("holding", name(), expected, status).into(),
+                );
+            }
+        }
+        match t.new_status {
+            None => deletes.push(&t.key.asset, &t.key.holder),
+            Some(new) => {
+                updates.push(&t.key.asset, &t.key.holder);
+                statuses.push(new.as_str());
+                operations.push(t.operation_id.clone());
+            }
+        }
+    }
+    if !deletes.is_empty() {
+        delete_keys(&mut tx, location, &deletes).await?;
+    }
+    if !updates.is_empty() {
+        sqlx::query(
+            "UPDATE holdings h SET status = u.s, operation_id = COALESCE(u.o, h.operation_id), \
+                    updated_at = $7 \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+                  AS u(a, p, k, s, o) \
+             WHERE h.location_id = $1 AND h.adam_id = u.a AND h.pricing_param = u.p \
+               AND h.holder = u.k",
+        )
+        .bind(loc)
+        .bind(&updates.adam)
+        .bind(&updates.pp)
+        .bind(&updates.holder)
+        .bind(&statuses)
+        .bind(&operations)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    append_journal_in(&mut tx, location, journal).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes holdings by key and lowers their assets' counts; returns how many went.
+pub(crate) async fn delete_keys(
+    conn: &mut PgConnection,
+    location: &LocationId,
+    keys: &KeyColumns,
+) -> TxResult<u64> {
+    let deleted: Option<i64> = sqlx::query_scalar(concat!(
+        "WITH gone AS (DELETE FROM holdings h \
+           USING UNNEST($2::text[], $3::text[], $4::text[]) AS u(a, p, k) \
+           WHERE h.location_id = $1 AND h.adam_id = u.a AND h.pricing_param = u.p \
+             AND h.holder = u.k \
+           RETURNING h.adam_id, h.pricing_param), ",
+        lower_counts!()
+    ))
+    .bind(location.as_str())
+    .bind(&keys.adam)
+    .bind(&keys.pp)
+    .bind(&keys.holder)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(deleted.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+}
+
+pub(crate) async fn get(
+    store: &PostgresStore,
+    location: &LocationId,
+    asset: &AssetKey,
+    holder: &Holder,
+) -> Result<Option<HoldingRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM holdings WHERE location_id = $1 AND adam_id = $2 \
+         AND pricing_param = $3 AND holder = $4"
+    ))
+    .bind(location.as_str())
+    .bind(asset.adam_id.as_str())
+    .bind(asset.pricing_param.as_str())
+    .bind(holder.to_string())
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading a holding"))?;
+    row.map(|r| from_row(location, &r)).transpose()
+}
+
+pub(crate) async fn by_asset(
+    store: &PostgresStore,
+    location: &LocationId,
+    asset: &AssetKey,
+    after: Option<&Holder>,
+    limit: u32,
+) -> Result<Vec<HoldingRecord>> {
+    let limit = codec::limit(limit)?;
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM holdings WHERE location_id = $1 AND adam_id = $2 \
+         AND pricing_param = $3 AND ($4::text IS NULL OR holder > $4) \
+         ORDER BY holder LIMIT $5"
+    ))
+    .bind(location.as_str())
+    .bind(asset.adam_id.as_str())
+    .bind(asset.pricing_param.as_str())
+    .bind(after.map(ToString::to_string))
+    .bind(limit)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading holdings"))?;
+    found
+        .iter()
+        .map(|r| from_row_of(location, Some(asset), r))
+        .collect()
+}
+
+pub(crate) async fn by_holder(
+    store: &PostgresStore,
+    location: &LocationId,
+    holder: &Holder,
+) -> Result<Vec<HoldingRecord>> {
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM holdings WHERE location_id = $1 AND holder = $2 \
+         ORDER BY adam_id, pricing_param"
+    ))
+    .bind(location.as_str())
+    .bind(holder.to_string())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading holdings"))?;
+    rows(location, &found)
+}
+
+pub(crate) async fn by_operation(
+    store: &PostgresStore,
+    location: &LocationId,
+    operation_id: &str,
+) -> Result<Vec<HoldingRecord>> {
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM holdings WHERE location_id = $1 AND operation_id = $2 \
+         ORDER BY adam_id, pricing_param, holder"
+    ))
+    .bind(location.as_str())
+    .bind(operation_id)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading holdings"))?;
+    rows(location, &found)
+}
+
+pub(crate) async fn page(
+    store: &PostgresStore,
+    location: &LocationId,
+    after: Option<&HoldingKey>,
+    limit: u32,
+) -> Result<Vec<HoldingRecord>> {
+    let limit = codec::limit(limit)?;
+    let found = match after {
+        None => sqlx::query(concat!(
+            "SELECT ",
+            holding_columns!(),
+            " FROM holdings WHERE location_id = $1 \
+             ORDER BY adam_id, pricing_param, holder LIMIT $2"
+        ))
+        .bind(location.as_str())
+        .bind(limit),
+        Some(k) => sqlx::query(concat!(
+            "SELECT ",
+            holding_columns!(),
+            " FROM holdings WHERE location_id = $1 \
+             AND (adam_id, pricing_param, holder) > ($2, $3, $4) \
+             ORDER BY adam_id, pricing_param, holder LIMIT $5"
+        ))
+        .bind(location.as_str())
+        .bind(k.asset.adam_id.as_str())
+        .bind(k.asset.pricing_param.as_str())
+        .bind(k.holder.to_string())
+        .bind(limit),
+    }
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading holdings"))?;
+    rows(location, &found)
+}
+
+pub(crate) async fn counts(
+    store: &PostgresStore,
+    location: &LocationId,
+    asset: &AssetKey,
+) -> Result<HoldingCounts> {
+    let found: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM holdings WHERE location_id = $1 AND adam_id = $2 \
+         AND pricing_param = $3 GROUP BY status",
+    )
+    .bind(location.as_str())
+    .bind(asset.adam_id.as_str())
+    .bind(asset.pricing_param.as_str())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "counting holdings"))?;
+    let mut counts = HoldingCounts::default();
+    for (status, n) in found {
+        let status: HoldingStatus = codec::parse(&status, "holding status")?;
+        counts.add(status, codec::to_u64(n, "holding count")?);
+    }
+    Ok(counts)
+}

@@ -1,0 +1,639 @@
+//! Users, the journal, operations, notification ids, policies and install statuses.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, QueryBuilder, Row};
+use vppkit_core::{
+    AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId, VppUser, VppUserStatus,
+};
+use vppkit_store::{
+    InstallRecord, InstallState, JournalQuery, JournalRecord, NewJournalRecord, Operation,
+    OperationKind, OperationUpdate, PolicyRecord, Result, StoreError, UserRecord,
+};
+
+use crate::codec::{self, build};
+use crate::error::{db_error, TxResult};
+use crate::store::require_location;
+use crate::PostgresStore;
+
+// ---- users ----
+
+const USER_COLUMNS: &str =
+    "client_user_id, email, managed_apple_id, invite_code, id_hash, status, managed_by_us, updated_at";
+
+fn user_from_row(row: &PgRow) -> Result<UserRecord> {
+    let get = |e: sqlx::Error| db_error(e, "reading a user");
+    let id = ClientUserId::new(row.try_get::<String, _>(0).map_err(get)?)
+        .map_err(|e| StoreError::corrupt("clientUserId", e))?;
+    let status: VppUserStatus =
+        codec::parse(row.try_get::<&str, _>(5).map_err(get)?, "user status")?;
+    let mut user = VppUser::new(id, status);
+    user.email = row.try_get(1).map_err(get)?;
+    user.managed_apple_id = row.try_get(2).map_err(get)?;
+    user.invite_code = row.try_get(3).map_err(get)?;
+    user.id_hash = row.try_get(4).map_err(get)?;
+    Ok(UserRecord::new(
+        user,
+        row.try_get(6).map_err(get)?,
+        row.try_get(7).map_err(get)?,
+    ))
+}
+
+pub(crate) async fn user(
+    store: &PostgresStore,
+    location: &LocationId,
+    id: &ClientUserId,
+) -> Result<Option<UserRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE location_id = $1 AND client_user_id = $2"
+    ))
+    .bind(location.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading a user"))?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+pub(crate) async fn users_page(
+    store: &PostgresStore,
+    location: &LocationId,
+    after: Option<&ClientUserId>,
+    limit: u32,
+) -> Result<Vec<UserRecord>> {
+    let limit = codec::limit(limit)?;
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE location_id = $1 \
+         AND ($2::text IS NULL OR client_user_id > $2) ORDER BY client_user_id LIMIT $3"
+    ))
+    .bind(location.as_str())
+    .bind(after.map(|a| a.as_str()))
+    .bind(limit)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading users"))?;
+    rows.iter().map(user_from_row).collect()
+}
+
+// ---- journal ----
+
+/// Appends journal records inside the caller's transaction; returns the location's
+/// last sequence number. The journal head's row lock orders concurrent appends.
+pub(crate) async fn append_journal_in(
+    conn: &mut PgConnection,
+    location: &LocationId,
+    records: &[NewJournalRecord],
+) -> TxResult<u64> {
+    if records.is_empty() {
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT last_seq FROM journal_heads WHERE location_id = $1")
+                .bind(location.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+        return match last {
+            Some(last) => Ok(codec::to_u64(last, "journal sequence")?),
+            None => Err(StoreError::not_found("location", location).into()),
+        };
+    }
+    let n = i64::try_from(records.len()).unwrap_or(i64::MAX);
+    let last: Option<i64> = sqlx::query_scalar(
+        "UPDATE journal_heads SET last_seq = last_seq + $2 WHERE location_id = $1 \
+         RETURNING last_seq",
+    )
+    .bind(location.as_str())
+    .bind(n)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(last) = last else {
+        return Err(StoreError::not_found("location", location).into());
+    };
+    let mut at = Vec::with_capacity(records.len());
+    let mut adam = Vec::with_capacity(records.len());
+    let mut pp = Vec::with_capacity(records.len());
+    let mut holder = Vec::with_capacity(records.len());
+    let mut cause = Vec::with_capacity(records.len());
+    let mut kind = Vec::with_capacity(records.len());
+    let mut body = Vec::with_capacity(records.len());
+    for r in records {
+        at.push(r.at);
+        adam.push(r.asset.as_ref().map(|a| a.adam_id.as_str()));
+        pp.push(r.asset.as_ref().map(|a| a.pricing_param.as_str()));
+        holder.push(r.holder.as_ref().map(ToString::to_string));
+        cause.push(r.cause.as_str());
+        kind.push(r.kind.as_str());
+        body.push(r.body.to_string());
+    }
+    sqlx::query(
+        "INSERT INTO journal (location_id, seq, at, adam_id, pricing_param, holder, cause, \
+         kind, body) \
+         SELECT $1, $2 + u.n, u.t, u.a, u.p, u.h, u.c, u.k, u.b::jsonb \
+         FROM UNNEST($3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                     $8::text[], $9::text[]) WITH ORDINALITY AS u(t, a, p, h, c, k, b, n)",
+    )
+    .bind(location.as_str())
+    .bind(last - n)
+    .bind(&at)
+    .bind(&adam)
+    .bind(&pp)
+    .bind(&holder)
+    .bind(&cause)
+    .bind(&kind)
+    .bind(&body)
+    .execute(&mut *conn)
+    .await?;
+    Ok(codec::to_u64(last, "journal sequence")?)
+}
+
+pub(crate) async fn append_journal(
+    store: &PostgresStore,
+    location: &LocationId,
+    records: &[NewJournalRecord],
+) -> Result<u64> {
+    store
+        .retry("appending to the journal", || async move {
+            let mut tx = store.pool.begin().await?;
+            let last = append_journal_in(&mut tx, location, records).await?;
+            tx.commit().await?;
+            Ok(last)
+        })
+        .await
+}
+
+fn journal_from_row(location: &LocationId, row: &PgRow) -> Result<JournalRecord> {
+    let get = |e: sqlx::Error| db_error(e, "reading the journal");
+    let seq = codec::to_u64(row.try_get(0).map_err(get)?, "journal sequence")?;
+    let adam: Option<&str> = row.try_get(2).map_err(get)?;
+    let pp: Option<&str> = row.try_get(3).map_err(get)?;
+    let asset = match (adam, pp) {
+        (Some(a), Some(p)) => Some(codec::asset_key(a, p)?),
+        _ => None,
+    };
+    let holder = row
+        .try_get::<Option<&str>, _>(4)
+        .map_err(get)?
+        .map(codec::holder)
+        .transpose()?;
+    Ok(build::journal(
+        location.clone(),
+        seq,
+        row.try_get(1).map_err(get)?,
+        asset,
+        holder,
+        row.try_get(5).map_err(get)?,
+        row.try_get(6).map_err(get)?,
+        row.try_get(7).map_err(get)?,
+    ))
+}
+
+pub(crate) async fn read_journal(
+    store: &PostgresStore,
+    q: &JournalQuery,
+) -> Result<Vec<JournalRecord>> {
+    let limit = codec::limit(q.limit)?;
+    // Only the filters in use appear in the statement, so each combination gets a
+    // plan that uses its index.
+    let mut sql = QueryBuilder::new(
+        "SELECT seq, at, adam_id, pricing_param, holder, cause, kind, body FROM journal \
+         WHERE location_id = ",
+    );
+    sql.push_bind(q.location.as_str().to_owned());
+    if let Some(asset) = &q.asset {
+        sql.push(" AND adam_id = ")
+            .push_bind(asset.adam_id.as_str().to_owned())
+            .push(" AND pricing_param = ")
+            .push_bind(asset.pricing_param.as_str());
+    }
+    if let Some(holder) = &q.holder {
+        sql.push(" AND holder = ").push_bind(holder.to_string());
+    }
+    if let Some(since) = q.since {
+        sql.push(" AND at >= ").push_bind(since);
+    }
+    if let Some(until) = q.until {
+        sql.push(" AND at < ").push_bind(until);
+    }
+    if let Some(after) = q.after_seq {
+        sql.push(" AND seq > ")
+            .push_bind(codec::to_i64(after, "journal sequence")?);
+    }
+    sql.push(" ORDER BY seq LIMIT ").push_bind(limit);
+    let rows = sql
+        .build()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(|e| db_error(e, "reading the journal"))?;
+    rows.iter()
+        .map(|r| journal_from_row(&q.location, r))
+        .collect()
+}
+
+// ---- operations ----
+
+const OPERATION_COLUMNS: &str =
+    "id, location_id, kind, request, event_id, status, result, created_at, deadline, updated_at";
+
+fn operation_from_row(row: &PgRow) -> Result<Operation> {
+    let get = |e: sqlx::Error| db_error(e, "reading an operation");
+    let kind: OperationKind =
+        codec::parse(row.try_get::<&str, _>(2).map_err(get)?, "operation kind")?;
+    let mut op = Operation::new(
+        row.try_get::<String, _>(0).map_err(get)?,
+        codec::location_id(row.try_get::<&str, _>(1).map_err(get)?)?,
+        kind,
+        row.try_get(3).map_err(get)?,
+        row.try_get(7).map_err(get)?,
+    );
+    op.event_id = row
+        .try_get::<Option<String>, _>(4)
+        .map_err(get)?
+        .map(|e| EventId::new(e).map_err(|e| StoreError::corrupt("eventId", e)))
+        .transpose()?;
+    op.status = codec::parse(row.try_get::<&str, _>(5).map_err(get)?, "operation status")?;
+    op.result = row.try_get(6).map_err(get)?;
+    op.deadline = row.try_get(8).map_err(get)?;
+    op.updated_at = row.try_get(9).map_err(get)?;
+    Ok(op)
+}
+
+pub(crate) async fn insert_operation(store: &PostgresStore, op: &Operation) -> Result<()> {
+    store
+        .retry("storing an operation", || async move {
+            let mut conn = store.pool.acquire().await?;
+            require_location(&mut conn, &op.location).await?;
+            if op.id.is_empty() {
+                return Err(StoreError::invalid("operation id", "must not be empty").into());
+            }
+            let done = sqlx::query(
+                "INSERT INTO operations (id, location_id, kind, request, event_id, status, \
+                 finished, result, created_at, deadline, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&op.id)
+            .bind(op.location.as_str())
+            .bind(op.kind.as_str())
+            .bind(&op.request)
+            .bind(op.event_id.as_ref().map(|e| e.as_str()))
+            .bind(op.status.as_str())
+            .bind(op.status.is_finished())
+            .bind(&op.result)
+            .bind(op.created_at)
+            .bind(op.deadline)
+            .bind(op.updated_at)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::already_exists("operation", &op.id).into());
+            }
+            Ok(())
+        })
+        .await
+}
+
+pub(crate) async fn update_operation(
+    store: &PostgresStore,
+    id: &str,
+    update: &OperationUpdate,
+) -> Result<Operation> {
+    store
+        .retry("updating an operation", || async move {
+            let mut tx = store.pool.begin().await?;
+            let row = sqlx::query(&format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 FOR UPDATE"
+            ))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Err(StoreError::not_found("operation", id).into());
+            };
+            let mut op = operation_from_row(&row)?;
+            if let Some(expected) = update.expected_status {
+                if op.status != expected {
+                    return Err(
+                        StoreError::version_mismatch("operation", id, expected, op.status).into(),
+                    );
+                }
+            }
+            update.apply_to(&mut op);
+            sqlx::query(
+                "UPDATE operations SET status = $2, finished = $3, event_id = $4, result = $5, \
+                 deadline = $6, updated_at = $7 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(op.status.as_str())
+            .bind(op.status.is_finished())
+            .bind(op.event_id.as_ref().map(|e| e.as_str()))
+            .bind(&op.result)
+            .bind(op.deadline)
+            .bind(op.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(op)
+        })
+        .await
+}
+
+pub(crate) async fn operation(store: &PostgresStore, id: &str) -> Result<Option<Operation>> {
+    let row = sqlx::query(&format!(
+        "SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading an operation"))?;
+    row.as_ref().map(operation_from_row).transpose()
+}
+
+pub(crate) async fn operation_by_event(
+    store: &PostgresStore,
+    location: &LocationId,
+    event_id: &EventId,
+) -> Result<Option<Operation>> {
+    let row = sqlx::query(&format!(
+        "SELECT {OPERATION_COLUMNS} FROM operations WHERE location_id = $1 AND event_id = $2 \
+         ORDER BY id LIMIT 1"
+    ))
+    .bind(location.as_str())
+    .bind(event_id.as_str())
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading an operation"))?;
+    row.as_ref().map(operation_from_row).transpose()
+}
+
+pub(crate) async fn unfinished_operations(
+    store: &PostgresStore,
+    location: Option<&LocationId>,
+) -> Result<Vec<Operation>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {OPERATION_COLUMNS} FROM operations WHERE NOT finished \
+         AND ($1::text IS NULL OR location_id = $1) ORDER BY created_at, id"
+    ))
+    .bind(location.map(|l| l.as_str()))
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading operations"))?;
+    rows.iter().map(operation_from_row).collect()
+}
+
+pub(crate) async fn prune_operations(store: &PostgresStore, before: DateTime<Utc>) -> Result<u64> {
+    store
+        .retry("pruning operations", || async move {
+            let done = sqlx::query("DELETE FROM operations WHERE finished AND updated_at < $1")
+                .bind(before)
+                .execute(&store.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await
+}
+
+// ---- notifications ----
+
+pub(crate) async fn record_notification(
+    store: &PostgresStore,
+    location: &LocationId,
+    id: &NotificationId,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    store
+        .retry("recording a notification", || async move {
+            let mut conn = store.pool.acquire().await?;
+            require_location(&mut conn, location).await?;
+            let done = sqlx::query(
+                "INSERT INTO notifications_seen (location_id, notification_id, seen_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (notification_id) DO NOTHING",
+            )
+            .bind(location.as_str())
+            .bind(id.as_str())
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+}
+
+pub(crate) async fn prune_notifications(
+    store: &PostgresStore,
+    before: DateTime<Utc>,
+) -> Result<u64> {
+    store
+        .retry("pruning notifications", || async move {
+            let done = sqlx::query("DELETE FROM notifications_seen WHERE seen_at < $1")
+                .bind(before)
+                .execute(&store.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await
+}
+
+// ---- policies ----
+
+pub(crate) async fn put_policy(
+    store: &PostgresStore,
+    name: &str,
+    document: &serde_json::Value,
+    expected: Option<u64>,
+    at: DateTime<Utc>,
+) -> Result<u64> {
+    if name.is_empty() {
+        return Err(StoreError::invalid("policy name", "must not be empty"));
+    }
+    let expected = expected
+        .map(|e| codec::to_i64(e, "policy revision"))
+        .transpose()?;
+    let revision = store
+        .retry("writing a policy", || async move {
+            let written: Option<i64> = match expected {
+                None => {
+                    sqlx::query_scalar(
+                        "INSERT INTO policies (name, document, revision, updated_at) \
+                         VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO UPDATE SET \
+                           document = EXCLUDED.document, revision = policies.revision + 1, \
+                           updated_at = EXCLUDED.updated_at \
+                         RETURNING revision",
+                    )
+                    .bind(name)
+                    .bind(document)
+                    .bind(at)
+                    .fetch_optional(&store.pool)
+                    .await?
+                }
+                Some(0) => {
+                    sqlx::query_scalar(
+                        "INSERT INTO policies (name, document, revision, updated_at) \
+                         VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO NOTHING RETURNING revision",
+                    )
+                    .bind(name)
+                    .bind(document)
+                    .bind(at)
+                    .fetch_optional(&store.pool)
+                    .await?
+                }
+                Some(n) => {
+                    sqlx::query_scalar(
+                        "UPDATE policies SET document = $2, revision = revision + 1, \
+                         updated_at = $3 WHERE name = $1 AND revision = $4 RETURNING revision",
+                    )
+                    .bind(name)
+                    .bind(document)
+                    .bind(at)
+                    .bind(n)
+                    .fetch_optional(&store.pool)
+                    .await?
+                }
+            };
+            if let Some(revision) = written {
+                return Ok(revision);
+            }
+            let current: Option<i64> =
+                sqlx::query_scalar("SELECT revision FROM policies WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&store.pool)
+                    .await?;
+            let expected = expected.unwrap_or(0);
+            Err(match current {
+                _ if expected == 0 => StoreError::already_exists("policy", name),
+                None => StoreError::not_found("policy", name),
+                Some(found) => StoreError::version_mismatch("policy", name, expected, found),
+            }
+            .into())
+        })
+        .await?;
+    codec::to_u64(revision, "policy revision")
+}
+
+fn policy_from_row(row: &PgRow) -> Result<PolicyRecord> {
+    let get = |e: sqlx::Error| db_error(e, "reading a policy");
+    Ok(PolicyRecord::new(
+        row.try_get::<String, _>(0).map_err(get)?,
+        row.try_get(1).map_err(get)?,
+        codec::to_u64(row.try_get(2).map_err(get)?, "policy revision")?,
+        row.try_get(3).map_err(get)?,
+    ))
+}
+
+pub(crate) async fn policy(store: &PostgresStore, name: &str) -> Result<Option<PolicyRecord>> {
+    let row =
+        sqlx::query("SELECT name, document, revision, updated_at FROM policies WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&store.pool)
+            .await
+            .map_err(|e| db_error(e, "reading a policy"))?;
+    row.as_ref().map(policy_from_row).transpose()
+}
+
+pub(crate) async fn policies(store: &PostgresStore) -> Result<Vec<PolicyRecord>> {
+    let rows =
+        sqlx::query("SELECT name, document, revision, updated_at FROM policies ORDER BY name")
+            .fetch_all(&store.pool)
+            .await
+            .map_err(|e| db_error(e, "reading policies"))?;
+    rows.iter().map(policy_from_row).collect()
+}
+
+pub(crate) async fn delete_policy(store: &PostgresStore, name: &str) -> Result<bool> {
+    store
+        .retry("deleting a policy", || async move {
+            let done = sqlx::query("DELETE FROM policies WHERE name = $1")
+                .bind(name)
+                .execute(&store.pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
+}
+
+// ---- install status ----
+
+const INSTALL_COLUMNS: &str =
+    "holder, adam_id, pricing_param, state, command_uuid, detail, updated_at";
+
+fn install_from_row(location: &LocationId, row: &PgRow) -> Result<InstallRecord> {
+    let get = |e: sqlx::Error| db_error(e, "reading an install status");
+    let holder = codec::holder(row.try_get::<&str, _>(0).map_err(get)?)?;
+    let asset: AssetKey = codec::asset_key(
+        row.try_get::<&str, _>(1).map_err(get)?,
+        row.try_get::<&str, _>(2).map_err(get)?,
+    )?;
+    let state: InstallState =
+        codec::parse(row.try_get::<&str, _>(3).map_err(get)?, "install state")?;
+    let mut r = InstallRecord::new(
+        location.clone(),
+        holder,
+        asset,
+        state,
+        row.try_get(6).map_err(get)?,
+    );
+    r.command_uuid = row.try_get(4).map_err(get)?;
+    r.detail = row.try_get(5).map_err(get)?;
+    Ok(r)
+}
+
+pub(crate) async fn put_install_status(store: &PostgresStore, r: &InstallRecord) -> Result<()> {
+    store
+        .retry("writing an install status", || async move {
+            let mut conn = store.pool.acquire().await?;
+            require_location(&mut conn, &r.location).await?;
+            sqlx::query(
+                "INSERT INTO install_status (location_id, holder, adam_id, pricing_param, state, \
+                 command_uuid, detail, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (location_id, holder, adam_id, pricing_param) DO UPDATE SET \
+                   state = EXCLUDED.state, command_uuid = EXCLUDED.command_uuid, \
+                   detail = EXCLUDED.detail, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(r.location.as_str())
+            .bind(r.holder.to_string())
+            .bind(r.asset.adam_id.as_str())
+            .bind(r.asset.pricing_param.as_str())
+            .bind(r.state.as_str())
+            .bind(&r.command_uuid)
+            .bind(&r.detail)
+            .bind(r.updated_at)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+        .await
+}
+
+pub(crate) async fn install_status(
+    store: &PostgresStore,
+    location: &LocationId,
+    holder: &Holder,
+    asset: &AssetKey,
+) -> Result<Option<InstallRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {INSTALL_COLUMNS} FROM install_status WHERE location_id = $1 AND holder = $2 \
+         AND adam_id = $3 AND pricing_param = $4"
+    ))
+    .bind(location.as_str())
+    .bind(holder.to_string())
+    .bind(asset.adam_id.as_str())
+    .bind(asset.pricing_param.as_str())
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading an install status"))?;
+    row.map(|r| install_from_row(location, &r)).transpose()
+}
+
+pub(crate) async fn install_statuses(
+    store: &PostgresStore,
+    location: &LocationId,
+    holder: &Holder,
+) -> Result<Vec<InstallRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {INSTALL_COLUMNS} FROM install_status WHERE location_id = $1 AND holder = $2 \
+         ORDER BY adam_id, pricing_param"
+    ))
+    .bind(location.as_str())
+    .bind(holder.to_string())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading install statuses"))?;
+    rows.iter().map(|r| install_from_row(location, r)).collect()
+}

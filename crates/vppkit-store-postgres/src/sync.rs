@@ -1,0 +1,699 @@
+//! Sync bookkeeping, sync pages (one transaction each, cursor included) and assets.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use vppkit_core::{Asset, AssetCounts, AssetKey, AssetMetadata, LocationId, Platform, ProductType};
+use vppkit_store::{
+    AssetRecord, HoldingKey, HoldingRecord, Result, StoreError, SyncCursor, SyncEndpoint,
+    SyncOutcome, SyncPage, SyncStatus,
+};
+
+use crate::codec::{self, from_json, to_json};
+use crate::error::{db_error, sqlstate, Failure, TxResult, UNIQUE_VIOLATION};
+use crate::holdings::{self, holding_columns, lower_counts, KeyColumns};
+use crate::records::append_journal_in;
+use crate::store::require_location;
+use crate::PostgresStore;
+
+/// generation, outcome time, success, message
+type StateRow = (i64, Option<DateTime<Utc>>, Option<bool>, Option<String>);
+
+pub(crate) async fn status(store: &PostgresStore, location: &LocationId) -> Result<SyncStatus> {
+    let state: Option<StateRow> = sqlx::query_as(
+        "SELECT generation, outcome_at, outcome_success, outcome_message \
+             FROM sync_state WHERE location_id = $1",
+    )
+    .bind(location.as_str())
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading the sync status"))?;
+    let Some((generation, at, success, message)) = state else {
+        return Err(StoreError::not_found("location", location));
+    };
+    let cursors: Vec<(String, String, Option<i64>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT endpoint, version_id, next_page, updated_at FROM sync_cursors \
+         WHERE location_id = $1",
+    )
+    .bind(location.as_str())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading sync cursors"))?;
+    let mut status = SyncStatus::default();
+    status.generation = codec::to_u64(generation, "sync generation")?;
+    status.last_outcome = match (at, success) {
+        (Some(at), Some(true)) => {
+            let mut o = SyncOutcome::success(at);
+            o.message = message;
+            Some(o)
+        }
+        (Some(at), Some(false)) => {
+            let mut o = SyncOutcome::failure(at, "");
+            o.message = message;
+            Some(o)
+        }
+        _ => None,
+    };
+    for (endpoint, version, next, updated_at) in cursors {
+        let endpoint: SyncEndpoint = codec::parse(&endpoint, "sync endpoint")?;
+        let next = next.map(|n| codec::to_u32(n, "next page")).transpose()?;
+        status
+            .cursors
+            .push((endpoint, SyncCursor::new(version, next, updated_at)));
+    }
+    status.cursors.sort_by_key(|(e, _)| *e);
+    Ok(status)
+}
+
+pub(crate) async fn record_outcome(
+    store: &PostgresStore,
+    location: &LocationId,
+    outcome: &SyncOutcome,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE sync_state SET outcome_at = $2, outcome_success = $3, outcome_message = $4 \
+         WHERE location_id = $1",
+    )
+    .bind(location.as_str())
+    .bind(outcome.at)
+    .bind(outcome.success)
+    .bind(&outcome.message)
+    .execute(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "recording a sync outcome"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("location", location));
+    }
+    Ok(())
+}
+
+pub(crate) async fn begin_generation(store: &PostgresStore, location: &LocationId) -> Result<u64> {
+    let generation: Option<i64> = store
+        .retry("beginning a sync generation", || async move {
+            Ok(sqlx::query_scalar(
+                "UPDATE sync_state SET generation = generation + 1 WHERE location_id = $1 \
+                 RETURNING generation",
+            )
+            .bind(location.as_str())
+            .fetch_optional(&store.pool)
+            .await?)
+        })
+        .await?;
+    match generation {
+        Some(g) => codec::to_u64(g, "sync generation"),
+        None => Err(StoreError::not_found("location", location)),
+    }
+}
+
+/// A page turned into column arrays once, before the (possibly retried) transaction.
+struct PageColumns {
+    at: DateTime<Utc>,
+    generation: Option<i64>,
+    assets: AssetColumns,
+    metadata: (Vec<String>, Vec<&'static str>, Vec<String>),
+    users: UserColumns,
+    delete_users: Vec<String>,
+    holdings: KeyColumns,
+    holding_status: Vec<&'static str>,
+    holding_operation: Vec<Option<String>>,
+    /// The assets the metadata and holdings refer to, in page order.
+    referenced: Vec<AssetKey>,
+    seen: KeyColumns,
+    deletes: KeyColumns,
+}
+
+#[derive(Default)]
+struct AssetColumns {
+    adam: Vec<String>,
+    pp: Vec<&'static str>,
+    product_type: Vec<&'static str>,
+    device_assignable: Vec<bool>,
+    revocable: Vec<bool>,
+    platforms: Vec<String>,
+    total: Vec<i64>,
+    assigned: Vec<i64>,
+    available: Vec<i64>,
+    retired: Vec<i64>,
+}
+
+#[derive(Default)]
+struct UserColumns {
+    id: Vec<String>,
+    email: Vec<Option<String>>,
+    managed_apple_id: Vec<Option<String>>,
+    invite_code: Vec<Option<String>>,
+    id_hash: Vec<Option<String>>,
+    status: Vec<&'static str>,
+    managed: Vec<bool>,
+}
+
+/// Keeps the last of several entries with the same key (a page is applied in order).
+fn last_per_key<T, K: std::hash::Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) -> Vec<&T> {
+    let mut index: HashMap<K, usize> = HashMap::with_capacity(items.len());
+    let mut out: Vec<&T> = Vec::with_capacity(items.len());
+    for item in items {
+        match index.get(&key(item)) {
+            Some(&i) => out[i] = item,
+            None => {
+                index.insert(key(item), out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
+fn columns(page: &SyncPage) -> Result<PageColumns> {
+    let mut assets = AssetColumns::default();
+    for a in last_per_key(&page.upsert_assets, |a: &Asset| a.key.clone()) {
+        assets.adam.push(a.key.adam_id.as_str().to_owned());
+        assets.pp.push(a.key.pricing_param.as_str());
+        assets.product_type.push(a.product_type.as_str());
+        assets.device_assignable.push(a.device_assignable);
+        assets.revocable.push(a.revocable);
+        assets
+            .platforms
+            .push(to_json(&a.supported_platforms, "platforms")?.to_string());
+        assets.total.push(i64::from(a.counts.total));
+        assets.assigned.push(i64::from(a.counts.assigned));
+        assets.available.push(i64::from(a.counts.available));
+        assets.retired.push(i64::from(a.counts.retired));
+    }
+    let mut referenced = Vec::new();
+    let mut seen_refs = HashSet::new();
+    let mut refer = |key: &AssetKey| {
+        if seen_refs.insert(key.clone()) {
+            referenced.push(key.clone());
+        }
+    };
+    let mut metadata = (Vec::new(), Vec::new(), Vec::new());
+    for (key, m) in last_per_key(
+        &page.asset_metadata,
+        |(k, _): &(AssetKey, AssetMetadata)| k.clone(),
+    ) {
+        refer(key);
+        metadata.0.push(key.adam_id.as_str().to_owned());
+        metadata.1.push(key.pricing_param.as_str());
+        metadata.2.push(to_json(m, "asset metadata")?.to_string());
+    }
+    let mut users = UserColumns::default();
+    for (u, managed) in last_per_key(
+        &page.upsert_users,
+        |(u, _): &(vppkit_core::VppUser, bool)| u.client_user_id.clone(),
+    ) {
+        users.id.push(u.client_user_id.as_str().to_owned());
+        users.email.push(u.email.clone());
+        users.managed_apple_id.push(u.managed_apple_id.clone());
+        users.invite_code.push(u.invite_code.clone());
+        users.id_hash.push(u.id_hash.clone());
+        users.status.push(u.status.as_str());
+        users.managed.push(*managed);
+    }
+    let mut holdings = KeyColumns::default();
+    let mut holding_status = Vec::new();
+    let mut holding_operation = Vec::new();
+    for h in last_per_key(&page.upsert_holdings, |h: &vppkit_store::HoldingUpsert| {
+        (h.asset.clone(), h.holder.clone())
+    }) {
+        refer(&h.asset);
+        holdings.push(&h.asset, &h.holder);
+        holding_status.push(h.status.as_str());
+        holding_operation.push(h.operation_id.clone());
+    }
+    let mut seen = KeyColumns::default();
+    if page.generation.is_some() {
+        for k in &page.seen_holdings {
+            seen.push(&k.asset, &k.holder);
+        }
+    }
+    let mut deletes = KeyColumns::default();
+    for k in &page.delete_holdings {
+        deletes.push(&k.asset, &k.holder);
+    }
+    Ok(PageColumns {
+        at: page.at.unwrap_or_else(Utc::now),
+        generation: page
+            .generation
+            .map(|g| codec::to_i64(g, "sync generation"))
+            .transpose()?,
+        assets,
+        metadata,
+        users,
+        delete_users: page
+            .delete_users
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        holdings,
+        holding_status,
+        holding_operation,
+        referenced,
+        seen,
+        deletes,
+    })
+}
+
+pub(crate) async fn apply_page(
+    store: &PostgresStore,
+    location: &LocationId,
+    page: &SyncPage,
+) -> Result<()> {
+    let cols = columns(page)?;
+    store
+        .retry("applying a sync page", || {
+            apply_page_once(store, location, page, &cols)
+        })
+        .await
+}
+
+async fn apply_page_once(
+    store: &PostgresStore,
+    location: &LocationId,
+    page: &SyncPage,
+    c: &PageColumns,
+) -> TxResult<()> {
+    let loc = location.as_str();
+    let mut tx = store.pool.begin().await?;
+    require_location(&mut tx, location).await?;
+    if !c.assets.adam.is_empty() {
+        let a = &c.assets;
+        sqlx::query(
+            "INSERT INTO assets (location_id, adam_id, pricing_param, product_type, \
+             device_assignable, revocable, platforms, total_count, assigned_count, \
+             available_count, retired_count, updated_at) \
+             SELECT $1, a, p, t, d, r, pl::jsonb, tc, ac, av, rc, $12 \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[], $6::bool[], \
+                         $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]) \
+                  AS u(a, p, t, d, r, pl, tc, ac, av, rc) \
+             ON CONFLICT (location_id, adam_id, pricing_param) DO UPDATE SET \
+               product_type = EXCLUDED.product_type, \
+               device_assignable = EXCLUDED.device_assignable, \
+               revocable = EXCLUDED.revocable, platforms = EXCLUDED.platforms, \
+               total_count = EXCLUDED.total_count, assigned_count = EXCLUDED.assigned_count, \
+               available_count = EXCLUDED.available_count, \
+               retired_count = EXCLUDED.retired_count, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(loc)
+        .bind(&a.adam)
+        .bind(&a.pp)
+        .bind(&a.product_type)
+        .bind(&a.device_assignable)
+        .bind(&a.revocable)
+        .bind(&a.platforms)
+        .bind(&a.total)
+        .bind(&a.assigned)
+        .bind(&a.available)
+        .bind(&a.retired)
+        .bind(c.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !c.referenced.is_empty() {
+        lock_assets(&mut tx, location, &c.referenced).await?;
+    }
+    if !c.metadata.0.is_empty() {
+        sqlx::query(
+            "UPDATE assets a SET metadata = u.m::jsonb, updated_at = $5 \
+             FROM UNNEST($2::text[], $3::text[], $4::text[]) AS u(ad, p, m) \
+             WHERE a.location_id = $1 AND a.adam_id = u.ad AND a.pricing_param = u.p",
+        )
+        .bind(loc)
+        .bind(&c.metadata.0)
+        .bind(&c.metadata.1)
+        .bind(&c.metadata.2)
+        .bind(c.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !c.users.id.is_empty() {
+        let u = &c.users;
+        sqlx::query(
+            "INSERT INTO users (location_id, client_user_id, email, managed_apple_id, \
+             invite_code, id_hash, status, managed_by_us, updated_at) \
+             SELECT $1, i, e, m, c, h, s, b, $9 \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                         $7::text[], $8::bool[]) AS u(i, e, m, c, h, s, b) \
+             ON CONFLICT (location_id, client_user_id) DO UPDATE SET \
+               email = EXCLUDED.email, managed_apple_id = EXCLUDED.managed_apple_id, \
+               invite_code = EXCLUDED.invite_code, id_hash = EXCLUDED.id_hash, \
+               status = EXCLUDED.status, managed_by_us = EXCLUDED.managed_by_us, \
+               updated_at = EXCLUDED.updated_at",
+        )
+        .bind(loc)
+        .bind(&u.id)
+        .bind(&u.email)
+        .bind(&u.managed_apple_id)
+        .bind(&u.invite_code)
+        .bind(&u.id_hash)
+        .bind(&u.status)
+        .bind(&u.managed)
+        .bind(c.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !c.delete_users.is_empty() {
+        sqlx::query("DELETE FROM users WHERE location_id = $1 AND client_user_id = ANY($2)")
+            .bind(loc)
+            .bind(&c.delete_users)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !c.holdings.is_empty() {
+        upsert_holdings(&mut tx, location, c).await?;
+    }
+    if let (Some(generation), false) = (c.generation, c.seen.is_empty()) {
+        sqlx::query(
+            "UPDATE holdings h SET seen_generation = $5 \
+             FROM UNNEST($2::text[], $3::text[], $4::text[]) AS u(a, p, k) \
+             WHERE h.location_id = $1 AND h.adam_id = u.a AND h.pricing_param = u.p \
+               AND h.holder = u.k",
+        )
+        .bind(loc)
+        .bind(&c.seen.adam)
+        .bind(&c.seen.pp)
+        .bind(&c.seen.holder)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !c.deletes.is_empty() {
+        holdings::delete_keys(&mut tx, location, &c.deletes).await?;
+    }
+    append_journal_in(&mut tx, location, &page.journal).await?;
+    if let Some(update) = &page.cursor {
+        match &update.cursor {
+            Some(cursor) => {
+                sqlx::query(
+                    "INSERT INTO sync_cursors (location_id, endpoint, version_id, next_page, \
+                     updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (location_id, endpoint) DO UPDATE SET \
+                       version_id = EXCLUDED.version_id, next_page = EXCLUDED.next_page, \
+                       updated_at = EXCLUDED.updated_at",
+                )
+                .bind(loc)
+                .bind(update.endpoint.as_str())
+                .bind(&cursor.version_id)
+                .bind(cursor.next_page.map(i64::from))
+                .bind(cursor.updated_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM sync_cursors WHERE location_id = $1 AND endpoint = $2")
+                    .bind(loc)
+                    .bind(update.endpoint.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Locks the rows of the assets a page refers to (in key order, so two writers
+/// cannot deadlock), or fails with the first one, in page order, that is not stored.
+/// The lock orders the page with reservations of those assets: a reservation never
+/// counts holdings without the ones this page adds, and the assets cannot be
+/// deleted before the page commits.
+async fn lock_assets(
+    conn: &mut PgConnection,
+    location: &LocationId,
+    keys: &[AssetKey],
+) -> TxResult<()> {
+    let adam: Vec<&str> = keys.iter().map(|k| k.adam_id.as_str()).collect();
+    let pp: Vec<&str> = keys.iter().map(|k| k.pricing_param.as_str()).collect();
+    let found: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.adam_id, a.pricing_param FROM assets a \
+         JOIN UNNEST($2::text[], $3::text[]) AS u(ad, p) \
+           ON a.adam_id = u.ad AND a.pricing_param = u.p \
+         WHERE a.location_id = $1 \
+         ORDER BY a.adam_id, a.pricing_param FOR NO KEY UPDATE OF a",
+    )
+    .bind(location.as_str())
+    .bind(&adam)
+    .bind(&pp)
+    .fetch_all(&mut *conn)
+    .await?;
+    if found.len() == keys.len() {
+        return Ok(());
+    }
+    let found: HashSet<(String, String)> = found.into_iter().collect();
+    for k in keys {
+        let pair = (
+            k.adam_id.as_str().to_owned(),
+            k.pricing_param.as_str().to_owned(),
+        );
+        if !found.contains(&pair) {
+            return Err(StoreError::not_found("asset", k).into());
+        }
+    }
+    Ok(())
+}
+
+/// Upserts a page's holdings: one bulk `UPDATE` of those that exist, one plain
+/// bulk `INSERT` of the others (far cheaper than `ON CONFLICT`'s per-row
+/// speculative insertion), then each asset's count, all under the asset locks.
+async fn upsert_holdings(
+    conn: &mut PgConnection,
+    location: &LocationId,
+    c: &PageColumns,
+) -> TxResult<()> {
+    let loc = location.as_str();
+    let h = &c.holdings;
+    let updated: Vec<(String, String, String)> = sqlx::query_as(
+        "UPDATE holdings h SET status = u.s, operation_id = u.o, \
+                seen_generation = COALESCE($7, h.seen_generation), updated_at = $8 \
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+              AS u(a, p, k, s, o) \
+         WHERE h.location_id = $1 AND h.adam_id = u.a AND h.pricing_param = u.p \
+           AND h.holder = u.k \
+         RETURNING h.adam_id, h.pricing_param, h.holder",
+    )
+    .bind(loc)
+    .bind(&h.adam)
+    .bind(&h.pp)
+    .bind(&h.holder)
+    .bind(&c.holding_status)
+    .bind(&c.holding_operation)
+    .bind(c.generation)
+    .bind(c.at)
+    .fetch_all(&mut *conn)
+    .await?;
+    if updated.len() == h.adam.len() {
+        return Ok(());
+    }
+    let updated: HashSet<(String, String, String)> = updated.into_iter().collect();
+    let mut new = KeyColumns::default();
+    let mut status = Vec::new();
+    let mut operation = Vec::new();
+    let mut per_asset: HashMap<(&str, &str), i64> = HashMap::new();
+    for i in 0..h.adam.len() {
+        let key = (h.adam[i].clone(), h.pp[i].to_owned(), h.holder[i].clone());
+        if updated.contains(&key) {
+            continue;
+        }
+        new.adam.push(h.adam[i].clone());
+        new.pp.push(h.pp[i]);
+        new.holder.push(h.holder[i].clone());
+        status.push(c.holding_status[i]);
+        operation.push(c.holding_operation[i].clone());
+        *per_asset.entry((h.adam[i].as_str(), h.pp[i])).or_default() += 1;
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+         operation_id, seen_generation, updated_at) \
+         SELECT $1, a, p, k, s, o, $7, $8 \
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+              AS u(a, p, k, s, o)",
+    )
+    .bind(loc)
+    .bind(&new.adam)
+    .bind(&new.pp)
+    .bind(&new.holder)
+    .bind(&status)
+    .bind(&operation)
+    .bind(c.generation)
+    .bind(c.at)
+    .execute(&mut *conn)
+    .await;
+    if let Err(e) = inserted {
+        // Only a writer that does not lock the asset (none in this crate, but
+        // another tool on the same tables) can insert the same row meanwhile:
+        // run the page again, which then updates it.
+        if sqlstate(&e).as_deref() == Some(UNIQUE_VIOLATION) {
+            return Err(Failure::Race(e));
+        }
+        return Err(Failure::Db(e));
+    }
+    let (adam, pp, n): (Vec<&str>, Vec<&str>, Vec<i64>) =
+        per_asset.into_iter().map(|((a, p), n)| (a, p, n)).fold(
+            (Vec::new(), Vec::new(), Vec::new()),
+            |mut acc, (a, p, n)| {
+                acc.0.push(a);
+                acc.1.push(p);
+                acc.2.push(n);
+                acc
+            },
+        );
+    sqlx::query(
+        "UPDATE assets a SET held_count = a.held_count + u.n \
+         FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS u(ad, p, n) \
+         WHERE a.location_id = $1 AND a.adam_id = u.ad AND a.pricing_param = u.p",
+    )
+    .bind(loc)
+    .bind(&adam)
+    .bind(&pp)
+    .bind(&n)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+macro_rules! unseen {
+    () => {
+        "location_id = $1 AND status <> 'reserved' \
+         AND (seen_generation IS NULL OR seen_generation < $2)"
+    };
+}
+
+pub(crate) async fn unseen(
+    store: &PostgresStore,
+    location: &LocationId,
+    generation: u64,
+    after: Option<&HoldingKey>,
+    limit: u32,
+) -> Result<Vec<HoldingRecord>> {
+    let limit = codec::limit(limit)?;
+    let generation = codec::to_i64(generation, "sync generation")?;
+    let found = match after {
+        None => sqlx::query(concat!(
+            "SELECT ",
+            holding_columns!(),
+            " FROM holdings WHERE ",
+            unseen!(),
+            " ORDER BY adam_id, pricing_param, holder LIMIT $3"
+        ))
+        .bind(location.as_str())
+        .bind(generation)
+        .bind(limit),
+        Some(k) => sqlx::query(concat!(
+            "SELECT ",
+            holding_columns!(),
+            " FROM holdings WHERE ",
+            unseen!(),
+            " AND (adam_id, pricing_param, holder) > ($3, $4, $5) \
+             ORDER BY adam_id, pricing_param, holder LIMIT $6"
+        ))
+        .bind(location.as_str())
+        .bind(generation)
+        .bind(k.asset.adam_id.as_str())
+        .bind(k.asset.pricing_param.as_str())
+        .bind(k.holder.to_string())
+        .bind(limit),
+    }
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading unseen holdings"))?;
+    found
+        .iter()
+        .map(|r| holdings::from_row(location, r))
+        .collect()
+}
+
+pub(crate) async fn delete_unseen(
+    store: &PostgresStore,
+    location: &LocationId,
+    generation: u64,
+) -> Result<u64> {
+    let generation = codec::to_i64(generation, "sync generation")?;
+    store
+        .retry("deleting unseen holdings", || async move {
+            let mut tx = store.pool.begin().await?;
+            require_location(&mut tx, location).await?;
+            let deleted: Option<i64> = sqlx::query_scalar(concat!(
+                "WITH gone AS (DELETE FROM holdings WHERE ",
+                unseen!(),
+                " RETURNING adam_id, pricing_param), ",
+                lower_counts!()
+            ))
+            .bind(location.as_str())
+            .bind(generation)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(deleted.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+        })
+        .await
+}
+
+const ASSET_COLUMNS: &str = "adam_id, pricing_param, product_type, device_assignable, revocable, \
+    platforms, total_count, assigned_count, available_count, retired_count, metadata, updated_at";
+
+fn asset_from_row(row: &PgRow) -> Result<AssetRecord> {
+    let get = |e: sqlx::Error| db_error(e, "reading an asset");
+    let key = codec::asset_key(
+        row.try_get::<&str, _>(0).map_err(get)?,
+        row.try_get::<&str, _>(1).map_err(get)?,
+    )?;
+    let product_type: ProductType =
+        codec::parse(row.try_get::<&str, _>(2).map_err(get)?, "product type")?;
+    let platforms: Vec<Platform> = from_json(row.try_get(5).map_err(get)?, "platforms")?;
+    let count = |i: usize| -> Result<u32> {
+        codec::to_u32(row.try_get::<i64, _>(i).map_err(get)?, "asset count")
+    };
+    let counts = AssetCounts::new(count(6)?, count(7)?, count(8)?, count(9)?);
+    let metadata = row
+        .try_get::<Option<serde_json::Value>, _>(10)
+        .map_err(get)?
+        .map(|m| from_json::<AssetMetadata>(m, "asset metadata"))
+        .transpose()?;
+    let asset = Asset::new(
+        key,
+        product_type,
+        row.try_get(3).map_err(get)?,
+        row.try_get(4).map_err(get)?,
+        platforms,
+        counts,
+    );
+    Ok(AssetRecord::new(
+        asset,
+        metadata,
+        row.try_get(11).map_err(get)?,
+    ))
+}
+
+pub(crate) async fn asset(
+    store: &PostgresStore,
+    location: &LocationId,
+    key: &AssetKey,
+) -> Result<Option<AssetRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {ASSET_COLUMNS} FROM assets WHERE location_id = $1 AND adam_id = $2 \
+         AND pricing_param = $3"
+    ))
+    .bind(location.as_str())
+    .bind(key.adam_id.as_str())
+    .bind(key.pricing_param.as_str())
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading an asset"))?;
+    row.as_ref().map(asset_from_row).transpose()
+}
+
+pub(crate) async fn assets(
+    store: &PostgresStore,
+    location: &LocationId,
+) -> Result<Vec<AssetRecord>> {
+    let found = sqlx::query(&format!(
+        "SELECT {ASSET_COLUMNS} FROM assets WHERE location_id = $1 \
+         ORDER BY adam_id, pricing_param"
+    ))
+    .bind(location.as_str())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(|e| db_error(e, "reading assets"))?;
+    found.iter().map(asset_from_row).collect()
+}

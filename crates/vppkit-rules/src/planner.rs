@@ -1622,9 +1622,29 @@ impl<'a> Run<'a> {
                 locations.push(lp);
             }
         }
-        let mut commands = std::mem::take(&mut self.commands);
-        commands.sort_by_key(|(k, _)| *k);
-        let commands = commands.into_iter().map(|(_, c)| c).collect();
+        // Sort small keys, then permute the commands in place (no second copy of them).
+        let keyed = std::mem::take(&mut self.commands);
+        let mut order: Vec<((u32, u32, u8), u32)> = keyed
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (*k, i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut perm: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+        let mut commands: Vec<DeviceCommand> = keyed.into_iter().map(|(_, c)| c).collect();
+        const DONE: u32 = u32::MAX;
+        for start in 0..perm.len() {
+            let mut j = start;
+            while perm[j] != DONE {
+                let k = perm[j] as usize;
+                perm[j] = DONE;
+                if k == start {
+                    break;
+                }
+                commands.swap(j, k);
+                j = k;
+            }
+        }
         let mut blocked = self.blocked;
         blocked.sort_by(|a, b| (&a.adam_id, &a.holder).cmp(&(&b.adam_id, &b.holder)));
         let mut pending = self.pending;

@@ -376,15 +376,16 @@ pub(crate) async fn by_asset(
     limit: u32,
 ) -> Result<Vec<HoldingRecord>> {
     let limit = codec::limit(limit)?;
+    // Holders are never empty, so "after the empty string" is the first page, and
+    // one statement keeps an index range scan for every page.
     let found = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM holdings WHERE location_id = $1 AND adam_id = $2 \
-         AND pricing_param = $3 AND ($4::text IS NULL OR holder > $4) \
-         ORDER BY holder LIMIT $5"
+         AND pricing_param = $3 AND holder > $4 ORDER BY holder LIMIT $5"
     ))
     .bind(location.as_str())
     .bind(asset.adam_id.as_str())
     .bind(asset.pricing_param.as_str())
-    .bind(after.map(ToString::to_string))
+    .bind(after.map(ToString::to_string).unwrap_or_default())
     .bind(limit)
     .fetch_all(&store.pool)
     .await

@@ -41,6 +41,7 @@ pub struct PostgresOptions {
     pub(crate) acquire_timeout: Duration,
     pub(crate) migrate: bool,
     pub(crate) max_conflict_retries: u32,
+    pub(crate) durable_sync_pages: bool,
 }
 
 impl PostgresOptions {
@@ -55,6 +56,7 @@ impl PostgresOptions {
             acquire_timeout: Duration::from_secs(30),
             migrate: true,
             max_conflict_retries: 8,
+            durable_sync_pages: false,
         }
     }
 
@@ -147,6 +149,22 @@ impl PostgresOptions {
         self
     }
 
+    /// Whether committing a sync page waits until PostgreSQL has flushed it to
+    /// disk (default no).
+    ///
+    /// By default sync pages commit with `synchronous_commit = off`: a crash of
+    /// the PostgreSQL server (not of vppkit) can lose the pages of the last moments
+    /// (at most three `wal_writer_delay`s), always whole pages with their cursor and
+    /// in order, never a cursor without its data, and never a page that a later
+    /// durable write (a reservation, a journal append, any other call) followed;
+    /// the next sync fetches them again from Apple. That saves one disk flush per
+    /// page, about half of a page's time at scale. Every other write is durable
+    /// when the call returns.
+    pub fn durable_sync_pages(mut self, durable: bool) -> Self {
+        self.durable_sync_pages = durable;
+        self
+    }
+
     /// Sets the application name reported to the server (default `vppkit`).
     pub fn application_name(mut self, name: &str) -> Self {
         self.connect = self.connect.application_name(name);
@@ -170,6 +188,7 @@ impl fmt::Debug for PostgresOptions {
             .field("create_schema", &self.create_schema)
             .field("max_connections", &self.max_connections)
             .field("migrate", &self.migrate)
+            .field("durable_sync_pages", &self.durable_sync_pages)
             .field("cipher", &self.cipher)
             .finish_non_exhaustive()
     }

@@ -64,10 +64,11 @@ pub(crate) async fn users_page(
     let limit = codec::limit(limit)?;
     let rows = sqlx::query(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE location_id = $1 \
-         AND ($2::text IS NULL OR client_user_id > $2) ORDER BY client_user_id LIMIT $3"
+         AND client_user_id > $2 ORDER BY client_user_id LIMIT $3"
     ))
     .bind(location.as_str())
-    .bind(after.map(|a| a.as_str()))
+    // Ids are never empty: after "" is the first page (one index-friendly statement).
+    .bind(after.map_or("", |a| a.as_str()))
     .bind(limit)
     .fetch_all(&store.pool)
     .await

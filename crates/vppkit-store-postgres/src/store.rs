@@ -33,6 +33,7 @@ pub struct PostgresStore {
     pub(crate) cipher: SecretCipher,
     schema: Option<String>,
     max_retries: u32,
+    pub(crate) durable_sync_pages: bool,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -67,6 +68,7 @@ impl PostgresStore {
             cipher: options.cipher,
             schema: options.schema,
             max_retries: options.max_conflict_retries,
+            durable_sync_pages: options.durable_sync_pages,
         })
     }
 

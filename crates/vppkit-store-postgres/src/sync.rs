@@ -276,6 +276,13 @@ async fn apply_page_once(
 ) -> TxResult<()> {
     let loc = location.as_str();
     let mut tx = store.pool.begin().await?;
+    if !store.durable_sync_pages {
+        // See `PostgresOptions::durable_sync_pages`: atomic and ordered, one disk
+        // flush less.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+    }
     require_location(&mut tx, location).await?;
     if !c.assets.adam.is_empty() {
         let a = &c.assets;

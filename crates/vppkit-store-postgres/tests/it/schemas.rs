@@ -41,3 +41,32 @@ async fn schemas_are_isolated_and_dropped() {
     assert_eq!(left, 0, "the schema is gone");
     two.drop_schema().await.unwrap();
 }
+
+#[tokio::test]
+async fn durable_sync_pages_apply_the_same() {
+    use vppkit_core::HoldingStatus;
+    use vppkit_store::testkit::{app, app_asset, device, t};
+    use vppkit_store::{HoldingUpsert, StoreExt};
+
+    let Some(schema) = schema().await else { return };
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+        PostgresStore::connect(schema.options(cipher()).unwrap().durable_sync_pages(true))
+            .await
+            .unwrap(),
+    );
+    let id = add_location(&store, "durable").await;
+    store
+        .put_assets(&id, vec![app_asset(&app(1), 5, 0)], t(1))
+        .await
+        .unwrap();
+    store
+        .put_holdings(
+            &id,
+            vec![HoldingUpsert::new(app(1), device(1), HoldingStatus::Active)],
+            t(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.holding_counts(&id, &app(1)).await.unwrap().active, 1);
+    schema.drop_schema().await.unwrap();
+}

@@ -80,9 +80,11 @@ async fn crash_at(backend: Backend, step: ApplyStep) {
         .assigned;
 
     // The first process crashes at `step`.
-    let (a, a_sink) = w.another_engine(crash_config("instance-a"), |b| {
-        b.crash_hook(Arc::new(move |s| s == step))
-    });
+    let (a, a_sink) = w
+        .another_engine(crash_config("instance-a"), |b| {
+            b.crash_hook(Arc::new(move |s| s == step))
+        })
+        .await;
     let err = a.plan_and_apply(&dir, &set, &ctx).await.unwrap_err();
     assert!(
         matches!(err, EngineError::Crashed(s) if s == step),
@@ -91,7 +93,7 @@ async fn crash_at(backend: Backend, step: ApplyStep) {
     drop(a);
 
     // The restarted process recovers, then applies again until nothing is left.
-    let (b, b_sink) = w.another_engine(crash_config("instance-b"), |b| b);
+    let (b, b_sink) = w.another_engine(crash_config("instance-b"), |b| b).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let open = match b.recover().await {

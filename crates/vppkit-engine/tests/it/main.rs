@@ -2,6 +2,7 @@
 
 mod crash;
 mod faults;
+mod instances;
 mod licences;
 mod mocks;
 mod notifications;

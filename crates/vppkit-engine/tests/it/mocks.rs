@@ -87,9 +87,11 @@ async fn a_failing_sink_gets_the_same_commands_again() {
     let mut clock = MockTestClock::new();
     clock.expect_now().returning(Utc::now);
 
-    let (engine, _) = w.another_engine(config().with_instance_id("mocked"), |b| {
-        b.sink(Arc::new(sink)).clock(Arc::new(clock))
-    });
+    let (engine, _) = w
+        .another_engine(config().with_instance_id("mocked"), |b| {
+            b.sink(Arc::new(sink)).clock(Arc::new(clock))
+        })
+        .await;
     let group = Group::new(GroupId::new("lab").unwrap(), Vec::new(), lab.clone());
     let dir = demo_directory("SPH", 800, 600, Vec::new(), Vec::new(), vec![group]);
     let set = PolicySet::new(
@@ -132,9 +134,11 @@ async fn the_token_state_follows_the_engine_clock() {
         .expect_now()
         .times(1..)
         .return_const(expiry + chrono::Duration::seconds(1));
-    let (engine, _) = w.another_engine(config().with_instance_id("clocked"), |b| {
-        b.clock(Arc::new(clock))
-    });
+    let (engine, _) = w
+        .another_engine(config().with_instance_id("clocked"), |b| {
+            b.clock(Arc::new(clock))
+        })
+        .await;
     let err = engine
         .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
         .await

@@ -24,24 +24,75 @@ pub(crate) enum Backend {
     Memory,
     /// SQLite in a temporary file.
     Sqlite,
+    /// PostgreSQL (`VPPKIT_TEST_POSTGRES_URL`), a fresh schema per test.
+    Postgres,
 }
 
-/// The backends every end-to-end test runs on.
+/// The backends every end-to-end test runs on: SQLite, and PostgreSQL when
+/// `VPPKIT_TEST_POSTGRES_URL` names a server.
 pub(crate) fn backends() -> Vec<Backend> {
-    vec![Backend::Sqlite]
+    let mut v = vec![Backend::Sqlite];
+    if std::env::var(vppkit_store_postgres::testing::TEST_URL_ENV).is_ok() {
+        v.push(Backend::Postgres);
+    } else {
+        eprintln!(
+            "PostgreSQL runs skipped: {} is not set",
+            vppkit_store_postgres::testing::TEST_URL_ENV
+        );
+    }
+    v
 }
 
-/// A store and what keeps it alive (a temporary directory).
-pub(crate) async fn new_store(backend: Backend) -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
-    match backend {
-        Backend::Memory => (Arc::new(MemoryStore::new()), None),
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("vpp.db").display());
-            let cipher =
-                SecretCipher::from_base64(SecretCipher::generate_key_base64().expose()).unwrap();
-            let store = SqliteStore::connect(&url, cipher).await.unwrap();
-            (Arc::new(store), Some(dir))
+/// Where a test's data lives, so another "process" can open it again.
+pub(crate) enum StoreSource {
+    Memory(Arc<dyn Store>),
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+        key: Secret,
+    },
+    Postgres {
+        schema: vppkit_store_postgres::testing::TestSchema,
+        key: Secret,
+    },
+}
+
+impl StoreSource {
+    pub(crate) async fn new(backend: Backend) -> Self {
+        let key = SecretCipher::generate_key_base64();
+        match backend {
+            Backend::Memory => StoreSource::Memory(Arc::new(MemoryStore::new())),
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("vpp.db").display());
+                StoreSource::Sqlite {
+                    _dir: dir,
+                    url,
+                    key,
+                }
+            }
+            Backend::Postgres => {
+                let schema = vppkit_store_postgres::testing::TestSchema::from_env()
+                    .await
+                    .unwrap()
+                    .expect("VPPKIT_TEST_POSTGRES_URL is set");
+                StoreSource::Postgres { schema, key }
+            }
+        }
+    }
+
+    /// A store handle (a new connection pool each time, like another process).
+    pub(crate) async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            StoreSource::Memory(s) => s.clone(),
+            StoreSource::Sqlite { url, key, .. } => {
+                let cipher = SecretCipher::from_base64(key.expose()).unwrap();
+                Arc::new(SqliteStore::connect(url, cipher).await.unwrap())
+            }
+            StoreSource::Postgres { schema, key } => {
+                let cipher = SecretCipher::from_base64(key.expose()).unwrap();
+                Arc::new(schema.open(cipher).await.unwrap())
+            }
         }
     }
 }
@@ -99,7 +150,7 @@ pub(crate) struct World {
     pub(crate) engine: Engine,
     pub(crate) hook: Option<String>,
     pub(crate) backend: Backend,
-    _store_dir: Option<tempfile::TempDir>,
+    pub(crate) source: StoreSource,
 }
 
 pub(crate) struct WorldBuilder {
@@ -155,7 +206,8 @@ impl WorldBuilder {
             .start()
             .await
             .expect("simulator starts");
-        let (store, store_dir) = new_store(self.backend).await;
+        let source = StoreSource::new(self.backend).await;
+        let store = source.open().await;
         let sink = Arc::new(RecordingSink::default());
         let slot: Arc<Mutex<Option<Engine>>> = Arc::new(Mutex::new(None));
         let mut config = self.config;
@@ -186,7 +238,7 @@ impl WorldBuilder {
             engine,
             hook,
             backend: self.backend,
-            _store_dir: store_dir,
+            source,
         }
     }
 }
@@ -252,15 +304,16 @@ impl World {
             .expect("onboarding")
     }
 
-    /// Another engine over the same store and simulator (another process, or
-    /// this one restarted), with its own sink.
-    pub(crate) fn another_engine(
+    /// Another engine over the same data and simulator (another process, or
+    /// this one restarted): its own store handle, its own sink.
+    pub(crate) async fn another_engine(
         &self,
         config: EngineConfig,
         f: impl FnOnce(EngineBuilder) -> EngineBuilder,
     ) -> (Engine, Arc<RecordingSink>) {
         let sink = Arc::new(RecordingSink::default());
-        let b = Engine::builder(self.store.clone(), config)
+        let store = self.source.open().await;
+        let b = Engine::builder(store, config)
             .sink(sink.clone())
             .apple_base_url(self.sim.base_url())
             .customize_client(|c| {

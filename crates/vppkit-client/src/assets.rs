@@ -186,6 +186,31 @@ impl ResponseAsset {
     }
 }
 
+impl From<&Asset> for ResponseAsset {
+    /// The wire form of a core asset (for fakes and tests). Unlimited assets are
+    /// written as Apple lists them without `unlimited=true`: in `assets`, with
+    /// `totalCount` 2147483647.
+    fn from(a: &Asset) -> Self {
+        Self {
+            adam_id: a.key.adam_id.clone(),
+            pricing_param: a.key.pricing_param,
+            product_type: a.product_type,
+            device_assignable: a.device_assignable,
+            revocable: a.revocable,
+            supported_platforms: a
+                .supported_platforms
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            total_count: Some(a.counts.total),
+            assigned_count: Some(a.counts.assigned),
+            available_count: Some(a.counts.available),
+            retired_count: Some(a.counts.retired),
+            unlimited: false,
+        }
+    }
+}
+
 /// A wire value that lacks what the core type needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} has no `{field}`")]
@@ -298,6 +323,7 @@ mod tests {
         let u = Asset::try_from(f.items[1].clone()).unwrap();
         assert!(u.counts.is_unlimited());
         assert_eq!(u.counts.assigned, 3);
+        assert_eq!(Asset::try_from(ResponseAsset::from(&a)).unwrap(), a);
         let mut broken = f.items[0].clone();
         broken.total_count = None;
         assert_eq!(Asset::try_from(broken).unwrap_err().field, "totalCount");

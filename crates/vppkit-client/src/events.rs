@@ -79,6 +79,13 @@ pub struct EventResponse {
     pub event_id: EventId,
 }
 
+impl EventResponse {
+    /// Builds an event answer.
+    pub fn new(event_id: EventId) -> Self {
+        Self { event_id }
+    }
+}
+
 enveloped! {
     struct RawEventResponse {
         event_id: EventId,
@@ -195,6 +202,22 @@ pub struct EventStatus {
 }
 
 impl EventStatus {
+    /// Builds a status without failures.
+    pub fn new(
+        event_status: EventStatusKind,
+        event_type: Option<EventType>,
+        num_requested: u32,
+        num_completed: u32,
+    ) -> Self {
+        Self {
+            event_status,
+            event_type,
+            num_requested,
+            num_completed,
+            failures: Vec::new(),
+        }
+    }
+
     /// Whether the event is over (complete or failed).
     pub fn is_finished(&self) -> bool {
         !matches!(self.event_status, EventStatusKind::Pending)

@@ -151,6 +151,21 @@ pub struct WebhookNotification {
     pub notification: Notification,
 }
 
+impl WebhookNotification {
+    /// Builds a delivery (for fakes and tests).
+    pub fn new(
+        notification_id: NotificationId,
+        uid: Option<Uid>,
+        notification: Notification,
+    ) -> Self {
+        Self {
+            notification_id,
+            uid,
+            notification,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawNotification {

@@ -55,6 +55,27 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// Builds a page of the first walk (for fakes and tests; the client builds
+    /// pages from Apple's answers).
+    pub fn new(
+        index: u32,
+        items: Vec<T>,
+        version_id: Option<String>,
+        next_page_index: Option<u32>,
+        envelope: Envelope,
+    ) -> Self {
+        Self {
+            index,
+            size: Some(items.len() as u32),
+            items,
+            version_id,
+            next_page_index,
+            total_pages: None,
+            envelope,
+            walk: 0,
+        }
+    }
+
     /// Whether this page starts a restarted walk (drop the earlier pages).
     pub fn starts_restart(&self) -> bool {
         self.walk > 0 && self.index == 0

@@ -114,6 +114,20 @@ impl From<ResponseUser> for VppUser {
     }
 }
 
+impl From<VppUser> for ResponseUser {
+    /// The wire form of a core user (for fakes and tests).
+    fn from(u: VppUser) -> Self {
+        Self {
+            client_user_id: u.client_user_id,
+            email: u.email,
+            managed_apple_id: u.managed_apple_id,
+            invite_code: u.invite_code,
+            id_hash: u.id_hash,
+            status: u.status,
+        }
+    }
+}
+
 /// A user in a create/update/retire request (`RequestUser`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,7 +224,8 @@ mod tests {
             r#"{"clientUserId":"u-7f3a","email":"ana@example.org","idHash":"Qm9n","inviteCode":"0f1e","status":"Associated","extra":true}"#,
         )
         .unwrap();
-        let v = VppUser::from(u);
+        let v = VppUser::from(u.clone());
+        assert_eq!(ResponseUser::from(v.clone()), u);
         assert_eq!(v.status, VppUserStatus::Associated);
         assert_eq!(v.email.as_deref(), Some("ana@example.org"));
         assert_eq!(v.invite_code.as_deref(), Some("0f1e"));

@@ -6,7 +6,38 @@ use vppkit_client::{
 };
 use vppkit_core::{format_apple_datetime, PricingParam};
 
-use crate::support::recorded;
+use crate::support::{recorded, shared_original};
+
+const FILES: [&str; 5] = [
+    "client_config_response.json",
+    "notification_test.json",
+    "notification_asset_count.json",
+    "notification_associate_success.json",
+    "notification_disassociate_success.json",
+];
+
+#[test]
+fn copies_match_the_shared_originals() {
+    for name in FILES {
+        let original = shared_original(name);
+        if !original.exists() {
+            eprintln!("skipped: {} not present (clean clone)", original.display());
+            continue;
+        }
+        assert_eq!(
+            std::fs::read(&original).unwrap(),
+            std::fs::read(recorded(name)).unwrap(),
+            "{name}: the copy differs from the shared original"
+        );
+    }
+}
+
+#[test]
+fn every_notification_fixture_parses() {
+    for name in &FILES[1..] {
+        parse_notification(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
 
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(recorded(name)).unwrap_or_else(|e| panic!("{name}: {e}"))

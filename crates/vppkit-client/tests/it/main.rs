@@ -4,6 +4,7 @@
 mod endpoints;
 mod errors;
 mod fixtures;
+mod logging;
 mod metadata;
 mod notifications;
 mod pagination;

@@ -84,8 +84,15 @@ pub(crate) fn apple_error(number: i32, message: &str) -> Value {
     json!({"errorNumber": number, "errorMessage": message})
 }
 
-/// Path of a recorded payload.
+/// Path of a recorded payload (the crate's byte-for-byte copy, see its README).
 pub(crate) fn recorded(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/resources/recorded")
+        .join(name)
+}
+
+/// Path of the team's shared original, outside the repository (may be absent).
+pub(crate) fn shared_original(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/fixtures/apple/recorded")
         .join(name)

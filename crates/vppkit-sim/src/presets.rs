@@ -37,34 +37,35 @@ impl std::str::FromStr for Preset {
     }
 }
 
-/// The deterministic ids of the `Demo` preset (the same for every seed; the
-/// seed only changes generated ids such as event ids and token contents).
-///
-/// | location | `uId` | kind | devices | users |
-/// |---|---|---|---|---|
-/// | Springfield High School | [`SPRINGFIELD_HIGH`] | education, US | 800 | 600 |
-/// | Springfield Middle School | [`SPRINGFIELD_MIDDLE`] | education, US | 400 | 300 |
-/// | Acme Corp London | [`ACME_LONDON`] | business, GB | 600 | 500 |
-/// | Acme Corp Berlin | [`ACME_BERLIN`] | business, DE, claimed by another MDM | 200 | 150 |
-///
-/// Devices are [`device_serial`]`(prefix, n)` (`SPH000000001` ...), users
-/// [`client_user_id`]`(prefix, n)` (`sph-user-0001` ...), n from 1. In each
-/// location the last 2% of users are Retired, the 8% before them Registered
-/// (invitation pending), the rest Associated.
-///
-/// Apps are `1200000001..=1200000030`, books `1300000001..=1300000006` (see
-/// [`CATALOG`]). Cases worth knowing:
-/// - shortage: [`SHORTAGE_APP`] at Springfield High has 50 licences, 45 of
-///   them assigned, for 800 devices;
-/// - fully used: `1200000002` (Math Quest) at Springfield High, 500 of 500;
-/// - free (unlimited): [`FREE_APP`] (Team Chat), `1200000018`, `1200000024`,
-///   `1200000027`, `1200000030`, and the book `1300000006`;
-/// - user-only apps (not device-assignable): [`USER_ONLY_APP`], `1200000022`;
-/// - both pricing params: [`PLUS_APP`] (`STDQ` and `PLUS`) at Springfield High;
-/// - a custom (B2B) app visible in the metadata lookup only with an Acme
-///   token: [`CUSTOM_APP`];
-/// - another MDM's `mdmInfo` on Acme Berlin: [`OTHER_MDM_ID`].
 pub mod demo {
+    //! The deterministic ids of the `Demo` preset (the same for every seed; the
+    //! seed only changes generated ids such as event ids and token contents).
+    //!
+    //! | location | `uId` | kind | devices | users |
+    //! |---|---|---|---|---|
+    //! | Springfield High School | [`SPRINGFIELD_HIGH`] | education, US | 800 | 600 |
+    //! | Springfield Middle School | [`SPRINGFIELD_MIDDLE`] | education, US | 400 | 300 |
+    //! | Acme Corp London | [`ACME_LONDON`] | business, GB | 600 | 500 |
+    //! | Acme Corp Berlin | [`ACME_BERLIN`] | business, DE, claimed by another MDM | 200 | 150 |
+    //!
+    //! Devices are [`device_serial`]`(prefix, n)` (`SPH000000001` ...), users
+    //! [`client_user_id`]`(prefix, n)` (`sph-user-0001` ...), n from 1. In each
+    //! location the last 2% of users are Retired, the 8% before them Registered
+    //! (invitation pending), the rest Associated.
+    //!
+    //! Apps are `1200000001..=1200000030`, books `1300000001..=1300000006` (see
+    //! [`CATALOG`]). Cases worth knowing:
+    //! - shortage: [`SHORTAGE_APP`] at Springfield High has 50 licences, 45 of
+    //!   them assigned, for 800 devices;
+    //! - fully used: `1200000002` (Math Quest) at Springfield High, 500 of 500;
+    //! - free (unlimited): [`FREE_APP`] (Team Chat), `1200000018`, `1200000024`,
+    //!   `1200000027`, `1200000030`, and the book `1300000006`;
+    //! - user-only apps (not device-assignable): [`USER_ONLY_APP`], `1200000022`;
+    //! - both pricing params: [`PLUS_APP`] (`STDQ` and `PLUS`) at Springfield High;
+    //! - a custom (B2B) app visible in the metadata lookup only with an Acme
+    //!   token: [`CUSTOM_APP`];
+    //! - another MDM's `mdmInfo` on Acme Berlin: [`OTHER_MDM_ID`].
+
     /// Springfield High School (education, US).
     pub const SPRINGFIELD_HIGH: &str = "7300000000000101";
     /// Springfield Middle School (education, US).

@@ -5,6 +5,7 @@
 mod support;
 
 mod auth; // 1
+mod client_agreement;
 mod client_config; // 10
 mod counts; // 6
 mod envelope; // 2

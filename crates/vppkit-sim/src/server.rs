@@ -112,7 +112,10 @@ pub(crate) fn router(sim: Simulator) -> axum::Router {
                 let (parts, body) = api_error(&ApiError::new(Code::InvalidArgument)).into_parts();
                 return Response::from_parts(parts, Body::from(body));
             };
+            let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
             let resp = sim.handle(Request::from_parts(parts, bytes)).await;
+            // Never the query or headers: the itvt cookie and bearer are secrets.
+            tracing::debug!(%method, path, status = resp.status().as_u16(), "request");
             let (parts, body) = resp.into_parts();
             Response::from_parts(parts, Body::from(body))
         }

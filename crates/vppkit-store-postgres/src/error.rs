@@ -17,9 +17,6 @@ pub(crate) const FOREIGN_KEY_VIOLATION: &str = "23503";
 #[derive(Debug)]
 pub(crate) enum Failure {
     Db(sqlx::Error),
-    /// A unique violation the body knows comes from a concurrent insert of the
-    /// same row: running the transaction again takes the other path.
-    Race(sqlx::Error),
     Store(StoreError),
 }
 
@@ -116,7 +113,6 @@ impl Failure {
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Failure::Db(e) => is_retryable(e),
-            Failure::Race(_) => true,
             Failure::Store(_) => false,
         }
     }
@@ -124,7 +120,7 @@ impl Failure {
     /// The store error for this failure.
     pub(crate) fn into_store(self, what: &'static str) -> StoreError {
         match self {
-            Failure::Db(e) | Failure::Race(e) => db_error(e, what),
+            Failure::Db(e) => db_error(e, what),
             Failure::Store(e) => e,
         }
     }

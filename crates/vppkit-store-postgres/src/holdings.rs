@@ -1,6 +1,6 @@
 //! Holdings: atomic reservations, transitions and paged reads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -191,23 +191,35 @@ async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]
     Ok(u32::try_from(available - requested).unwrap_or(u32::MAX))
 }
 
-/// Column arrays of holding keys, for `UNNEST`.
+/// Holding keys grouped by asset (in key order), so that each statement names one
+/// asset and its holders as `holder = ANY($n)`: a primary-key index scan whatever
+/// the table's statistics say (a join with `UNNEST` can get a hash join over the
+/// whole location on a young table).
 #[derive(Default)]
-pub(crate) struct KeyColumns {
-    pub(crate) adam: Vec<String>,
-    pub(crate) pp: Vec<&'static str>,
-    pub(crate) holder: Vec<String>,
+pub(crate) struct KeysByAsset {
+    groups: BTreeMap<(String, &'static str), Vec<String>>,
 }
 
-impl KeyColumns {
+impl KeysByAsset {
     pub(crate) fn push(&mut self, asset: &AssetKey, holder: &Holder) {
-        self.adam.push(asset.adam_id.as_str().to_owned());
-        self.pp.push(asset.pricing_param.as_str());
-        self.holder.push(holder.to_string());
+        self.groups
+            .entry((
+                asset.adam_id.as_str().to_owned(),
+                asset.pricing_param.as_str(),
+            ))
+            .or_default()
+            .push(holder.to_string());
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.adam.is_empty()
+        self.groups.is_empty()
+    }
+
+    /// `(adamId, pricingParam, holders)` per asset, in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &'static str, &[String])> {
+        self.groups
+            .iter()
+            .map(|((a, p), h)| (a.as_str(), *p, h.as_slice()))
     }
 }
 
@@ -218,7 +230,7 @@ pub(crate) async fn transition(
     journal: &[NewJournalRecord],
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let mut keys = KeyColumns::default();
+    let mut keys = KeysByAsset::default();
     for t in transitions {
         keys.push(&t.key.asset, &t.key.holder);
     }
@@ -233,7 +245,7 @@ async fn transition_once(
     store: &PostgresStore,
     location: &LocationId,
     transitions: &[HoldingTransition],
-    keys: &KeyColumns,
+    keys: &KeysByAsset,
     journal: &[NewJournalRecord],
     at: DateTime<Utc>,
 ) -> TxResult<()> {
@@ -242,35 +254,34 @@ async fn transition_once(
     require_location(&mut tx, location).await?;
     // Lock the rows in key order (so two overlapping transitions cannot deadlock)
     // and read their statuses.
-    let current: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT h.adam_id, h.pricing_param, h.holder, h.status FROM holdings h \
-         JOIN UNNEST($2::text[], $3::text[], $4::text[]) AS u(a, p, k) \
-           ON h.adam_id = u.a AND h.pricing_param = u.p AND h.holder = u.k \
-         WHERE h.location_id = $1 \
-         ORDER BY h.adam_id, h.pricing_param, h.holder FOR UPDATE OF h",
-    )
-    .bind(loc)
-    .bind(&keys.adam)
-    .bind(&keys.pp)
-    .bind(&keys.holder)
-    .fetch_all(&mut *tx)
-    .await?;
-    let current: HashMap<(String, String, String), String> = current
-        .into_iter()
-        .map(|(a, p, h, s)| ((a, p, h), s))
-        .collect();
+    let mut current: HashMap<(String, &'static str, String), String> = HashMap::new();
+    for (adam, pp, holders) in keys.iter() {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT holder, status FROM holdings WHERE location_id = $1 AND adam_id = $2 \
+             AND pricing_param = $3 AND holder = ANY($4) ORDER BY holder FOR UPDATE",
+        )
+        .bind(loc)
+        .bind(adam)
+        .bind(pp)
+        .bind(holders)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (holder, status) in rows {
+            current.insert((adam.to_owned(), pp, holder), status);
+        }
+    }
 
     let mut seen = HashSet::new();
-    let mut deletes = KeyColumns::default();
-    let mut updates = KeyColumns::default();
-    let mut statuses: Vec<&'static str> = Vec::new();
-    let mut operations: Vec<Option<String>> = Vec::new();
-    for (i, t) in transitions.iter().enumerate() {
+    let mut deletes = KeysByAsset::default();
+    // (asset, new status, new operation id) -> holders
+    let mut updates: BTreeMap<(String, &'static str, &'static str, Option<&str>), Vec<String>> =
+        BTreeMap::new();
+    for t in transitions {
         let name = || codec::holding_name(&t.key.asset, &t.key.holder);
         let key = (
-            keys.adam[i].clone(),
-            keys.pp[i].to_owned(),
-            keys.holder[i].clone(),
+            t.key.asset.adam_id.as_str().to_owned(),
+            t.key.asset.pricing_param.as_str(),
+            t.key.holder.to_string(),
         );
         if !seen.insert(key.clone()) {
             return Err(StoreError::invalid(
@@ -291,31 +302,28 @@ async fn transition_once(
         }
         match t.new_status {
             None => deletes.push(&t.key.asset, &t.key.holder),
-            Some(new) => {
-                updates.push(&t.key.asset, &t.key.holder);
-                statuses.push(new.as_str());
-                operations.push(t.operation_id.clone());
-            }
+            Some(new) => updates
+                .entry((key.0, key.1, new.as_str(), t.operation_id.as_deref()))
+                .or_default()
+                .push(key.2),
         }
     }
     if !deletes.is_empty() {
         delete_keys(&mut tx, location, &deletes).await?;
     }
-    if !updates.is_empty() {
+    for ((adam, pp, status, operation), holders) in &updates {
         sqlx::query(
-            "UPDATE holdings h SET status = u.s, operation_id = COALESCE(u.o, h.operation_id), \
+            "UPDATE holdings SET status = $5, operation_id = COALESCE($6, operation_id), \
                     updated_at = $7 \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-                  AS u(a, p, k, s, o) \
-             WHERE h.location_id = $1 AND h.adam_id = u.a AND h.pricing_param = u.p \
-               AND h.holder = u.k",
+             WHERE location_id = $1 AND adam_id = $2 AND pricing_param = $3 \
+               AND holder = ANY($4)",
         )
         .bind(loc)
-        .bind(&updates.adam)
-        .bind(&updates.pp)
-        .bind(&updates.holder)
-        .bind(&statuses)
-        .bind(&operations)
+        .bind(adam)
+        .bind(pp)
+        .bind(holders)
+        .bind(status)
+        .bind(operation)
         .bind(at)
         .execute(&mut *tx)
         .await?;
@@ -329,23 +337,28 @@ async fn transition_once(
 pub(crate) async fn delete_keys(
     conn: &mut PgConnection,
     location: &LocationId,
-    keys: &KeyColumns,
+    keys: &KeysByAsset,
 ) -> TxResult<u64> {
-    let deleted: Option<i64> = sqlx::query_scalar(concat!(
-        "WITH gone AS (DELETE FROM holdings h \
-           USING UNNEST($2::text[], $3::text[], $4::text[]) AS u(a, p, k) \
-           WHERE h.location_id = $1 AND h.adam_id = u.a AND h.pricing_param = u.p \
-             AND h.holder = u.k \
-           RETURNING h.adam_id, h.pricing_param), ",
-        lower_counts!()
-    ))
-    .bind(location.as_str())
-    .bind(&keys.adam)
-    .bind(&keys.pp)
-    .bind(&keys.holder)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(deleted.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    let mut total = 0;
+    for (adam, pp, holders) in keys.iter() {
+        let deleted: Option<i64> = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM holdings WHERE location_id = $1 AND adam_id = $2 \
+                             AND pricing_param = $3 AND holder = ANY($4) RETURNING 1), \
+                  n AS (SELECT count(*) AS n FROM gone), \
+                  lowered AS (UPDATE assets a SET held_count = a.held_count - n.n FROM n \
+                               WHERE a.location_id = $1 AND a.adam_id = $2 \
+                                 AND a.pricing_param = $3 AND n.n > 0) \
+             SELECT n FROM n",
+        )
+        .bind(location.as_str())
+        .bind(adam)
+        .bind(pp)
+        .bind(holders)
+        .fetch_one(&mut *conn)
+        .await?;
+        total += deleted.map_or(0, |n| u64::try_from(n).unwrap_or(0));
+    }
+    Ok(total)
 }
 
 pub(crate) async fn get(

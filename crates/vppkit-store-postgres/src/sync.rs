@@ -12,8 +12,8 @@ use vppkit_store::{
 };
 
 use crate::codec::{self, from_json, to_json};
-use crate::error::{db_error, sqlstate, Failure, TxResult, UNIQUE_VIOLATION};
-use crate::holdings::{self, holding_columns, lower_counts, KeyColumns};
+use crate::error::{db_error, TxResult};
+use crate::holdings::{self, holding_columns, lower_counts, KeysByAsset};
 use crate::records::append_journal_in;
 use crate::store::require_location;
 use crate::PostgresStore;
@@ -120,8 +120,28 @@ struct PageColumns {
     holding_operation: Vec<Option<String>>,
     /// The assets the metadata and holdings refer to, in page order.
     referenced: Vec<AssetKey>,
-    seen: KeyColumns,
-    deletes: KeyColumns,
+    seen: KeysByAsset,
+    deletes: KeysByAsset,
+}
+
+/// Column arrays of holding keys, in page order, for `UNNEST`.
+#[derive(Default)]
+struct KeyColumns {
+    adam: Vec<String>,
+    pp: Vec<&'static str>,
+    holder: Vec<String>,
+}
+
+impl KeyColumns {
+    fn push(&mut self, asset: &AssetKey, holder: &vppkit_core::Holder) {
+        self.adam.push(asset.adam_id.as_str().to_owned());
+        self.pp.push(asset.pricing_param.as_str());
+        self.holder.push(holder.to_string());
+    }
+
+    fn is_empty(&self) -> bool {
+        self.adam.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -222,13 +242,13 @@ fn columns(page: &SyncPage) -> Result<PageColumns> {
         holding_status.push(h.status.as_str());
         holding_operation.push(h.operation_id.clone());
     }
-    let mut seen = KeyColumns::default();
+    let mut seen = KeysByAsset::default();
     if page.generation.is_some() {
         for k in &page.seen_holdings {
             seen.push(&k.asset, &k.holder);
         }
     }
-    let mut deletes = KeyColumns::default();
+    let mut deletes = KeysByAsset::default();
     for k in &page.delete_holdings {
         deletes.push(&k.asset, &k.holder);
     }
@@ -370,20 +390,20 @@ async fn apply_page_once(
     if !c.holdings.is_empty() {
         upsert_holdings(&mut tx, location, c).await?;
     }
-    if let (Some(generation), false) = (c.generation, c.seen.is_empty()) {
-        sqlx::query(
-            "UPDATE holdings h SET seen_generation = $5 \
-             FROM UNNEST($2::text[], $3::text[], $4::text[]) AS u(a, p, k) \
-             WHERE h.location_id = $1 AND h.adam_id = u.a AND h.pricing_param = u.p \
-               AND h.holder = u.k",
-        )
-        .bind(loc)
-        .bind(&c.seen.adam)
-        .bind(&c.seen.pp)
-        .bind(&c.seen.holder)
-        .bind(generation)
-        .execute(&mut *tx)
-        .await?;
+    if let Some(generation) = c.generation {
+        for (adam, pp, holders) in c.seen.iter() {
+            sqlx::query(
+                "UPDATE holdings SET seen_generation = $5 WHERE location_id = $1 \
+                 AND adam_id = $2 AND pricing_param = $3 AND holder = ANY($4)",
+            )
+            .bind(loc)
+            .bind(adam)
+            .bind(pp)
+            .bind(holders)
+            .bind(generation)
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     if !c.deletes.is_empty() {
         holdings::delete_keys(&mut tx, location, &c.deletes).await?;
@@ -460,26 +480,40 @@ async fn lock_assets(
     Ok(())
 }
 
-/// Upserts a page's holdings: one bulk `UPDATE` of those that exist, one plain
-/// bulk `INSERT` of the others (far cheaper than `ON CONFLICT`'s per-row
-/// speculative insertion), then each asset's count, all under the asset locks.
+/// Upserts a page's holdings in one statement and raises each asset's count by
+/// the rows it inserted (not those it updated), under the asset locks.
+///
+/// `ON CONFLICT` finds existing rows through the primary key, whatever the
+/// statistics say; an `UPDATE ... FROM UNNEST` first would depend on the planner
+/// choosing the index, which it does not do on a young table. `xmax = 0` is
+/// PostgreSQL's marker of a row the statement inserted rather than updated; the
+/// consistency tests check the counts it gives.
 async fn upsert_holdings(
     conn: &mut PgConnection,
     location: &LocationId,
     c: &PageColumns,
 ) -> TxResult<()> {
-    let loc = location.as_str();
     let h = &c.holdings;
-    let updated: Vec<(String, String, String)> = sqlx::query_as(
-        "UPDATE holdings h SET status = u.s, operation_id = u.o, \
-                seen_generation = COALESCE($7, h.seen_generation), updated_at = $8 \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-              AS u(a, p, k, s, o) \
-         WHERE h.location_id = $1 AND h.adam_id = u.a AND h.pricing_param = u.p \
-           AND h.holder = u.k \
-         RETURNING h.adam_id, h.pricing_param, h.holder",
+    sqlx::query(
+        "WITH up AS ( \
+           INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+                                 operation_id, seen_generation, updated_at) \
+           SELECT $1, a, p, k, s, o, $7, $8 \
+           FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+                AS u(a, p, k, s, o) \
+           ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
+             status = EXCLUDED.status, operation_id = EXCLUDED.operation_id, \
+             seen_generation = COALESCE(EXCLUDED.seen_generation, holdings.seen_generation), \
+             updated_at = EXCLUDED.updated_at \
+           RETURNING adam_id, pricing_param, (xmax = 0) AS inserted), \
+         per_asset AS ( \
+           SELECT adam_id, pricing_param, count(*) FILTER (WHERE inserted) AS n FROM up \
+           GROUP BY adam_id, pricing_param) \
+         UPDATE assets a SET held_count = a.held_count + per_asset.n FROM per_asset \
+         WHERE a.location_id = $1 AND a.adam_id = per_asset.adam_id \
+           AND a.pricing_param = per_asset.pricing_param AND per_asset.n > 0",
     )
-    .bind(loc)
+    .bind(location.as_str())
     .bind(&h.adam)
     .bind(&h.pp)
     .bind(&h.holder)
@@ -487,73 +521,6 @@ async fn upsert_holdings(
     .bind(&c.holding_operation)
     .bind(c.generation)
     .bind(c.at)
-    .fetch_all(&mut *conn)
-    .await?;
-    if updated.len() == h.adam.len() {
-        return Ok(());
-    }
-    let updated: HashSet<(String, String, String)> = updated.into_iter().collect();
-    let mut new = KeyColumns::default();
-    let mut status = Vec::new();
-    let mut operation = Vec::new();
-    let mut per_asset: HashMap<(&str, &str), i64> = HashMap::new();
-    for i in 0..h.adam.len() {
-        let key = (h.adam[i].clone(), h.pp[i].to_owned(), h.holder[i].clone());
-        if updated.contains(&key) {
-            continue;
-        }
-        new.adam.push(h.adam[i].clone());
-        new.pp.push(h.pp[i]);
-        new.holder.push(h.holder[i].clone());
-        status.push(c.holding_status[i]);
-        operation.push(c.holding_operation[i].clone());
-        *per_asset.entry((h.adam[i].as_str(), h.pp[i])).or_default() += 1;
-    }
-    let inserted = sqlx::query(
-        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-         operation_id, seen_generation, updated_at) \
-         SELECT $1, a, p, k, s, o, $7, $8 \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-              AS u(a, p, k, s, o)",
-    )
-    .bind(loc)
-    .bind(&new.adam)
-    .bind(&new.pp)
-    .bind(&new.holder)
-    .bind(&status)
-    .bind(&operation)
-    .bind(c.generation)
-    .bind(c.at)
-    .execute(&mut *conn)
-    .await;
-    if let Err(e) = inserted {
-        // Only a writer that does not lock the asset (none in this crate, but
-        // another tool on the same tables) can insert the same row meanwhile:
-        // run the page again, which then updates it.
-        if sqlstate(&e).as_deref() == Some(UNIQUE_VIOLATION) {
-            return Err(Failure::Race(e));
-        }
-        return Err(Failure::Db(e));
-    }
-    let (adam, pp, n): (Vec<&str>, Vec<&str>, Vec<i64>) =
-        per_asset.into_iter().map(|((a, p), n)| (a, p, n)).fold(
-            (Vec::new(), Vec::new(), Vec::new()),
-            |mut acc, (a, p, n)| {
-                acc.0.push(a);
-                acc.1.push(p);
-                acc.2.push(n);
-                acc
-            },
-        );
-    sqlx::query(
-        "UPDATE assets a SET held_count = a.held_count + u.n \
-         FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS u(ad, p, n) \
-         WHERE a.location_id = $1 AND a.adam_id = u.ad AND a.pricing_param = u.p",
-    )
-    .bind(loc)
-    .bind(&adam)
-    .bind(&pp)
-    .bind(&n)
     .execute(&mut *conn)
     .await?;
     Ok(())

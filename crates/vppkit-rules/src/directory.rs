@@ -1,6 +1,6 @@
 //! The MDM's directory (users, devices, groups), handed to the rules as a value.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use vppkit_core::{AdamId, ClientUserId, Platform, SerialNumber};
@@ -266,11 +266,11 @@ pub struct Directory {
     devices: Vec<DirectoryDevice>,
     groups: Vec<Group>,
     #[serde(skip)]
-    user_index: BTreeMap<ClientUserId, usize>,
+    user_index: HashMap<ClientUserId, usize>,
     #[serde(skip)]
-    device_index: BTreeMap<SerialNumber, usize>,
+    device_index: HashMap<SerialNumber, usize>,
     #[serde(skip)]
-    group_index: BTreeMap<GroupId, usize>,
+    group_index: HashMap<GroupId, usize>,
 }
 
 #[derive(Deserialize)]
@@ -298,7 +298,7 @@ impl Directory {
         devices: Vec<DirectoryDevice>,
         groups: Vec<Group>,
     ) -> Result<Self, FormatError> {
-        let mut user_index = BTreeMap::new();
+        let mut user_index = HashMap::with_capacity(users.len());
         for (i, u) in users.iter().enumerate() {
             if user_index.insert(u.id.clone(), i).is_some() {
                 return Err(FormatError::Duplicate {
@@ -307,7 +307,7 @@ impl Directory {
                 });
             }
         }
-        let mut device_index = BTreeMap::new();
+        let mut device_index = HashMap::with_capacity(devices.len());
         for (i, d) in devices.iter().enumerate() {
             if device_index.insert(d.serial_number.clone(), i).is_some() {
                 return Err(FormatError::Duplicate {
@@ -325,7 +325,7 @@ impl Directory {
                 }
             }
         }
-        let mut group_index = BTreeMap::new();
+        let mut group_index = HashMap::with_capacity(groups.len());
         for (i, g) in groups.iter().enumerate() {
             if group_index.insert(g.id.clone(), i).is_some() {
                 return Err(FormatError::Duplicate {

@@ -1,5 +1,6 @@
 //! Integration tests of vppkit-rules.
 
+mod docs;
 mod fixture;
 mod ledger;
 mod plans;

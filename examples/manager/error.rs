@@ -1,0 +1,80 @@
+//! The manager's errors: each becomes one line on stderr and a non-zero exit.
+
+use std::path::PathBuf;
+
+use vppkit::engine::EngineError;
+use vppkit::rules::FormatError;
+use vppkit::store::StoreError;
+
+/// Anything a subcommand can fail with.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ManagerError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A policy or directory file is not in the documented format.
+    #[error("{path}: {source}")]
+    Format { path: String, source: FormatError },
+    /// The store failed (connect, migrate, read, write).
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The engine failed (Apple, token state, plan, ...).
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    /// A command-line value that cannot work.
+    #[error("{0}")]
+    Usage(String),
+    /// The secret key is missing or does not open this database.
+    #[error("{0}")]
+    Key(String),
+    /// The simulator (demo only) failed.
+    #[error("simulator: {0}")]
+    Simulator(#[from] vppkit_sim::SimError),
+    /// A network listener or server failed.
+    #[error("{what}: {source}")]
+    Net {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl ManagerError {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        ManagerError::Usage(message.into())
+    }
+
+    pub(crate) fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ManagerError::File {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The error and its causes on one line, without repeating a cause the message
+    /// already contains.
+    pub(crate) fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            source = s.source();
+        }
+        line.replace('\n', " ")
+    }
+}
+
+impl From<vppkit::engine::ConfigError> for ManagerError {
+    fn from(e: vppkit::engine::ConfigError) -> Self {
+        ManagerError::Engine(e.into())
+    }
+}
+
+/// The manager's result type.
+pub(crate) type Result<T, E = ManagerError> = std::result::Result<T, E>;

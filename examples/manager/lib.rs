@@ -1,0 +1,25 @@
+//! The manager example's modules (shared with `tests/manager_demo.rs`).
+//!
+//! - [`cli`]: the command line (clap) and its error handling;
+//! - [`app`]: opening the store and the engine from `--db`, `--apple-url` and the secret key;
+//! - [`state`]: what the manager keeps in the store besides the engine's data;
+//! - [`commands`]: one function per subcommand;
+//! - [`report`]: the report (JSON and text tables);
+//! - [`demo`]: the whole story against the simulator;
+//! - [`serve`]: the long-running manager (scheduler and notification webhook);
+//! - [`webhook`], [`progress`], [`sink`]: the notification receiver, the sync progress
+//!   bars and the MDM command outbox;
+//! - [`loopback`]: subscribing a plain-http webhook on the simulator.
+
+pub(crate) mod app;
+pub(crate) mod cli;
+pub(crate) mod commands;
+pub(crate) mod demo;
+pub(crate) mod error;
+pub(crate) mod loopback;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod serve;
+pub(crate) mod sink;
+pub(crate) mod state;
+pub(crate) mod webhook;

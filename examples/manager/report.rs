@@ -1,0 +1,266 @@
+//! The report: per location and app (owned, used, reserved, free), waitlists, blocked
+//! items with reasons, token states and expiry; as JSON (`--json`) or text tables.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use vppkit::core::{AdamId, LocationId, ProductType};
+use vppkit::engine::{AppReport, LocationReport, ReportOptions};
+use vppkit::rules::{BlockReason, Blocked};
+
+use super::app::App;
+use super::error::Result;
+use super::state::{self, PlanNotes, Request};
+use super::webhook::NotificationCounts;
+
+/// Everything the manager knows, in one document.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ManagerReport {
+    pub(crate) generated_at: DateTime<Utc>,
+    /// This manager's `mdmInfo.id`.
+    pub(crate) mdm_id: String,
+    /// Per location: token, last sync, and per app the counts, waitlist and blocked items.
+    pub(crate) locations: Vec<LocationReport>,
+    /// What the last applied plan said, whole (also the items tied to no location).
+    pub(crate) last_plan: PlanNotes,
+    /// Self-service requests still waiting for a licence.
+    pub(crate) pending_requests: Vec<Request>,
+    /// MDM commands handed out so far, by request type.
+    pub(crate) commands_sent: BTreeMap<String, u64>,
+    /// Notifications the webhook received (only when this process ran it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) notifications: Option<NotificationCounts>,
+}
+
+/// Builds the report from the engine's reports and the manager's stored notes.
+pub(crate) async fn build(app: &App) -> Result<ManagerReport> {
+    let mut locations = app.engine.reports(ReportOptions::summary()).await?;
+    let notes = state::plan_notes(&app.store).await?;
+    for l in &mut locations {
+        attach_notes(l, &notes);
+    }
+    Ok(ManagerReport {
+        generated_at: Utc::now(),
+        mdm_id: app.identity.mdm_id.clone(),
+        locations,
+        pending_requests: state::requests(&app.store).await?,
+        commands_sent: state::outbox(&app.store).await?.by_type,
+        last_plan: notes,
+        notifications: None,
+    })
+}
+
+/// The engine keeps the last plan's waitlists and blocked items in memory; a report made
+/// by another process takes them from the stored notes instead (same attribution rule:
+/// an item goes to every location that owns the asset, or to its pinned location).
+fn attach_notes(l: &mut LocationReport, notes: &PlanNotes) {
+    let id = l.location.clone();
+    let owned: Vec<AdamId> = l.apps.iter().map(|a| a.asset.adam_id.clone()).collect();
+    for app in &mut l.apps {
+        let adam = &app.asset.adam_id;
+        app.waitlist = notes
+            .waitlisted
+            .iter()
+            .filter(|w| &w.adam_id == adam && w.location.as_ref().is_none_or(|p| *p == id))
+            .cloned()
+            .collect();
+        app.blocked = notes
+            .blocked
+            .iter()
+            .filter(|b| &b.adam_id == adam && owned.contains(&b.adam_id))
+            .filter(|b| blocked_location(b).is_none_or(|l| *l == id))
+            .cloned()
+            .collect();
+    }
+}
+
+/// The location a blocked item names, if any.
+fn blocked_location(b: &Blocked) -> Option<&LocationId> {
+    match &b.reason {
+        BlockReason::AwaitingInvitation { location }
+        | BlockReason::ReleaseInFlight { location }
+        | BlockReason::NotRevocable { location } => Some(location),
+        _ => None,
+    }
+}
+
+fn app_names(report: &ManagerReport) -> BTreeMap<AdamId, String> {
+    report
+        .locations
+        .iter()
+        .flat_map(|l| &l.apps)
+        .filter_map(|a| Some((a.asset.adam_id.clone(), a.name.clone()?)))
+        .collect()
+}
+
+fn count(app: &AppReport, n: u64) -> String {
+    if app.unlimited {
+        "unlimited".into()
+    } else {
+        n.to_string()
+    }
+}
+
+fn location_title(l: &LocationReport) -> String {
+    let mut t = format!("{} ({})", l.name, l.location);
+    if let Some(uid) = &l.uid {
+        let _ = write!(t, "  uId {uid}");
+    }
+    if let Some(a) = l.account_type {
+        let _ = write!(t, "  {a}");
+    }
+    if let Some(c) = &l.country {
+        let _ = write!(t, " {c}");
+    }
+    t
+}
+
+/// The report as text tables.
+pub(crate) fn render(report: &ManagerReport) -> String {
+    let mut out = String::new();
+    let names = app_names(report);
+    let name_of = |a: &AdamId| names.get(a).cloned().unwrap_or_default();
+    let _ = writeln!(out, "TOKENS");
+    let _ = writeln!(
+        out,
+        "  {:<28} {:<18} {:<12} {:>9}  {:<6}  last sync",
+        "location", "state", "expires", "days left", "writes"
+    );
+    for l in &report.locations {
+        let days = (l.token_expires_at - report.generated_at).num_days();
+        let sync = match &l.last_sync {
+            Some(s) if s.succeeded => format!("ok {}", s.at.format("%H:%M:%S")),
+            Some(s) => format!("FAILED: {}", s.message.clone().unwrap_or_default()),
+            None => "never".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<28} {:<18} {:<12} {:>9}  {:<6}  {sync}",
+            l.location.to_string(),
+            l.token_state.to_string(),
+            l.token_expires_at.format("%Y-%m-%d").to_string(),
+            days,
+            if l.writes_allowed { "yes" } else { "no" },
+        );
+    }
+    for l in &report.locations {
+        let _ = writeln!(out, "\n{}", location_title(l));
+        let _ = writeln!(
+            out,
+            "  users: {} created by this manager, {} by others; operations in flight: {}",
+            l.own_users, l.foreign_users, l.operations_in_flight
+        );
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<20} {:<5} {:<4} {:>9} {:>6} {:>8} {:>9} {:>7} {:>7}",
+            "adamId",
+            "name",
+            "price",
+            "type",
+            "owned",
+            "used",
+            "reserved",
+            "free",
+            "waiting",
+            "blocked"
+        );
+        for a in &l.apps {
+            let mut name = a.name.clone().unwrap_or_default();
+            if name.chars().count() > 20 {
+                name = name.chars().take(19).collect::<String>() + "~";
+            }
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<20} {:<5} {:<4} {:>9} {:>6} {:>8} {:>9} {:>7} {:>7}",
+                a.asset.adam_id.to_string(),
+                name,
+                a.asset.pricing_param.to_string(),
+                if a.product_type == ProductType::Book {
+                    "book"
+                } else {
+                    "app"
+                },
+                count(a, a.owned),
+                a.used,
+                a.reserved + a.releasing,
+                count(a, a.free),
+                a.waitlist.len(),
+                a.blocked.len(),
+            );
+        }
+    }
+    let notes = &report.last_plan;
+    let _ = writeln!(out, "\nWAITLISTS");
+    let mut by_app: BTreeMap<&AdamId, Vec<_>> = BTreeMap::new();
+    for w in &notes.waitlisted {
+        by_app.entry(&w.adam_id).or_default().push(w);
+    }
+    if by_app.is_empty() {
+        let _ = writeln!(out, "  nobody is waiting for a licence");
+    }
+    for (adam, mut list) in by_app {
+        list.sort_by_key(|w| w.position);
+        let _ = writeln!(out, "  {adam} {}: {} waiting", name_of(adam), list.len());
+        for w in list.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "    {:>3}. {} (policy {}, {})",
+                w.position, w.holder, w.policy, w.intent
+            );
+        }
+        if list.len() > 10 {
+            let _ = writeln!(out, "    ... and {} more", list.len() - 10);
+        }
+    }
+    let _ = writeln!(out, "\nBLOCKED");
+    if notes.blocked.is_empty() && notes.invalid_policies.is_empty() {
+        let _ = writeln!(out, "  nothing is blocked");
+    }
+    for b in notes.blocked.iter().take(25) {
+        let _ = writeln!(out, "  - {}", b.explain());
+    }
+    if notes.blocked.len() > 25 {
+        let _ = writeln!(out, "  ... and {} more", notes.blocked.len() - 25);
+    }
+    for p in &notes.invalid_policies {
+        let _ = writeln!(out, "  - {}", p.explain());
+    }
+    if !notes.pending_releases.is_empty() {
+        let _ = writeln!(out, "\nRELEASES IN THEIR GRACE PERIOD");
+        for p in notes.pending_releases.iter().take(10) {
+            let _ = writeln!(out, "  - {}", p.explain());
+        }
+    }
+    let _ = writeln!(out, "\nSELF-SERVICE REQUESTS");
+    if report.pending_requests.is_empty() {
+        let _ = writeln!(out, "  none pending");
+    }
+    for r in &report.pending_requests {
+        let _ = writeln!(
+            out,
+            "  {} asked for {} {} at {}",
+            r.device,
+            r.adam_id,
+            name_of(&r.adam_id),
+            r.asked_at.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    let _ = writeln!(out, "\nMDM COMMANDS HANDED OUT");
+    if report.commands_sent.is_empty() {
+        let _ = writeln!(out, "  none yet");
+    }
+    for (kind, n) in &report.commands_sent {
+        let _ = writeln!(out, "  {kind:<20} {n}");
+    }
+    if let Some(n) = &report.notifications {
+        let _ = writeln!(
+            out,
+            "\nNOTIFICATIONS RECEIVED\n  applied {}, duplicates {}, test {}, ignored {}, deferred {}, refused {}",
+            n.applied, n.duplicate, n.test, n.ignored, n.deferred, n.refused
+        );
+    }
+    out
+}

@@ -1,6 +1,6 @@
 //! Sync bookkeeping, sync pages (one transaction each, cursor included) and assets.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -115,33 +115,20 @@ struct PageColumns {
     metadata: (Vec<String>, Vec<&'static str>, Vec<String>),
     users: UserColumns,
     delete_users: Vec<String>,
-    holdings: KeyColumns,
-    holding_status: Vec<&'static str>,
-    holding_operation: Vec<Option<String>>,
+    /// Holding upserts by asset (in key order), in page order within an asset.
+    holdings: BTreeMap<(String, &'static str), HoldingGroup>,
     /// The assets the metadata and holdings refer to, in page order.
     referenced: Vec<AssetKey>,
     seen: KeysByAsset,
     deletes: KeysByAsset,
 }
 
-/// Column arrays of holding keys, in page order, for `UNNEST`.
+/// The holding upserts of one asset: parallel columns.
 #[derive(Default)]
-struct KeyColumns {
-    adam: Vec<String>,
-    pp: Vec<&'static str>,
+struct HoldingGroup {
     holder: Vec<String>,
-}
-
-impl KeyColumns {
-    fn push(&mut self, asset: &AssetKey, holder: &vppkit_core::Holder) {
-        self.adam.push(asset.adam_id.as_str().to_owned());
-        self.pp.push(asset.pricing_param.as_str());
-        self.holder.push(holder.to_string());
-    }
-
-    fn is_empty(&self) -> bool {
-        self.adam.is_empty()
-    }
+    status: Vec<&'static str>,
+    operation: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -170,7 +157,10 @@ struct UserColumns {
 }
 
 /// Keeps the last of several entries with the same key (a page is applied in order).
-fn last_per_key<T, K: std::hash::Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) -> Vec<&T> {
+fn last_per_key<'a, T, K: std::hash::Hash + Eq>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
     let mut index: HashMap<K, usize> = HashMap::with_capacity(items.len());
     let mut out: Vec<&T> = Vec::with_capacity(items.len());
     for item in items {
@@ -231,16 +221,20 @@ fn columns(page: &SyncPage) -> Result<PageColumns> {
         users.status.push(u.status.as_str());
         users.managed.push(*managed);
     }
-    let mut holdings = KeyColumns::default();
-    let mut holding_status = Vec::new();
-    let mut holding_operation = Vec::new();
+    let mut holdings: BTreeMap<(String, &'static str), HoldingGroup> = BTreeMap::new();
     for h in last_per_key(&page.upsert_holdings, |h: &vppkit_store::HoldingUpsert| {
-        (h.asset.clone(), h.holder.clone())
+        (&h.asset, &h.holder)
     }) {
         refer(&h.asset);
-        holdings.push(&h.asset, &h.holder);
-        holding_status.push(h.status.as_str());
-        holding_operation.push(h.operation_id.clone());
+        let group = holdings
+            .entry((
+                h.asset.adam_id.as_str().to_owned(),
+                h.asset.pricing_param.as_str(),
+            ))
+            .or_default();
+        group.holder.push(h.holder.to_string());
+        group.status.push(h.status.as_str());
+        group.operation.push(h.operation_id.clone());
     }
     let mut seen = KeysByAsset::default();
     if page.generation.is_some() {
@@ -267,8 +261,6 @@ fn columns(page: &SyncPage) -> Result<PageColumns> {
             .map(|u| u.as_str().to_owned())
             .collect(),
         holdings,
-        holding_status,
-        holding_operation,
         referenced,
         seen,
         deletes,
@@ -480,47 +472,110 @@ async fn lock_assets(
     Ok(())
 }
 
-/// Upserts a page's holdings in one statement and raises each asset's count by
-/// the rows it inserted (not those it updated), under the asset locks.
-///
-/// `ON CONFLICT` finds existing rows through the primary key, whatever the
-/// statistics say; an `UPDATE ... FROM UNNEST` first would depend on the planner
-/// choosing the index, which it does not do on a young table. `xmax = 0` is
-/// PostgreSQL's marker of a row the statement inserted rather than updated; the
-/// consistency tests check the counts it gives.
+/// Upserts a page's holdings, under the asset locks taken by [`lock_assets`]:
+/// per asset, the holders already stored are found through the primary key
+/// (`holder = ANY`) and updated in bulk; all the others are inserted in one plain
+/// bulk `INSERT` (no `ON CONFLICT`, whose per-row speculative insertion costs
+/// twice as much: no other writer can insert these rows while the asset rows
+/// are locked); then each asset's count is raised by its inserted rows.
 async fn upsert_holdings(
     conn: &mut PgConnection,
     location: &LocationId,
     c: &PageColumns,
 ) -> TxResult<()> {
-    let h = &c.holdings;
+    let loc = location.as_str();
+    let mut new_adam: Vec<&str> = Vec::new();
+    let mut new_pp: Vec<&str> = Vec::new();
+    let mut new_holder: Vec<&str> = Vec::new();
+    let mut new_status: Vec<&str> = Vec::new();
+    let mut new_operation: Vec<Option<&str>> = Vec::new();
+    let mut counted_adam: Vec<&str> = Vec::new();
+    let mut counted_pp: Vec<&str> = Vec::new();
+    let mut counted_n: Vec<i64> = Vec::new();
+    for ((adam, pp), group) in &c.holdings {
+        let existing: Vec<String> = sqlx::query_scalar(
+            "SELECT holder FROM holdings WHERE location_id = $1 AND adam_id = $2 \
+             AND pricing_param = $3 AND holder = ANY($4)",
+        )
+        .bind(loc)
+        .bind(adam)
+        .bind(pp)
+        .bind(&group.holder)
+        .fetch_all(&mut *conn)
+        .await?;
+        let existing: HashSet<&str> = existing.iter().map(String::as_str).collect();
+        let mut updates: BTreeMap<(&str, Option<&str>), Vec<&str>> = BTreeMap::new();
+        let mut inserted = 0i64;
+        for i in 0..group.holder.len() {
+            let holder = group.holder[i].as_str();
+            let operation = group.operation[i].as_deref();
+            if existing.contains(holder) {
+                updates
+                    .entry((group.status[i], operation))
+                    .or_default()
+                    .push(holder);
+            } else {
+                new_adam.push(adam);
+                new_pp.push(pp);
+                new_holder.push(holder);
+                new_status.push(group.status[i]);
+                new_operation.push(operation);
+                inserted += 1;
+            }
+        }
+        for ((status, operation), holders) in updates {
+            sqlx::query(
+                "UPDATE holdings SET status = $5, operation_id = $6, \
+                        seen_generation = COALESCE($7, seen_generation), updated_at = $8 \
+                 WHERE location_id = $1 AND adam_id = $2 AND pricing_param = $3 \
+                   AND holder = ANY($4)",
+            )
+            .bind(loc)
+            .bind(adam)
+            .bind(pp)
+            .bind(&holders)
+            .bind(status)
+            .bind(operation)
+            .bind(c.generation)
+            .bind(c.at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if inserted > 0 {
+            counted_adam.push(adam);
+            counted_pp.push(pp);
+            counted_n.push(inserted);
+        }
+    }
+    if new_holder.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
-        "WITH up AS ( \
-           INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-                                 operation_id, seen_generation, updated_at) \
-           SELECT $1, a, p, k, s, o, $7, $8 \
-           FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-                AS u(a, p, k, s, o) \
-           ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
-             status = EXCLUDED.status, operation_id = EXCLUDED.operation_id, \
-             seen_generation = COALESCE(EXCLUDED.seen_generation, holdings.seen_generation), \
-             updated_at = EXCLUDED.updated_at \
-           RETURNING adam_id, pricing_param, (xmax = 0) AS inserted), \
-         per_asset AS ( \
-           SELECT adam_id, pricing_param, count(*) FILTER (WHERE inserted) AS n FROM up \
-           GROUP BY adam_id, pricing_param) \
-         UPDATE assets a SET held_count = a.held_count + per_asset.n FROM per_asset \
-         WHERE a.location_id = $1 AND a.adam_id = per_asset.adam_id \
-           AND a.pricing_param = per_asset.pricing_param AND per_asset.n > 0",
+        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+         operation_id, seen_generation, updated_at) \
+         SELECT $1, a, p, k, s, o, $7, $8 \
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+              AS u(a, p, k, s, o)",
     )
-    .bind(location.as_str())
-    .bind(&h.adam)
-    .bind(&h.pp)
-    .bind(&h.holder)
-    .bind(&c.holding_status)
-    .bind(&c.holding_operation)
+    .bind(loc)
+    .bind(&new_adam)
+    .bind(&new_pp)
+    .bind(&new_holder)
+    .bind(&new_status)
+    .bind(&new_operation)
     .bind(c.generation)
     .bind(c.at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE assets a SET held_count = a.held_count + u.n \
+         FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS u(ad, p, n) \
+         WHERE a.location_id = $1 AND a.adam_id = u.ad AND a.pricing_param = u.p",
+    )
+    .bind(loc)
+    .bind(&counted_adam)
+    .bind(&counted_pp)
+    .bind(&counted_n)
     .execute(&mut *conn)
     .await?;
     Ok(())

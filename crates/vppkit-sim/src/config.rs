@@ -80,6 +80,7 @@ pub(crate) struct SimConfig {
     pub(crate) notification_retry_delay: Duration,
     pub(crate) notification_timeout: Duration,
     pub(crate) notification_log_limit: usize,
+    pub(crate) control_api: bool,
 }
 
 impl Default for SimConfig {
@@ -91,6 +92,7 @@ impl Default for SimConfig {
             notification_retry_delay: Duration::from_millis(100),
             notification_timeout: Duration::from_secs(5),
             notification_log_limit: 10_000,
+            control_api: true,
         }
     }
 }

@@ -91,6 +91,84 @@
 //!   `url`. A present but unknown `itvt` cookie, or no `id`, answers 403;
 //!   custom (B2B) apps appear only with the cookie of a location owning them.
 //!
+//! # Driving the simulator from any language
+//!
+//! Every [`Control`] hook and every ground-truth read-out is also served over
+//! HTTP by the same server, under `/_sim/v1` (Apple's paths start with
+//! `/mdm/v2`, `/WebObjects` or `/artwork`, so nothing collides), JSON in and
+//! out. [`RunningSimulator::control_url`] gives the base; the binary prints
+//! it. It is on by default, in the library and the binary, because the
+//! simulator is a test tool; [`SimulatorBuilder::control_api`]`(false)` (or
+//! `--no-control-api`) serves Apple's paths only. The control API has no
+//! authentication and hands out token contents: do not expose it beyond the
+//! test machine. It is never slowed by [`Control::set_latency`], failed by
+//! [`Control::fail_next_requests`] or throttled.
+//!
+//! Start the binary with a manual clock so events stay `PENDING` until told:
+//!
+//! ```sh
+//! cargo run -p vppkit-sim -- --preset demo --listen 127.0.0.1:8080 --manual-clock
+//! SIM=http://127.0.0.1:8080/_sim/v1
+//! LOC=7300000000000101   # Springfield High School uId (see `demo`)
+//!
+//! # Buy 20 licences of an app (fires ASSET_COUNT to a subscribed MDM)
+//! curl -X POST $SIM/locations/$LOC/assets/1200000008/buy -d '{"count": 20}'
+//! # Refund 5 (409 not_enough_licences when fewer are free); ?pricingParam=PLUS for PLUS
+//! curl -X POST $SIM/locations/$LOC/assets/1200000008/refund -d '{"count": 5}'
+//! # A user accepts the invitation (Registered -> Associated, fires USER_ASSOCIATED)
+//! curl -X POST $SIM/locations/$LOC/users/sph-user-0541/accept-invitation
+//! # Move simulated time forward: due events become COMPLETE or FAILED
+//! curl -X POST $SIM/clock/advance -d '{"seconds": 1}'
+//! curl -X POST $SIM/events/complete-pending
+//! # Expire, revoke or restore the location's first token (index 0), or move its expiry
+//! curl -X POST $SIM/locations/$LOC/tokens/0/expire
+//! curl -X PUT  $SIM/locations/$LOC/tokens/0/expiration-date -d '{"expirationDate": "2030-01-01T00:00:00+0000"}'
+//! # Read the ground truth
+//! curl $SIM/locations/$LOC/assets/1200000008
+//! curl "$SIM/locations/$LOC/assignments?offset=0&limit=100"
+//! curl $SIM/locations/$LOC/events
+//! curl $SIM/locations/$LOC/notifications
+//! ```
+//!
+//! Errors are `{"error": "<kind>", "message": "..."}`: 404 `unknown_location`,
+//! `unknown_asset`, `unknown_user`, `unknown_token`, `not_found` (no such
+//! route); 400 `bad_request` (invalid JSON, a missing or unknown field, a bad
+//! id); 405 `method_not_allowed` (with `Allow`); 409 `duplicate_location`,
+//! `duplicate_asset`, `not_registered`, `not_enough_licences`,
+//! `manual_clock_required` (advancing a real-time clock). An empty body reads
+//! as `{}`; any `Content-Type` is accepted. Assets are named by adam id in the
+//! path and `?pricingParam=` (default `STDQ`); tokens by their index among the
+//! location's tokens, in creation order (never by content: paths get logged).
+//!
+//! | Method and path (after `/_sim/v1`) | Body | Does |
+//! |---|---|---|
+//! | `GET /` | | URLs, clock (`manual`, `nowMillis`, `eventDelayMillis`, `pendingEvents`) |
+//! | `GET /locations`, `GET /locations/{uId}` | | [`Control::locations`], [`Control::location`] |
+//! | `POST /locations` | `{name, orgName?, uId?, account?, country?, assets?, mdmInfo?}` | [`Control::add_location`]; 201 with the token |
+//! | `GET /tokens` | | [`Control::token_files`] with `index`, `content`, `expired`, `revoked` |
+//! | `GET /locations/{uId}/tokens` | | the location's tokens |
+//! | `POST /locations/{uId}/tokens` | `{revokePrevious?}` | [`Control::add_token`]; 201 |
+//! | `POST /locations/{uId}/tokens/{n}/expire`, `/revoke`, `/restore` | | [`Control::expire_token`], [`Control::revoke_token`], [`Control::restore_token`] |
+//! | `PUT /locations/{uId}/tokens/{n}/expiration-date` | `{expirationDate}` (Apple's form or RFC 3339) | [`Control::set_token_expiry`] |
+//! | `PUT`, `DELETE /locations/{uId}/mdm-info` | `{id, name, metadata}` | [`Control::set_mdm_info`] |
+//! | `GET /locations/{uId}/assets` | | [`Control::assets`] (Apple's field names) |
+//! | `POST /locations/{uId}/assets` | `{adamId, totalCount` or `free, pricingParam?, productType?, retiredCount?, deviceAssignable?, revocable?, supportedPlatforms?, name?, bundleId?, version?, custom?}` | [`Control::add_asset`]; 201 |
+//! | `GET`, `DELETE /locations/{uId}/assets/{adamId}` | | [`Control::asset`], [`Control::remove_asset`] |
+//! | `POST /locations/{uId}/assets/{adamId}/buy`, `/refund` | `{count}` | [`Control::buy_licences`], [`Control::refund_licences`]; the new counts |
+//! | `GET /locations/{uId}/assignments?offset=&limit=` | | [`Control::assignments`]: `{total, assignments}` |
+//! | `GET /locations/{uId}/assignments/count` | | [`Control::assignment_count`] |
+//! | `GET /locations/{uId}/users` | | [`Control::users`] |
+//! | `POST /locations/{uId}/users/{clientUserId}/accept-invitation` | | [`Control::accept_invitation`] |
+//! | `GET /locations/{uId}/events`, `/notifications`, `/heap-bytes` | | [`Control::events`], [`Control::notifications`], [`Control::heap_bytes`] |
+//! | `POST /clock/advance` | `{seconds}` or `{millis}` | [`Control::advance`] |
+//! | `POST /events/complete-pending` | | [`Control::complete_pending`] |
+//! | `PUT /throttling`, `PUT /invalid-token-http-200` | `{enabled}` | [`Control::set_throttling`], [`Control::set_invalid_token_http_200`] |
+//! | `POST /server-errors` | `{count, kind?: "unavailable" \| "internal", retryAfterSeconds?}` | [`Control::fail_next_requests`] |
+//! | `PUT /latency` | `{millis}` | [`Control::set_latency`] |
+//! | `PUT /page-size` | `{pageSize}` | [`Control::set_page_size`] |
+//! | `PUT /notification-faults` | `{drop?, duplicate?, reorder?}` | [`Control::set_notification_faults`] |
+//! | `POST /notifications/flush` | `{timeoutMillis?}` (default 5000) | [`Control::flush_notifications`]: `{flushed}` |
+//!
 //! # Presets
 //!
 //! [`Preset::Demo`] ids are documented in [`demo`], [`Preset::Scale`] in
@@ -102,6 +180,7 @@ mod clock;
 mod codes;
 mod config;
 mod control;
+mod control_http;
 mod error;
 mod hash;
 mod intern;

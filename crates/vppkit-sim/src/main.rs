@@ -25,7 +25,8 @@ struct Args {
     /// Items per page.
     #[arg(long, default_value_t = 1000)]
     page_size: usize,
-    /// How long events stay PENDING, in milliseconds.
+    /// How long events stay PENDING, in milliseconds (of simulated time with
+    /// --manual-clock).
     #[arg(long, default_value_t = 200)]
     event_delay_ms: u64,
     /// Accept http:// notification URLs on loopback hosts.
@@ -34,6 +35,13 @@ struct Args {
     /// Throttle at maxRequestPerSecond (9646, HTTP 429).
     #[arg(long)]
     throttle: bool,
+    /// Simulated time moves only through the control API
+    /// (POST /_sim/v1/clock/advance); events then stay PENDING until then.
+    #[arg(long)]
+    manual_clock: bool,
+    /// Do not serve the control API (/_sim/v1): only Apple's paths.
+    #[arg(long)]
+    no_control_api: bool,
 }
 
 #[tokio::main]
@@ -49,11 +57,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .preset(args.preset)
         .seed(args.seed)
         .page_size(args.page_size)
-        .clock(SimClock::real_time(Duration::from_millis(
-            args.event_delay_ms,
-        )))
+        .clock(if args.manual_clock {
+            SimClock::manual().with_event_delay(Duration::from_millis(args.event_delay_ms))
+        } else {
+            SimClock::real_time(Duration::from_millis(args.event_delay_ms))
+        })
         .allow_http_loopback_notifications(args.allow_http_notifications)
         .throttle(args.throttle)
+        .control_api(!args.no_control_api)
         .listen(args.listen)
         .start()
         .await?;
@@ -61,6 +72,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("base URL:        {}", sim.base_url());
     println!("service config:  {}/service/config", sim.base_url());
     println!("metadata lookup: {}", sim.metadata_url());
+    match sim.control_url() {
+        Some(url) => println!("control API:     {url}"),
+        None => println!("control API:     off"),
+    }
     if let Some(dir) = &args.token_dir {
         std::fs::create_dir_all(dir)?;
     }

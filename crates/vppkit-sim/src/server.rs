@@ -13,6 +13,7 @@ use vppkit_core::{format_apple_datetime, MdmInfo};
 use crate::catalog::{lookup_entry, ARTWORK_PNG};
 use crate::codes::{ApiError, Code};
 use crate::control::ServerErrorKind;
+use crate::control_http::CONTROL_PREFIX;
 use crate::location::{Location, NotifyConfig, RateWindow};
 use crate::notify::{lock, Outgoing};
 use crate::query::Query;
@@ -128,6 +129,21 @@ impl Simulator {
     /// embedding the simulator behind another HTTP stack.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let shared = &self.shared;
+        if shared.config.control_api {
+            // The control API is a test tool: no added latency, no faults.
+            if let Some(rest) = req.uri().path().strip_prefix(CONTROL_PREFIX) {
+                if rest.is_empty() || rest.starts_with('/') {
+                    return crate::control_http::handle(
+                        &self.control(),
+                        req.method(),
+                        rest,
+                        req.uri().query(),
+                        req.body(),
+                    )
+                    .await;
+                }
+            }
+        }
         let latency = *lock(&shared.latency);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;

@@ -15,6 +15,7 @@ use vppkit_core::{format_apple_datetime, ContentToken, Secret, Uid};
 use crate::catalog::Catalog;
 use crate::config::{Limits, SimConfig};
 use crate::control::{Control, ServerErrorKind};
+use crate::control_http::CONTROL_PREFIX;
 use crate::hash::{derive_bytes, mix, MixHasher};
 use crate::location::Location;
 use crate::notify::{lock, Notifier};
@@ -244,7 +245,8 @@ pub struct Simulator {
 
 impl Simulator {
     /// A builder with the empty preset, seed 0, 1,000 items per page, a
-    /// real-time clock with a 200 ms event delay, HTTPS-only notifications.
+    /// real-time clock with a 200 ms event delay, HTTPS-only notifications,
+    /// the control API on.
     pub fn builder() -> SimulatorBuilder {
         SimulatorBuilder::default()
     }
@@ -347,6 +349,15 @@ impl SimulatorBuilder {
     pub fn notification_retries(mut self, retries: u32, delay: Duration) -> Self {
         self.config.notification_retries = retries;
         self.config.notification_retry_delay = delay;
+        self
+    }
+
+    /// Serve the control API (every [`Control`] hook and the ground truth as
+    /// JSON under `/_sim/v1`, see the crate docs) on the same port. On by
+    /// default: the simulator is a test tool. Switch it off to expose only
+    /// Apple's paths (then `/_sim/v1/...` answers 404 like any unknown path).
+    pub fn control_api(mut self, yes: bool) -> Self {
+        self.config.control_api = yes;
         self
     }
 
@@ -493,6 +504,16 @@ impl RunningSimulator {
     /// The content metadata lookup URL (as in `urls.contentMetadataLookup`).
     pub fn metadata_url(&self) -> String {
         format!("{}{LOOKUP_PATH}", self.root_url())
+    }
+
+    /// The control API's base, `http://127.0.0.1:PORT/_sim/v1`, or `None`
+    /// when [`SimulatorBuilder::control_api`] switched it off.
+    pub fn control_url(&self) -> Option<String> {
+        self.sim
+            .shared
+            .config
+            .control_api
+            .then(|| format!("{}{CONTROL_PREFIX}", self.root_url()))
     }
 
     /// Every token file the simulator accepts.

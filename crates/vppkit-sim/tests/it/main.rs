@@ -7,6 +7,7 @@ mod support;
 mod auth; // 1
 mod client_agreement;
 mod client_config; // 10
+mod control_http;
 mod counts; // 6
 mod envelope; // 2
 mod events; // 5, 9

@@ -9,6 +9,45 @@
 //!   per location split by [`Limits`], [`MdmCommand`]s, waitlisted and blocked items. Every
 //!   item has an `explain()` sentence.
 //!
+//! # Quick start
+//!
+//! ```
+//! use chrono::Utc;
+//! use vppkit_core::{AdamId, Asset, AssetCounts, AssetKey, LocationId, Platform, PricingParam, ProductType};
+//! use vppkit_rules::{Directory, LicenceState, PlanContext, Planner, PolicySet};
+//!
+//! let directory = Directory::from_json(r#"{
+//!   "devices": [{"serialNumber": "DMPCART00001", "platform": "iOS", "osVersion": "17.5"}],
+//!   "groups": [{"id": "cart", "devices": ["DMPCART00001"]}]
+//! }"#)?;
+//! let policies = PolicySet::from_json(r#"{"policies": [
+//!   {"id": "keynote", "adamId": "409183694", "target": {"group": "cart"},
+//!    "intent": "required", "licence": "device"}
+//! ]}"#)?;
+//! let mut licences = LicenceState::new();
+//! licences.add_asset(
+//!     &LocationId::new("school")?,
+//!     Asset::new(
+//!         AssetKey::new(AdamId::new("409183694")?, PricingParam::Stdq),
+//!         ProductType::App,
+//!         true,
+//!         true,
+//!         vec![Platform::Ios],
+//!         AssetCounts::new(30, 0, 30, 0),
+//!     ),
+//!     Some("com.apple.Keynote".into()),
+//! );
+//! let plan = Planner::new().plan(&directory, &policies, &licences, &PlanContext::new(Utc::now()))?;
+//! assert_eq!(plan.apple_calls(), 1);
+//! assert_eq!(
+//!     plan.explain()[0],
+//!     "Associate 1 asset with 1 device in location school, because a policy asks for it."
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The formats, the rules and three complete examples are in `docs/policies.md`.
+//!
 //! # Error model
 //!
 //! Input that cannot be read is an `Err` ([`FormatError`], [`PlanError`]). A policy that

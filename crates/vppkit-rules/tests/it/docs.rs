@@ -31,10 +31,13 @@ fn every_example_file_parses() {
         "three examples, each a directory and a policy file"
     );
     for (i, b) in blocks.iter().enumerate() {
+        // Each file also survives a round trip through `to_json`.
         if i % 2 == 0 {
-            Directory::from_json(b).unwrap_or_else(|e| panic!("directory block {i}: {e}"));
+            let d = Directory::from_json(b).unwrap_or_else(|e| panic!("directory block {i}: {e}"));
+            assert_eq!(Directory::from_json(&d.to_json()).unwrap(), d);
         } else {
-            PolicySet::from_json(b).unwrap_or_else(|e| panic!("policy block {i}: {e}"));
+            let p = PolicySet::from_json(b).unwrap_or_else(|e| panic!("policy block {i}: {e}"));
+            assert_eq!(PolicySet::from_json(&p.to_json()).unwrap(), p);
         }
     }
 }
@@ -52,6 +55,31 @@ fn asset(adam: u64, product: ProductType, total: u32) -> Asset {
         vec![Platform::Ios, Platform::MacOs],
         AssetCounts::new(total, 0, total, 0),
     )
+}
+
+#[test]
+fn format_errors_say_where() {
+    let err = PolicySet::from_json(
+        r#"{"policies": [{"id": "p", "adamId": "1", "target": "allUsers",
+        "intent": "required", "licence": "user", "exlcude": []}]}"#,
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("line 2") && text.contains("exlcude"),
+        "{text}"
+    );
+    let err = PolicySet::from_json(
+        r#"{"policies": [{"id": "p", "adamId": "1", "target": "allUsers",
+        "intent": "required", "licence": "user"}, {"id": "p", "adamId": "2", "target": "allUsers",
+        "intent": "required", "licence": "user"}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "policy \"p\" is listed twice");
+    assert!(Directory::from_json(
+        r#"{"devices": [{"serialNumber": "C1", "platform": "iOS", "osVersion": "seventeen"}]}"#
+    )
+    .is_err());
 }
 
 #[test]

@@ -25,6 +25,23 @@ macro_rules! holding_columns {
 }
 pub(crate) use holding_columns;
 
+/// `FROM` items for the stored holdings of asset (`$2`, `$3`) in location `$1`
+/// among the holders `$4`, as `x.row_id` (`ctid`), `x.holder`, `x.status`: one
+/// primary-key lookup per holder. `OFFSET 0` keeps the planner from turning it
+/// into a join, which on a young table (stale statistics) it may plan as a scan of
+/// every holding of the asset; `holder = ANY($4)` has the same risk. Callers hold
+/// the asset's row lock, so no other writer changes these rows meanwhile and a
+/// `ctid` found here stays valid until commit.
+macro_rules! stored_among {
+    () => {
+        " FROM UNNEST($4::text[]) AS u(k), \
+          LATERAL (SELECT i.ctid AS row_id, i.holder, i.status FROM holdings i \
+                    WHERE i.location_id = $1 AND i.adam_id = $2 \
+                      AND i.pricing_param = $3 AND i.holder = u.k OFFSET 0) x "
+    };
+}
+pub(crate) use stored_among;
+
 /// The tail of a statement `WITH gone AS (DELETE ... RETURNING adam_id,
 /// pricing_param), ...` that lowers each asset's count by its deleted holdings
 /// (location `$1`) and returns how many were deleted.
@@ -125,16 +142,13 @@ async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]
     let Some(generation) = generation else {
         return Err(StoreError::not_found("location", &r.location).into());
     };
-    let already: Vec<String> = sqlx::query_scalar(
-        "SELECT holder FROM holdings WHERE location_id = $1 AND adam_id = $2 \
-         AND pricing_param = $3 AND holder = ANY($4)",
-    )
-    .bind(loc)
-    .bind(adam)
-    .bind(pp)
-    .bind(holders)
-    .fetch_all(&mut *tx)
-    .await?;
+    let already: Vec<String> = sqlx::query_scalar(concat!("SELECT x.holder", stored_among!()))
+        .bind(loc)
+        .bind(adam)
+        .bind(pp)
+        .bind(holders)
+        .fetch_all(&mut *tx)
+        .await?;
     let already: HashSet<&str> = already.iter().map(String::as_str).collect();
     let mut seen = HashSet::new();
     for (holder, text) in r.holders.iter().zip(holders) {
@@ -191,10 +205,8 @@ async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]
     Ok(u32::try_from(available - requested).unwrap_or(u32::MAX))
 }
 
-/// Holding keys grouped by asset (in key order), so that each statement names one
-/// asset and its holders as `holder = ANY($n)`: a primary-key index scan whatever
-/// the table's statistics say (a join with `UNNEST` can get a hash join over the
-/// whole location on a young table).
+/// Holding keys grouped by asset (in key order): each statement names one asset
+/// and its holders (see [`stored_among`]).
 #[derive(Default)]
 pub(crate) struct KeysByAsset {
     groups: BTreeMap<(String, &'static str), Vec<String>>,
@@ -213,6 +225,11 @@ impl KeysByAsset {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+
+    /// The assets, in key order.
+    pub(crate) fn assets(&self) -> Vec<(&str, &'static str)> {
+        self.groups.keys().map(|(a, p)| (a.as_str(), *p)).collect()
     }
 
     /// `(adamId, pricingParam, holders)` per asset, in key order.
@@ -252,20 +269,19 @@ async fn transition_once(
     let loc = location.as_str();
     let mut tx = store.pool.begin().await?;
     require_location(&mut tx, location).await?;
-    // Lock the rows in key order (so two overlapping transitions cannot deadlock)
-    // and read their statuses.
+    // The asset rows first, in key order, like every writer of holdings: this
+    // waits for reservations and sync pages of these assets instead of deadlocking.
+    lock_assets(&mut tx, location, &keys.assets()).await?;
     let mut current: HashMap<(String, &'static str, String), String> = HashMap::new();
     for (adam, pp, holders) in keys.iter() {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT holder, status FROM holdings WHERE location_id = $1 AND adam_id = $2 \
-             AND pricing_param = $3 AND holder = ANY($4) ORDER BY holder FOR UPDATE",
-        )
-        .bind(loc)
-        .bind(adam)
-        .bind(pp)
-        .bind(holders)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as(concat!("SELECT x.holder, x.status", stored_among!()))
+                .bind(loc)
+                .bind(adam)
+                .bind(pp)
+                .bind(holders)
+                .fetch_all(&mut *tx)
+                .await?;
         for (holder, status) in rows {
             current.insert((adam.to_owned(), pp, holder), status);
         }
@@ -312,12 +328,12 @@ async fn transition_once(
         delete_keys(&mut tx, location, &deletes).await?;
     }
     for ((adam, pp, status, operation), holders) in &updates {
-        sqlx::query(
-            "UPDATE holdings SET status = $5, operation_id = COALESCE($6, operation_id), \
-                    updated_at = $7 \
-             WHERE location_id = $1 AND adam_id = $2 AND pricing_param = $3 \
-               AND holder = ANY($4)",
-        )
+        sqlx::query(concat!(
+            "UPDATE holdings h SET status = $5, operation_id = COALESCE($6, h.operation_id), \
+                    updated_at = $7 FROM (SELECT x.row_id",
+            stored_among!(),
+            ") s WHERE h.ctid = s.row_id"
+        ))
         .bind(loc)
         .bind(adam)
         .bind(pp)
@@ -334,6 +350,7 @@ async fn transition_once(
 }
 
 /// Deletes holdings by key and lowers their assets' counts; returns how many went.
+/// The caller holds the assets' row locks.
 pub(crate) async fn delete_keys(
     conn: &mut PgConnection,
     location: &LocationId,
@@ -341,15 +358,16 @@ pub(crate) async fn delete_keys(
 ) -> TxResult<u64> {
     let mut total = 0;
     for (adam, pp, holders) in keys.iter() {
-        let deleted: Option<i64> = sqlx::query_scalar(
-            "WITH gone AS (DELETE FROM holdings WHERE location_id = $1 AND adam_id = $2 \
-                             AND pricing_param = $3 AND holder = ANY($4) RETURNING 1), \
-                  n AS (SELECT count(*) AS n FROM gone), \
-                  lowered AS (UPDATE assets a SET held_count = a.held_count - n.n FROM n \
-                               WHERE a.location_id = $1 AND a.adam_id = $2 \
-                                 AND a.pricing_param = $3 AND n.n > 0) \
-             SELECT n FROM n",
-        )
+        let deleted: Option<i64> = sqlx::query_scalar(concat!(
+            "WITH gone AS (DELETE FROM holdings h USING (SELECT x.row_id",
+            stored_among!(),
+            ") s WHERE h.ctid = s.row_id RETURNING 1), \
+             n AS (SELECT count(*) AS n FROM gone), \
+             lowered AS (UPDATE assets a SET held_count = a.held_count - n.n FROM n \
+                          WHERE a.location_id = $1 AND a.adam_id = $2 \
+                            AND a.pricing_param = $3 AND n.n > 0) \
+             SELECT n FROM n"
+        ))
         .bind(location.as_str())
         .bind(adam)
         .bind(pp)
@@ -359,6 +377,33 @@ pub(crate) async fn delete_keys(
         total += deleted.map_or(0, |n| u64::try_from(n).unwrap_or(0));
     }
     Ok(total)
+}
+
+/// Locks the rows of these assets (in key order, so two writers cannot deadlock)
+/// and returns those that exist. Every writer of holdings takes these locks
+/// first: reservations, sync pages, transitions and sweeps of one asset are
+/// ordered, a reservation never counts holdings without the ones a page adds,
+/// and an asset cannot be deleted under a writer.
+pub(crate) async fn lock_assets(
+    conn: &mut PgConnection,
+    location: &LocationId,
+    assets: &[(&str, &str)],
+) -> TxResult<HashSet<(String, String)>> {
+    let adam: Vec<&str> = assets.iter().map(|k| k.0).collect();
+    let pp: Vec<&str> = assets.iter().map(|k| k.1).collect();
+    let found: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.adam_id, a.pricing_param FROM assets a \
+         JOIN UNNEST($2::text[], $3::text[]) AS u(ad, p) \
+           ON a.adam_id = u.ad AND a.pricing_param = u.p \
+         WHERE a.location_id = $1 \
+         ORDER BY a.adam_id, a.pricing_param FOR NO KEY UPDATE OF a",
+    )
+    .bind(location.as_str())
+    .bind(&adam)
+    .bind(&pp)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(found.into_iter().collect())
 }
 
 pub(crate) async fn get(

@@ -13,7 +13,7 @@ use vppkit_store::{
 
 use crate::codec::{self, from_json, to_json};
 use crate::error::{db_error, TxResult};
-use crate::holdings::{self, holding_columns, lower_counts, KeysByAsset};
+use crate::holdings::{self, holding_columns, lower_counts, stored_among, KeysByAsset};
 use crate::records::append_journal_in;
 use crate::store::require_location;
 use crate::PostgresStore;
@@ -329,8 +329,8 @@ async fn apply_page_once(
         .execute(&mut *tx)
         .await?;
     }
-    if !c.referenced.is_empty() {
-        lock_assets(&mut tx, location, &c.referenced).await?;
+    if !c.referenced.is_empty() || !c.seen.is_empty() || !c.deletes.is_empty() {
+        lock_assets(&mut tx, location, &c.referenced, &[&c.seen, &c.deletes]).await?;
     }
     if !c.metadata.0.is_empty() {
         sqlx::query(
@@ -384,10 +384,11 @@ async fn apply_page_once(
     }
     if let Some(generation) = c.generation {
         for (adam, pp, holders) in c.seen.iter() {
-            sqlx::query(
-                "UPDATE holdings SET seen_generation = $5 WHERE location_id = $1 \
-                 AND adam_id = $2 AND pricing_param = $3 AND holder = ANY($4)",
-            )
+            sqlx::query(concat!(
+                "UPDATE holdings h SET seen_generation = $5 FROM (SELECT x.row_id",
+                stored_among!(),
+                ") s WHERE h.ctid = s.row_id"
+            ))
             .bind(loc)
             .bind(adam)
             .bind(pp)
@@ -432,34 +433,24 @@ async fn apply_page_once(
     Ok(())
 }
 
-/// Locks the rows of the assets a page refers to (in key order, so two writers
-/// cannot deadlock), or fails with the first one, in page order, that is not stored.
-/// The lock orders the page with reservations of those assets: a reservation never
-/// counts holdings without the ones this page adds, and the assets cannot be
-/// deleted before the page commits.
+/// Locks the rows of the assets a page refers to (see [`holdings::lock_assets`]),
+/// or fails with the first one, in page order, that is not stored.
+/// The assets of the page's seen marks and deletions are locked too (a missing
+/// one is no error there).
 async fn lock_assets(
     conn: &mut PgConnection,
     location: &LocationId,
     keys: &[AssetKey],
+    also: &[&KeysByAsset],
 ) -> TxResult<()> {
-    let adam: Vec<&str> = keys.iter().map(|k| k.adam_id.as_str()).collect();
-    let pp: Vec<&str> = keys.iter().map(|k| k.pricing_param.as_str()).collect();
-    let found: Vec<(String, String)> = sqlx::query_as(
-        "SELECT a.adam_id, a.pricing_param FROM assets a \
-         JOIN UNNEST($2::text[], $3::text[]) AS u(ad, p) \
-           ON a.adam_id = u.ad AND a.pricing_param = u.p \
-         WHERE a.location_id = $1 \
-         ORDER BY a.adam_id, a.pricing_param FOR NO KEY UPDATE OF a",
-    )
-    .bind(location.as_str())
-    .bind(&adam)
-    .bind(&pp)
-    .fetch_all(&mut *conn)
-    .await?;
-    if found.len() == keys.len() {
-        return Ok(());
-    }
-    let found: HashSet<(String, String)> = found.into_iter().collect();
+    let mut sorted: Vec<(&str, &str)> = keys
+        .iter()
+        .map(|k| (k.adam_id.as_str(), k.pricing_param.as_str()))
+        .chain(also.iter().flat_map(|k| k.assets()))
+        .collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let found = holdings::lock_assets(conn, location, &sorted).await?;
     for k in keys {
         let pair = (
             k.adam_id.as_str().to_owned(),
@@ -473,73 +464,47 @@ async fn lock_assets(
 }
 
 /// Upserts a page's holdings, under the asset locks taken by [`lock_assets`]:
-/// per asset, the holders already stored are found through the primary key
-/// (`holder = ANY`) and updated in bulk; all the others are inserted in one plain
-/// bulk `INSERT` (no `ON CONFLICT`, whose per-row speculative insertion costs
-/// twice as much: no other writer can insert these rows while the asset rows
-/// are locked); then each asset's count is raised by its inserted rows.
+/// per asset, the holders already stored are found by primary-key lookups (see
+/// [`stored_among`]); the new ones are inserted with one plain bulk `INSERT` (no
+/// `ON CONFLICT`, whose per-row speculative insertion costs about twice as much:
+/// no other writer can insert these rows while the asset rows are locked), the
+/// stored ones are overwritten with one `INSERT ... ON CONFLICT DO UPDATE`, whose
+/// conflicts are found through the primary key; then each asset's count is raised
+/// by its inserted rows.
 async fn upsert_holdings(
     conn: &mut PgConnection,
     location: &LocationId,
     c: &PageColumns,
 ) -> TxResult<()> {
     let loc = location.as_str();
-    let mut new_adam: Vec<&str> = Vec::new();
-    let mut new_pp: Vec<&str> = Vec::new();
-    let mut new_holder: Vec<&str> = Vec::new();
-    let mut new_status: Vec<&str> = Vec::new();
-    let mut new_operation: Vec<Option<&str>> = Vec::new();
+    let mut new = Rows::default();
+    let mut old = Rows::default();
     let mut counted_adam: Vec<&str> = Vec::new();
     let mut counted_pp: Vec<&str> = Vec::new();
     let mut counted_n: Vec<i64> = Vec::new();
     for ((adam, pp), group) in &c.holdings {
-        let existing: Vec<String> = sqlx::query_scalar(
-            "SELECT holder FROM holdings WHERE location_id = $1 AND adam_id = $2 \
-             AND pricing_param = $3 AND holder = ANY($4)",
-        )
-        .bind(loc)
-        .bind(adam)
-        .bind(pp)
-        .bind(&group.holder)
-        .fetch_all(&mut *conn)
-        .await?;
-        let existing: HashSet<&str> = existing.iter().map(String::as_str).collect();
-        let mut updates: BTreeMap<(&str, Option<&str>), Vec<&str>> = BTreeMap::new();
-        let mut inserted = 0i64;
-        for i in 0..group.holder.len() {
-            let holder = group.holder[i].as_str();
-            let operation = group.operation[i].as_deref();
-            if existing.contains(holder) {
-                updates
-                    .entry((group.status[i], operation))
-                    .or_default()
-                    .push(holder);
-            } else {
-                new_adam.push(adam);
-                new_pp.push(pp);
-                new_holder.push(holder);
-                new_status.push(group.status[i]);
-                new_operation.push(operation);
-                inserted += 1;
-            }
-        }
-        for ((status, operation), holders) in updates {
-            sqlx::query(
-                "UPDATE holdings SET status = $5, operation_id = $6, \
-                        seen_generation = COALESCE($7, seen_generation), updated_at = $8 \
-                 WHERE location_id = $1 AND adam_id = $2 AND pricing_param = $3 \
-                   AND holder = ANY($4)",
-            )
+        let existing: Vec<String> = sqlx::query_scalar(concat!("SELECT x.holder", stored_among!()))
             .bind(loc)
             .bind(adam)
             .bind(pp)
-            .bind(&holders)
-            .bind(status)
-            .bind(operation)
-            .bind(c.generation)
-            .bind(c.at)
-            .execute(&mut *conn)
+            .bind(&group.holder)
+            .fetch_all(&mut *conn)
             .await?;
+        let existing: HashSet<&str> = existing.iter().map(String::as_str).collect();
+        let mut inserted = 0i64;
+        for i in 0..group.holder.len() {
+            let holder = group.holder[i].as_str();
+            let rows = if existing.contains(holder) {
+                &mut old
+            } else {
+                inserted += 1;
+                &mut new
+            };
+            rows.adam.push(adam);
+            rows.pp.push(pp);
+            rows.holder.push(holder);
+            rows.status.push(group.status[i]);
+            rows.operation.push(group.operation[i].as_deref());
         }
         if inserted > 0 {
             counted_adam.push(adam);
@@ -547,26 +512,41 @@ async fn upsert_holdings(
             counted_n.push(inserted);
         }
     }
-    if new_holder.is_empty() {
+    for (rows, conflict) in [
+        (&new, ""),
+        (
+            &old,
+            " ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
+               status = EXCLUDED.status, operation_id = EXCLUDED.operation_id, \
+               seen_generation = COALESCE(EXCLUDED.seen_generation, holdings.seen_generation), \
+               updated_at = EXCLUDED.updated_at",
+        ),
+    ] {
+        if rows.holder.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+             operation_id, seen_generation, updated_at) \
+             SELECT $1, a, p, k, s, o, $7, $8 \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+                  AS u(a, p, k, s, o){conflict}"
+        );
+        sqlx::query(&sql)
+            .bind(loc)
+            .bind(&rows.adam)
+            .bind(&rows.pp)
+            .bind(&rows.holder)
+            .bind(&rows.status)
+            .bind(&rows.operation)
+            .bind(c.generation)
+            .bind(c.at)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if counted_n.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-         operation_id, seen_generation, updated_at) \
-         SELECT $1, a, p, k, s, o, $7, $8 \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-              AS u(a, p, k, s, o)",
-    )
-    .bind(loc)
-    .bind(&new_adam)
-    .bind(&new_pp)
-    .bind(&new_holder)
-    .bind(&new_status)
-    .bind(&new_operation)
-    .bind(c.generation)
-    .bind(c.at)
-    .execute(&mut *conn)
-    .await?;
     sqlx::query(
         "UPDATE assets a SET held_count = a.held_count + u.n \
          FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS u(ad, p, n) \
@@ -579,6 +559,16 @@ async fn upsert_holdings(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Parallel columns of holding rows to write.
+#[derive(Default)]
+struct Rows<'a> {
+    adam: Vec<&'a str>,
+    pp: Vec<&'a str>,
+    holder: Vec<&'a str>,
+    status: Vec<&'a str>,
+    operation: Vec<Option<&'a str>>,
 }
 
 macro_rules! unseen {
@@ -642,6 +632,14 @@ pub(crate) async fn delete_unseen(
         .retry("deleting unseen holdings", || async move {
             let mut tx = store.pool.begin().await?;
             require_location(&mut tx, location).await?;
+            // Every asset row of the location, in key order, as every writer does.
+            sqlx::query(
+                "SELECT 1 FROM assets WHERE location_id = $1 \
+                 ORDER BY adam_id, pricing_param FOR NO KEY UPDATE",
+            )
+            .bind(location.as_str())
+            .execute(&mut *tx)
+            .await?;
             let deleted: Option<i64> = sqlx::query_scalar(concat!(
                 "WITH gone AS (DELETE FROM holdings WHERE ",
                 unseen!(),

@@ -1,5 +1,7 @@
 -- Version 2: a running count of holdings per asset, so a reservation reads one
--- row instead of counting up to a million holdings.
+-- row instead of counting up to a million holdings. The store keeps it up to
+-- date in the same transaction as every insert and delete of a holding (in
+-- bulk, per statement, which is far cheaper than a trigger per row).
 
 ALTER TABLE assets ADD COLUMN held_count INTEGER NOT NULL DEFAULT 0;
 
@@ -9,17 +11,3 @@ UPDATE assets SET held_count = (
       AND h.adam_id = assets.adam_id
       AND h.pricing_param = assets.pricing_param
 );
-
-CREATE TRIGGER holdings_count_insert AFTER INSERT ON holdings
-BEGIN
-    UPDATE assets SET held_count = held_count + 1
-    WHERE location_id = NEW.location_id AND adam_id = NEW.adam_id
-      AND pricing_param = NEW.pricing_param;
-END;
-
-CREATE TRIGGER holdings_count_delete AFTER DELETE ON holdings
-BEGIN
-    UPDATE assets SET held_count = held_count - 1
-    WHERE location_id = OLD.location_id AND adam_id = OLD.adam_id
-      AND pricing_param = OLD.pricing_param;
-END;

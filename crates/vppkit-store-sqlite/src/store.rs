@@ -236,6 +236,77 @@ async fn append_journal_in(
     to_u64(last, "journal seq")
 }
 
+/// Per-asset changes of the held count, applied in one statement.
+#[derive(Default)]
+struct HeldDelta(std::collections::HashMap<(String, String), i64>);
+
+impl HeldDelta {
+    fn add(&mut self, adam_id: String, pricing_param: String, n: i64) {
+        *self.0.entry((adam_id, pricing_param)).or_default() += n;
+    }
+
+    async fn apply(self, conn: &mut SqliteConnection, location: &LocationId) -> Result<()> {
+        let deltas: Vec<_> = self.0.into_iter().filter(|(_, n)| *n != 0).collect();
+        for chunk in deltas.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "UPDATE assets SET held_count = held_count + d.n FROM (SELECT column1 AS adam_id, \
+                 column2 AS pricing_param, column3 AS n FROM (VALUES ",
+            );
+            let mut sep = qb.separated(", ");
+            for ((adam, pp), n) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(adam.clone())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(pp.clone())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*n)
+                    .push_unseparated(")");
+            }
+            qb.push(")) AS d WHERE assets.location_id = ")
+                .push_bind(location.as_str().to_owned())
+                .push(" AND assets.adam_id = d.adam_id AND assets.pricing_param = d.pricing_param");
+            qb.build().execute(&mut *conn).await.map_err(db)?;
+        }
+        Ok(())
+    }
+}
+
+fn push_holding_values<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
+    location: &LocationId,
+    rows: &[&'a HoldingUpsert],
+    generation: Option<i64>,
+    at: i64,
+) {
+    qb.push(
+        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+         operation_id, seen_generation, updated_at) ",
+    );
+    qb.push_values(rows, |mut b, h| {
+        b.push_bind(location.as_str().to_owned())
+            .push_bind(h.asset.adam_id.as_str().to_owned())
+            .push_bind(h.asset.pricing_param.as_str())
+            .push_bind(h.holder.to_string())
+            .push_bind(h.status.as_str())
+            .push_bind(h.operation_id.clone())
+            .push_bind(generation)
+            .push_bind(at);
+    });
+}
+
+fn missing_asset(e: sqlx::Error) -> StoreError {
+    let e = db(e);
+    if e.kind() == vppkit_store::ErrorKind::NotFound {
+        StoreError::not_found("asset", "referenced by a holding of this page")
+    } else {
+        e
+    }
+}
+
+/// Inserts new holdings (counting them per asset) and overwrites existing ones.
+///
+/// Each chunk is first inserted with `ON CONFLICT DO NOTHING RETURNING`, which
+/// names the rows that were new; only the others go through the updating upsert.
 async fn upsert_holdings_in(
     conn: &mut SqliteConnection,
     location: &LocationId,
@@ -243,71 +314,115 @@ async fn upsert_holdings_in(
     generation: Option<i64>,
     at: i64,
 ) -> Result<()> {
+    let mut delta = HeldDelta::default();
     for chunk in holdings.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-             operation_id, seen_generation, updated_at) ",
-        );
-        qb.push_values(chunk, |mut b, h| {
-            b.push_bind(location.as_str().to_owned())
-                .push_bind(h.asset.adam_id.as_str().to_owned())
-                .push_bind(h.asset.pricing_param.as_str())
-                .push_bind(h.holder.to_string())
-                .push_bind(h.status.as_str())
-                .push_bind(h.operation_id.clone())
-                .push_bind(generation)
-                .push_bind(at);
-        });
+        let rows: Vec<&HoldingUpsert> = chunk.iter().collect();
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        push_holding_values(&mut qb, location, &rows, generation, at);
+        qb.push(" ON CONFLICT DO NOTHING RETURNING adam_id, pricing_param, holder");
+        let inserted = qb
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(missing_asset)?;
+        let mut new_keys = HashSet::with_capacity(inserted.len());
+        for row in &inserted {
+            let adam: String = row.try_get(0).map_err(db)?;
+            let pp: String = row.try_get(1).map_err(db)?;
+            let holder: String = row.try_get(2).map_err(db)?;
+            delta.add(adam.clone(), pp.clone(), 1);
+            new_keys.insert((adam, pp, holder));
+        }
+        if new_keys.len() == rows.len() {
+            continue;
+        }
+        // Rows that already existed (or repeat a key of this chunk): overwrite.
+        let mut fresh_once = new_keys;
+        let rest: Vec<&HoldingUpsert> = rows
+            .into_iter()
+            .filter(|h| {
+                let key = (
+                    h.asset.adam_id.as_str().to_owned(),
+                    h.asset.pricing_param.as_str().to_owned(),
+                    h.holder.to_string(),
+                );
+                // The first occurrence of a new key was inserted as is; later ones overwrite it.
+                !fresh_once.remove(&key)
+            })
+            .collect();
+        if rest.is_empty() {
+            continue;
+        }
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        push_holding_values(&mut qb, location, &rest, generation, at);
         qb.push(
             " ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
              status = excluded.status, operation_id = excluded.operation_id, \
              seen_generation = COALESCE(excluded.seen_generation, holdings.seen_generation), \
              updated_at = excluded.updated_at",
         );
-        qb.build().execute(&mut *conn).await.map_err(|e| {
-            let e = db(e);
-            if e.kind() == vppkit_store::ErrorKind::NotFound {
-                StoreError::not_found("asset", "referenced by a holding of this page")
-            } else {
-                e
-            }
-        })?;
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(missing_asset)?;
     }
-    Ok(())
+    delta.apply(conn, location).await
 }
 
-/// Runs `UPDATE`/`DELETE ... WHERE location_id = ? AND (adam_id, pricing_param, holder) IN (VALUES ...)`.
-async fn holdings_where_keys(
+/// Deletes holdings by key, keeping the held counts right; returns how many.
+async fn delete_holdings_in(
     conn: &mut SqliteConnection,
-    head: &str,
     location: &LocationId,
     keys: &[HoldingKey],
 ) -> Result<u64> {
+    let mut delta = HeldDelta::default();
     let mut n = 0;
     for chunk in keys.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new(head);
-        qb.push(" WHERE location_id = ")
+        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM holdings WHERE location_id = ");
+        qb.push_bind(location.as_str().to_owned())
+            .push(" AND (adam_id, pricing_param, holder) IN (VALUES ");
+        push_key_values(&mut qb, chunk);
+        qb.push(") RETURNING adam_id, pricing_param");
+        for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
+            delta.add(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?, -1);
+            n += 1;
+        }
+    }
+    delta.apply(conn, location).await?;
+    Ok(n)
+}
+
+fn push_key_values(qb: &mut QueryBuilder<'_, Sqlite>, keys: &[HoldingKey]) {
+    let mut sep = qb.separated(", ");
+    for k in keys {
+        sep.push("(")
+            .push_bind_unseparated(k.asset.adam_id.as_str().to_owned())
+            .push_unseparated(", ")
+            .push_bind_unseparated(k.asset.pricing_param.as_str())
+            .push_unseparated(", ")
+            .push_bind_unseparated(k.holder.to_string())
+            .push_unseparated(")");
+    }
+}
+
+/// Stamps holdings with a sync generation.
+async fn mark_seen_in(
+    conn: &mut SqliteConnection,
+    location: &LocationId,
+    keys: &[HoldingKey],
+    generation: i64,
+) -> Result<()> {
+    for chunk in keys.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE holdings SET seen_generation = ");
+        qb.push_bind(generation)
+            .push(" WHERE location_id = ")
             .push_bind(location.as_str().to_owned())
             .push(" AND (adam_id, pricing_param, holder) IN (VALUES ");
-        let mut sep = qb.separated(", ");
-        for k in chunk {
-            sep.push("(")
-                .push_bind_unseparated(k.asset.adam_id.as_str().to_owned())
-                .push_unseparated(", ")
-                .push_bind_unseparated(k.asset.pricing_param.as_str())
-                .push_unseparated(", ")
-                .push_bind_unseparated(k.holder.to_string())
-                .push_unseparated(")");
-        }
+        push_key_values(&mut qb, chunk);
         qb.push(")");
-        n += qb
-            .build()
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?
-            .rows_affected();
+        qb.build().execute(&mut *conn).await.map_err(db)?;
     }
-    Ok(n)
+    Ok(())
 }
 
 fn holding_from_row(location: &LocationId, row: &SqliteRow) -> Result<HoldingRecord> {
@@ -833,20 +948,9 @@ impl Store for SqliteStore {
         }
         upsert_holdings_in(&mut tx, location, &page.upsert_holdings, generation, at).await?;
         if let Some(g) = generation {
-            if !page.seen_holdings.is_empty() {
-                let head = format!("UPDATE holdings SET seen_generation = {g}");
-                holdings_where_keys(&mut tx, &head, location, &page.seen_holdings).await?;
-            }
+            mark_seen_in(&mut tx, location, &page.seen_holdings, g).await?;
         }
-        if !page.delete_holdings.is_empty() {
-            holdings_where_keys(
-                &mut tx,
-                "DELETE FROM holdings",
-                location,
-                &page.delete_holdings,
-            )
-            .await?;
-        }
+        delete_holdings_in(&mut tx, location, &page.delete_holdings).await?;
         append_journal_in(&mut tx, location, &page.journal).await?;
         if let Some(update) = &page.cursor {
             match &update.cursor {
@@ -916,17 +1020,33 @@ impl Store for SqliteStore {
     }
 
     async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64> {
+        let generation = to_i64(generation, "sync generation")?;
         let mut tx = self.write().await?;
         require_location(&mut tx, location).await?;
+        let groups = sqlx::query(&format!(
+            "SELECT adam_id, pricing_param, COUNT(*) FROM holdings WHERE location_id = ? \
+             AND {UNSEEN} GROUP BY adam_id, pricing_param"
+        ))
+        .bind(location.as_str())
+        .bind(generation)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut delta = HeldDelta::default();
+        for row in &groups {
+            let n: i64 = row.try_get(2).map_err(db)?;
+            delta.add(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?, -n);
+        }
         let n = sqlx::query(&format!(
             "DELETE FROM holdings WHERE location_id = ? AND {UNSEEN}"
         ))
         .bind(location.as_str())
-        .bind(to_i64(generation, "sync generation")?)
+        .bind(generation)
         .execute(&mut *tx)
         .await
         .map_err(db)?
         .rows_affected();
+        delta.apply(&mut tx, location).await?;
         tx.commit().await.map_err(db)?;
         Ok(n)
     }
@@ -1065,6 +1185,7 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         require_location(&mut tx, location).await?;
         let loc = location.as_str();
+        let mut deletes = Vec::new();
         for t in transitions {
             let what = || format!("{} {}", t.key.asset, t.key.holder);
             let status: Option<String> = sqlx::query_scalar(
@@ -1092,28 +1213,30 @@ impl Store for SqliteStore {
                     ));
                 }
             }
-            let q = match t.new_status {
-                None => sqlx::query(
-                    "DELETE FROM holdings WHERE location_id = ? AND adam_id = ? \
-                     AND pricing_param = ? AND holder = ?",
-                ),
-                Some(new) => sqlx::query(
-                    "UPDATE holdings SET status = ?, operation_id = COALESCE(?, operation_id), \
-                     updated_at = ? WHERE location_id = ? AND adam_id = ? \
-                     AND pricing_param = ? AND holder = ?",
-                )
-                .bind(new.as_str())
-                .bind(t.operation_id.as_deref())
-                .bind(at),
-            };
-            q.bind(loc)
-                .bind(t.key.asset.adam_id.as_str())
-                .bind(t.key.asset.pricing_param.as_str())
-                .bind(t.key.holder.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            match t.new_status {
+                None => {
+                    deletes.push(t.key.clone());
+                }
+                Some(new) => {
+                    sqlx::query(
+                        "UPDATE holdings SET status = ?, \
+                         operation_id = COALESCE(?, operation_id), updated_at = ? \
+                         WHERE location_id = ? AND adam_id = ? AND pricing_param = ? AND holder = ?",
+                    )
+                    .bind(new.as_str())
+                    .bind(t.operation_id.as_deref())
+                    .bind(at)
+                    .bind(loc)
+                    .bind(t.key.asset.adam_id.as_str())
+                    .bind(t.key.asset.pricing_param.as_str())
+                    .bind(t.key.holder.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                }
+            }
         }
+        delete_holdings_in(&mut tx, location, &deletes).await?;
         append_journal_in(&mut tx, location, journal).await?;
         tx.commit().await.map_err(db)?;
         Ok(())

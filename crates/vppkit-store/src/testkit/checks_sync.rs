@@ -115,6 +115,60 @@ pub async fn sync_page_applies_everything(factory: &dyn StoreFactory) {
         (HoldingStatus::Releasing, Some("op"))
     );
     assert_eq!(store.holding_counts(&id, &new).await.unwrap().total(), 1);
+
+    // Deletions and repeated keys in one page keep the licence arithmetic right:
+    // `old` (10 licences) holds only device 2 now, so 9 are left.
+    let mut page = SyncPage::new(t(7));
+    page.upsert_holdings = vec![
+        HoldingUpsert::new(old.clone(), device(3), HoldingStatus::Active),
+        HoldingUpsert::new(old.clone(), device(3), HoldingStatus::Adopted),
+    ];
+    page.delete_holdings = vec![HoldingKey::new(old.clone(), device(3))];
+    store.apply_sync_page(&id, &page).await.unwrap();
+    assert!(store
+        .holding(&id, &old, &device(3))
+        .await
+        .unwrap()
+        .is_none());
+    let mut page = SyncPage::new(t(8));
+    page.upsert_holdings = vec![
+        HoldingUpsert::new(old.clone(), device(4), HoldingStatus::Active),
+        HoldingUpsert::new(old.clone(), device(4), HoldingStatus::Adopted),
+    ];
+    store.apply_sync_page(&id, &page).await.unwrap();
+    assert_eq!(
+        store
+            .holding(&id, &old, &device(4))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        HoldingStatus::Adopted,
+        "the last upsert of a key in a page wins"
+    );
+    let holders: Vec<_> = (100..108).map(device).collect();
+    let left = store
+        .reserve(&Reservation::new(
+            id.clone(),
+            old.clone(),
+            holders,
+            "op-x",
+            t(9),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "10 - device 2 - device 4 - 8 reserved");
+    let e = store
+        .reserve(&Reservation::new(
+            id.clone(),
+            old.clone(),
+            vec![device(200)],
+            "op-y",
+            t(9),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InsufficientLicences);
 }
 
 /// A page that fails part-way leaves the cursor and every earlier part of the page unwritten.

@@ -73,23 +73,29 @@ fn from_row_of(
     row: &PgRow,
 ) -> Result<HoldingRecord> {
     let get = |e: sqlx::Error| db_error(e, "reading a holding");
-    let asset = match asset {
-        Some(a) => a.clone(),
-        None => codec::asset_key(
-            row.try_get::<&str, _>(0).map_err(get)?,
-            row.try_get::<&str, _>(1).map_err(get)?,
-        )?,
+    // With a known asset the row starts at `holder`.
+    let (asset, at) = match asset {
+        Some(a) => (a.clone(), 0),
+        None => (
+            codec::asset_key(
+                row.try_get::<&str, _>(0).map_err(get)?,
+                row.try_get::<&str, _>(1).map_err(get)?,
+            )?,
+            2,
+        ),
     };
-    let holder = codec::holder(row.try_get::<&str, _>(2).map_err(get)?)?;
-    let status: HoldingStatus =
-        codec::parse(row.try_get::<&str, _>(3).map_err(get)?, "holding status")?;
-    let operation_id: Option<String> = row.try_get(4).map_err(get)?;
+    let holder = codec::holder(row.try_get::<&str, _>(at).map_err(get)?)?;
+    let status: HoldingStatus = codec::parse(
+        row.try_get::<&str, _>(at + 1).map_err(get)?,
+        "holding status",
+    )?;
+    let operation_id: Option<String> = row.try_get(at + 2).map_err(get)?;
     let seen = row
-        .try_get::<Option<i64>, _>(5)
+        .try_get::<Option<i64>, _>(at + 3)
         .map_err(get)?
         .map(|g| codec::to_u64(g, "sync generation"))
         .transpose()?;
-    let updated_at: DateTime<Utc> = row.try_get(6).map_err(get)?;
+    let updated_at: DateTime<Utc> = row.try_get(at + 4).map_err(get)?;
     Ok(build::holding(
         location.clone(),
         asset,
@@ -435,11 +441,13 @@ pub(crate) async fn by_asset(
 ) -> Result<Vec<HoldingRecord>> {
     let limit = codec::limit(limit)?;
     // Holders are never empty, so "after the empty string" is the first page, and
-    // one statement keeps an index range scan for every page.
-    let found = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM holdings WHERE location_id = $1 AND adam_id = $2 \
-         AND pricing_param = $3 AND holder > $4 ORDER BY holder LIMIT $5"
-    ))
+    // one statement keeps an index range scan for every page. The asset is known:
+    // only the other columns travel.
+    let found = sqlx::query(
+        "SELECT holder, status, operation_id, seen_generation, updated_at FROM holdings \
+         WHERE location_id = $1 AND adam_id = $2 AND pricing_param = $3 AND holder > $4 \
+         ORDER BY holder LIMIT $5",
+    )
     .bind(location.as_str())
     .bind(asset.adam_id.as_str())
     .bind(asset.pricing_param.as_str())

@@ -287,15 +287,24 @@ async fn apply_page_once(
     c: &PageColumns,
 ) -> TxResult<()> {
     let loc = location.as_str();
-    let mut tx = store.pool.begin().await?;
-    if !store.durable_sync_pages {
+    let mut tx = if store.durable_sync_pages {
+        store.pool.begin().await?
+    } else {
         // See `PostgresOptions::durable_sync_pages`: atomic and ordered, one disk
         // flush less.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
+        store
+            .pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .await?
+    };
+    let has_locks = !c.referenced.is_empty() || !c.seen.is_empty() || !c.deletes.is_empty();
+    if has_locks && c.assets.adam.is_empty() {
+        // The common page (holdings of stored assets): locked asset rows prove the
+        // location exists, one round trip less.
+        lock_assets(&mut tx, location, &c.referenced, &[&c.seen, &c.deletes]).await?;
+    } else {
+        require_location(&mut tx, location).await?;
     }
-    require_location(&mut tx, location).await?;
     if !c.assets.adam.is_empty() {
         let a = &c.assets;
         sqlx::query(
@@ -329,7 +338,7 @@ async fn apply_page_once(
         .execute(&mut *tx)
         .await?;
     }
-    if !c.referenced.is_empty() || !c.seen.is_empty() || !c.deletes.is_empty() {
+    if has_locks && !c.assets.adam.is_empty() {
         lock_assets(&mut tx, location, &c.referenced, &[&c.seen, &c.deletes]).await?;
     }
     if !c.metadata.0.is_empty() {
@@ -451,6 +460,9 @@ async fn lock_assets(
     sorted.sort_unstable();
     sorted.dedup();
     let found = holdings::lock_assets(conn, location, &sorted).await?;
+    if found.len() < sorted.len() {
+        require_location(conn, location).await?;
+    }
     for k in keys {
         let pair = (
             k.adam_id.as_str().to_owned(),
@@ -512,52 +524,38 @@ async fn upsert_holdings(
             counted_n.push(inserted);
         }
     }
-    for (rows, conflict) in [
-        (&new, ""),
-        (
-            &old,
-            " ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
+    const COLUMNS: &str = "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, \
+         status, operation_id, seen_generation, updated_at) \
+         SELECT $1, a, p, k, s, o, $7, $8 \
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+              AS u(a, p, k, s, o)";
+    if !old.holder.is_empty() {
+        let sql = format!(
+            "{COLUMNS} ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
                status = EXCLUDED.status, operation_id = EXCLUDED.operation_id, \
                seen_generation = COALESCE(EXCLUDED.seen_generation, holdings.seen_generation), \
-               updated_at = EXCLUDED.updated_at",
-        ),
-    ] {
-        if rows.holder.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-             operation_id, seen_generation, updated_at) \
-             SELECT $1, a, p, k, s, o, $7, $8 \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-                  AS u(a, p, k, s, o){conflict}"
+               updated_at = EXCLUDED.updated_at"
         );
-        sqlx::query(&sql)
-            .bind(loc)
-            .bind(&rows.adam)
-            .bind(&rows.pp)
-            .bind(&rows.holder)
-            .bind(&rows.status)
-            .bind(&rows.operation)
-            .bind(c.generation)
-            .bind(c.at)
+        old.bind(sqlx::query(&sql), loc, c)
             .execute(&mut *conn)
             .await?;
     }
-    if counted_n.is_empty() {
-        return Ok(());
+    if !new.holder.is_empty() {
+        // The inserted rows and their assets' counts, in one statement (a
+        // data-modifying WITH runs whether or not the rest reads it).
+        let sql = format!(
+            "WITH ins AS ({COLUMNS} RETURNING 1) \
+             UPDATE assets a SET held_count = a.held_count + u.n \
+             FROM UNNEST($9::text[], $10::text[], $11::int8[]) AS u(ad, p, n) \
+             WHERE a.location_id = $1 AND a.adam_id = u.ad AND a.pricing_param = u.p"
+        );
+        new.bind(sqlx::query(&sql), loc, c)
+            .bind(&counted_adam)
+            .bind(&counted_pp)
+            .bind(&counted_n)
+            .execute(&mut *conn)
+            .await?;
     }
-    sqlx::query(
-        "UPDATE assets a SET held_count = a.held_count + u.n \
-         FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS u(ad, p, n) \
-         WHERE a.location_id = $1 AND a.adam_id = u.ad AND a.pricing_param = u.p",
-    )
-    .bind(loc)
-    .bind(&counted_adam)
-    .bind(&counted_pp)
-    .bind(&counted_n)
-    .execute(&mut *conn)
-    .await?;
     Ok(())
 }
 
@@ -569,6 +567,26 @@ struct Rows<'a> {
     holder: Vec<&'a str>,
     status: Vec<&'a str>,
     operation: Vec<Option<&'a str>>,
+}
+
+impl<'a> Rows<'a> {
+    /// Binds `$1` to `$8` of the holdings `INSERT`.
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        location: &'q str,
+        c: &'q PageColumns,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(location)
+            .bind(&self.adam)
+            .bind(&self.pp)
+            .bind(&self.holder)
+            .bind(&self.status)
+            .bind(&self.operation)
+            .bind(c.generation)
+            .bind(c.at)
+    }
 }
 
 macro_rules! unseen {

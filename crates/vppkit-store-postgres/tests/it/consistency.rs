@@ -259,3 +259,53 @@ async fn one_lease_owner_among_many_instances() {
     assert_eq!(again.token, 3, "tokens only grow, even after a release");
     schema.drop_schema().await.unwrap();
 }
+
+#[tokio::test]
+async fn pages_of_holdings_name_what_is_missing() {
+    use vppkit_store::StoreError;
+    let Some(schema) = schema().await else { return };
+    let store: Arc<dyn Store> = Arc::new(schema.open(cipher()).await.unwrap());
+    let id = add_location(&store, "here").await;
+    store
+        .put_assets(&id, vec![app_asset(&app(1), 5, 0)], t(1))
+        .await
+        .unwrap();
+    let upsert = |key| vec![HoldingUpsert::new(key, device(1), HoldingStatus::Active)];
+
+    let e = store
+        .put_holdings(&vppkit_store::testkit::loc_id("gone"), upsert(app(1)), t(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            StoreError::NotFound {
+                what: "location",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let mut both = upsert(app(1));
+    both.extend(upsert(app(2)));
+    let e = store.put_holdings(&id, both, t(2)).await.unwrap_err();
+    assert!(
+        matches!(&e, StoreError::NotFound { what: "asset", key } if key == &app(2).to_string()),
+        "{e:?}"
+    );
+    assert!(
+        store
+            .holding(&id, &app(1), &device(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing written"
+    );
+    // Seen marks and deletions of unknown assets are no error.
+    let mut page = SyncPage::new(t(3));
+    page.generation = Some(store.begin_sync_generation(&id).await.unwrap());
+    page.seen_holdings = vec![HoldingKey::new(app(3), device(1))];
+    page.delete_holdings = vec![HoldingKey::new(app(4), device(1))];
+    store.apply_sync_page(&id, &page).await.unwrap();
+    schema.drop_schema().await.unwrap();
+}

@@ -23,8 +23,7 @@ use chrono::Duration;
 use futures::TryStreamExt;
 use tracing::Instrument;
 use vppkit_client::{
-    split_revoke, AssignmentFilter, ManageAssetsRequest, ManageUsersRequest, RequestUser,
-    RevokeAssetsRequest,
+    AssignmentFilter, ManageAssetsRequest, ManageUsersRequest, RequestUser, RevokeAssetsRequest,
 };
 use vppkit_core::{
     AssetKey, ClientUserId, EventId, Holder, HoldingStatus, LocationId, SerialNumber, VppUserStatus,
@@ -307,11 +306,11 @@ impl Engine {
             let mut pending_cmds: Vec<DeviceCommand> = commands;
             let mut ops = Vec::new();
             for batch in &lp.associate {
-                let (id, refused) = self
+                let (ids, refused) = self
                     .submit_associate(&mut guard, batch, &mut pending_cmds)
                     .await?;
                 report.refused.extend(refused);
-                ops.extend(id);
+                ops.extend(ids);
             }
             for batch in &lp.disassociate {
                 let why = format!("{:?}", batch.reason);
@@ -379,124 +378,195 @@ impl Engine {
         }
     }
 
-    /// Reserves and sends one associate batch. Returns the operation id (if
-    /// anything was sent) and the licences that could not be reserved.
+    /// Reserves and sends one associate batch. An Apple request assigns every
+    /// asset it names to every target it names, so the batch is regrouped into
+    /// requests that are exact products of what could be reserved (assets with
+    /// the same holders together): Apple is never asked for a licence that was
+    /// not reserved first. Returns the operation ids and the licences that could
+    /// not be reserved, with the reason.
     async fn submit_associate(
         &self,
         guard: &mut LocationGuard,
         batch: &AssetBatch,
         pending_cmds: &mut Vec<DeviceCommand>,
-    ) -> Result<(Option<String>, Vec<(AssetKey, Holder, String)>)> {
+    ) -> Result<(Vec<String>, Vec<(AssetKey, Holder, String)>)> {
         let inner = &self.inner;
         let location = guard.id();
-        let op_id = uuid::Uuid::new_v4().to_string();
         let cause = match batch.policies.first() {
             Some(p) => Cause::policy(p.to_string()),
             None => Cause::operator("plan", None),
         };
-        let now = inner.now();
-        let mut refused = Vec::new();
         let holders = batch.targets.holders();
-        // The operation is stored first, so a crash after any reservation finds it.
-        let placeholder = OpRequest {
-            call: OpCall::Associate {
-                request: ManageAssetsRequest::default(),
-            },
-            items: Vec::new(),
-            commands: Vec::new(),
-        };
-        inner
-            .store
-            .insert_operation(&Operation::new(
-                op_id.clone(),
-                location.clone(),
-                placeholder.call.kind(),
-                placeholder.to_json(),
-                now,
-            ))
-            .await?;
-        let mut reserved: Vec<(AssetKey, Holder)> = Vec::new();
+        let mut refused = Vec::new();
+        // 1. What can be reserved, read from the ledger.
+        let mut wanted: Vec<(AssetKey, Holder)> = Vec::new();
         for asset in &batch.assets {
-            let mut entries: Vec<JournalEntry> = Vec::new();
-            let mut ok: Vec<Holder> = Vec::new();
-            for h in &holders {
-                match guard.book().ledger.reserve(asset, h, cause.clone(), now) {
-                    Ok(e) => {
-                        entries.push(e);
-                        ok.push(h.clone());
-                    }
-                    Err(r) => refused.push((asset.clone(), h.clone(), r.to_string())),
+            let ledger = &guard.book().ledger;
+            let Some(view) = ledger.asset_view(asset) else {
+                for h in &holders {
+                    refused.push((
+                        asset.clone(),
+                        h.clone(),
+                        "asset not in this location".to_owned(),
+                    ));
                 }
-            }
-            if ok.is_empty() {
                 continue;
-            }
-            let journal = entries.iter().map(journal_record).collect();
-            let reservation = Reservation::new(
-                location.clone(),
-                asset.clone(),
-                ok.clone(),
-                op_id.clone(),
-                now,
-            )
-            .with_journal(journal);
-            match inner.store.reserve(&reservation).await {
-                Ok(_) => reserved.extend(ok.into_iter().map(|h| (asset.clone(), h))),
-                Err(e) => {
-                    // The store (shared by every instance) refused: the ledger's last
-                    // entries were not written, so reload it from the store.
-                    tracing::warn!(asset = %asset, error = %e, "reservation refused by the store");
-                    guard.invalidate();
-                    self.reload(guard).await?;
-                    for h in ok {
-                        refused.push((asset.clone(), h, e.to_string()));
+            };
+            let mut free = view.free;
+            for h in &holders {
+                let why = if let Some(st) = ledger.holding(asset, h) {
+                    Some(format!("already held ({st})"))
+                } else if h.is_device()
+                    && (!view.device_assignable
+                        || view.product_type == vppkit_core::ProductType::Book)
+                {
+                    Some("not device-assignable".to_owned())
+                } else if matches!(h, Holder::User(u) if ledger.user(u).is_some_and(|x| !x.status.is_active()))
+                {
+                    Some("the user is not active".to_owned())
+                } else if free == 0 {
+                    Some("no licence free".to_owned())
+                } else {
+                    None
+                };
+                match why {
+                    Some(w) => refused.push((asset.clone(), h.clone(), w)),
+                    None => {
+                        free -= 1;
+                        wanted.push((asset.clone(), h.clone()));
                     }
                 }
             }
         }
-        let (serials, users) = split_holders(&reserved);
-        let assets: Vec<AssetKey> = unique(reserved.iter().map(|(a, _)| a.clone()));
-        // The commands that wait for these licences.
-        let mut commands = Vec::new();
-        pending_cmds.retain(|c| match &c.after {
-            Precondition::Associated {
-                location: l,
-                asset,
-                holder,
-            } if *l == location && reserved.iter().any(|(a, h)| a == asset && h == holder) => {
-                commands.push(QueuedCommand::new(
-                    c.device.clone(),
-                    c.command.clone(),
-                    Some(location.clone()),
-                    Some((asset.clone(), holder.clone())),
-                    c.policy.clone(),
-                ));
-                false
-            }
-            _ => true,
-        });
-        if reserved.is_empty() {
+        // 2. One operation per exact product.
+        let mut ops = Vec::new();
+        for (assets, group_holders) in group_products(&wanted) {
+            let op_id = uuid::Uuid::new_v4().to_string();
+            let now = inner.now();
+            // The operation is stored first, so a crash after any reservation finds it.
+            let placeholder = OpRequest {
+                call: OpCall::Associate {
+                    request: ManageAssetsRequest::default(),
+                },
+                items: Vec::new(),
+                commands: Vec::new(),
+            };
             inner
                 .store
-                .update_operation(
-                    &op_id,
-                    &OperationUpdate::new(OperationStatus::RolledBack, now)
-                        .with_result(serde_json::json!({"reason": "nothing reserved"})),
-                )
+                .insert_operation(&Operation::new(
+                    op_id.clone(),
+                    location.clone(),
+                    placeholder.call.kind(),
+                    placeholder.to_json(),
+                    now,
+                ))
                 .await?;
-            return Ok((None, refused));
+            let mut reserved_assets = Vec::new();
+            for asset in assets {
+                let mut entries: Vec<JournalEntry> = Vec::new();
+                let mut failure = None;
+                for h in &group_holders {
+                    match guard.book().ledger.reserve(&asset, h, cause.clone(), now) {
+                        Ok(e) => entries.push(e),
+                        Err(r) => {
+                            failure = Some(r.to_string());
+                            break;
+                        }
+                    }
+                }
+                if let Some(why) = failure {
+                    // Not as predicted: give back what was taken for this asset.
+                    let undo =
+                        Cause::operator("engine", Some(format!("reservation incomplete: {why}")));
+                    let mut all = entries.clone();
+                    for e in &entries {
+                        if let Some(h) = e.holder() {
+                            all.extend(
+                                guard
+                                    .book()
+                                    .ledger
+                                    .roll_back(&asset, &h, undo.clone(), now)
+                                    .ok(),
+                            );
+                        }
+                    }
+                    self.write_entries(guard, &all, Some(&op_id)).await?;
+                    for h in &group_holders {
+                        refused.push((asset.clone(), h.clone(), why.clone()));
+                    }
+                    continue;
+                }
+                let journal = entries.iter().map(journal_record).collect();
+                let reservation = Reservation::new(
+                    location.clone(),
+                    asset.clone(),
+                    group_holders.clone(),
+                    op_id.clone(),
+                    now,
+                )
+                .with_journal(journal);
+                match inner.store.reserve(&reservation).await {
+                    Ok(_) => reserved_assets.push(asset),
+                    Err(e) => {
+                        // The store (shared by every instance) refused: the ledger's
+                        // last entries were not written, so reload it from the store.
+                        tracing::warn!(asset = %asset, error = %e, "reservation refused by the store");
+                        guard.invalidate();
+                        self.reload(guard).await?;
+                        for h in &group_holders {
+                            refused.push((asset.clone(), h.clone(), e.to_string()));
+                        }
+                    }
+                }
+            }
+            if reserved_assets.is_empty() {
+                inner
+                    .store
+                    .update_operation(
+                        &op_id,
+                        &OperationUpdate::new(OperationStatus::RolledBack, now)
+                            .with_result(serde_json::json!({"reason": "nothing reserved"})),
+                    )
+                    .await?;
+                continue;
+            }
+            let items: Vec<(AssetKey, Holder)> = reserved_assets
+                .iter()
+                .flat_map(|a| group_holders.iter().map(move |h| (a.clone(), h.clone())))
+                .collect();
+            // The commands that wait for these licences.
+            let mut commands = Vec::new();
+            pending_cmds.retain(|c| match &c.after {
+                Precondition::Associated {
+                    location: l,
+                    asset,
+                    holder,
+                } if *l == location && items.iter().any(|(a, h)| a == asset && h == holder) => {
+                    commands.push(QueuedCommand::new(
+                        c.device.clone(),
+                        c.command.clone(),
+                        Some(location.clone()),
+                        Some((asset.clone(), holder.clone())),
+                        c.policy.clone(),
+                    ));
+                    false
+                }
+                _ => true,
+            });
+            let (serials, users) = split_holders(&items);
+            let mut request = ManageAssetsRequest::devices(reserved_assets, serials);
+            request.client_user_ids = users;
+            let req = OpRequest {
+                call: OpCall::Associate { request },
+                items,
+                commands,
+            };
+            self.store_request(&op_id, &req).await?;
+            inner.crash_at(ApplyStep::Reserved)?;
+            self.send(guard, &op_id, &req).await?;
+            ops.push(op_id);
         }
-        let mut request = ManageAssetsRequest::devices(assets, serials);
-        request.client_user_ids = users;
-        let req = OpRequest {
-            call: OpCall::Associate { request },
-            items: reserved,
-            commands,
-        };
-        self.store_request(&op_id, &req).await?;
-        inner.crash_at(ApplyStep::Reserved)?;
-        self.send(guard, &op_id, &req).await?;
-        Ok((Some(op_id), refused))
+        Ok((ops, refused))
     }
 
     /// Writes the final request of an operation (its status stays `prepared`).
@@ -523,74 +593,98 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts releasing one disassociate batch (own holdings only) and sends it.
+    /// Releases holdings (own ones only: see `may_modify`) with disassociate
+    /// requests that are exact products of what is released. Returns the
+    /// operation ids.
     async fn submit_disassociate(
         &self,
         guard: &mut LocationGuard,
         holdings: Vec<(AssetKey, Holder)>,
         why: &str,
         pending_cmds: &mut Vec<DeviceCommand>,
-    ) -> Result<Option<String>> {
+    ) -> Result<Vec<String>> {
         let location = guard.id();
         let cause = Cause::operator("plan", Some(why.to_owned()));
-        let now = self.inner.now();
-        let mut entries = Vec::new();
-        let mut items = Vec::new();
+        let mut releasable = Vec::new();
         let mut left_alone = 0usize;
         for (asset, holder) in holdings {
-            if !self.may_modify(guard, Some(&asset), &holder) {
+            let revocable =
+                guard.book().ledger.asset_view(&asset).is_some_and(|v| {
+                    v.revocable && v.product_type != vppkit_core::ProductType::Book
+                });
+            if !revocable || !self.may_modify(guard, Some(&asset), &holder) {
                 left_alone += 1;
                 continue;
             }
-            if let Ok(e) = guard
-                .book()
-                .ledger
-                .release(&asset, &holder, cause.clone(), now)
-            {
-                entries.push(e);
-                items.push((asset, holder));
-            }
+            releasable.push((asset, holder));
         }
         if left_alone > 0 {
             tracing::info!(
                 left_alone,
-                "holdings not made by this manager are not released"
+                "holdings not made by this manager (or not revocable) are not released"
             );
         }
-        if items.is_empty() {
-            return Ok(None);
-        }
-        let mut commands = Vec::new();
-        pending_cmds.retain(|c| {
-            let hit = items.iter().find(|(a, h)| {
-                removal_matches(&c.command, a) && h == &Holder::Device(c.device.clone())
-            });
-            match hit {
-                Some((a, h)) => {
-                    commands.push(QueuedCommand::new(
-                        c.device.clone(),
-                        c.command.clone(),
-                        Some(location.clone()),
-                        Some((a.clone(), h.clone())),
-                        c.policy.clone(),
-                    ));
-                    false
+        let mut ops = Vec::new();
+        for (assets, holders) in group_products(&releasable) {
+            let now = self.inner.now();
+            let mut entries = Vec::new();
+            let mut items = Vec::new();
+            for a in &assets {
+                for h in &holders {
+                    if let Ok(e) = guard.book().ledger.release(a, h, cause.clone(), now) {
+                        entries.push(e);
+                        items.push((a.clone(), h.clone()));
+                    }
                 }
-                None => true,
             }
-        });
-        let (serials, users) = split_holders(&items);
-        let mut request =
-            ManageAssetsRequest::devices(unique(items.iter().map(|(a, _)| a.clone())), serials);
-        request.client_user_ids = users;
-        let req = OpRequest {
-            call: OpCall::Disassociate { request },
-            items,
-            commands,
-        };
-        let op_id = self.start_release(guard, req.clone(), entries).await?;
-        self.send(guard, &op_id, &req).await?;
-        Ok(Some(op_id))
+            if items.len() != assets.len() * holders.len() {
+                // Not the product predicted: undo and leave it to the next plan.
+                let undo = Cause::operator("engine", Some("release incomplete".to_owned()));
+                let mut all = entries.clone();
+                for (a, h) in &items {
+                    all.extend(
+                        guard
+                            .book()
+                            .ledger
+                            .cancel_release(a, h, undo.clone(), now)
+                            .ok(),
+                    );
+                }
+                self.write_entries(guard, &all, None).await?;
+                continue;
+            }
+            let mut commands = Vec::new();
+            pending_cmds.retain(|c| {
+                let hit = items.iter().find(|(a, h)| {
+                    removal_matches(&c.command, a) && h == &Holder::Device(c.device.clone())
+                });
+                match hit {
+                    Some((a, h)) => {
+                        commands.push(QueuedCommand::new(
+                            c.device.clone(),
+                            c.command.clone(),
+                            Some(location.clone()),
+                            Some((a.clone(), h.clone())),
+                            c.policy.clone(),
+                        ));
+                        false
+                    }
+                    None => true,
+                }
+            });
+            let (serials, users) = split_holders(&items);
+            let mut request = ManageAssetsRequest::devices(assets, serials);
+            request.client_user_ids = users;
+            let req = OpRequest {
+                call: OpCall::Disassociate { request },
+                items,
+                commands,
+            };
+            let op_id = self.start_release(guard, req.clone(), entries).await?;
+            self.send(guard, &op_id, &req).await?;
+            ops.push(op_id);
+        }
+        Ok(ops)
     }
 
     /// Revokes every revocable licence of the targets (own holders only).
@@ -1404,46 +1498,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Revokes every revocable licence this manager holds in a location (its
-    /// devices and its own users), waiting for Apple.
+    /// Takes back every revocable licence this manager holds in a location (the
+    /// ones it made: its devices' and its own users'), waiting for Apple. Each
+    /// licence is disassociated rather than revoked wholesale, so licences found
+    /// at Apple (another MDM's, a person's) on the same devices are left alone.
     pub(crate) async fn revoke_everything(&self, location: &LocationId) -> Result<()> {
         let mut guard = self.lock_waiting(location).await?;
         self.inner.check_writes(&guard.record)?;
-        let mut devices = BTreeSet::new();
-        let mut users = BTreeSet::new();
-        for (_, holder, status) in guard.book().ledger.holdings() {
-            if status != HoldingStatus::Active {
-                continue;
-            }
-            match holder {
-                Holder::Device(s) => {
-                    devices.insert(s.clone());
-                }
-                Holder::User(u) => {
-                    users.insert(u.clone());
-                }
-                _ => {}
-            }
-        }
-        let limits = self.inner.client(&guard.record)?.limits().await?;
-        let serials: Vec<SerialNumber> = devices.into_iter().collect();
-        let user_ids: Vec<ClientUserId> = users.into_iter().collect();
-        let mut ops = Vec::new();
-        for r in split_revoke(&serials, &user_ids, &limits) {
-            let mut targets: Vec<Holder> = r
-                .serial_numbers
-                .iter()
-                .cloned()
-                .map(Holder::Device)
-                .collect();
-            targets.extend(r.client_user_ids.iter().cloned().map(Holder::User));
-            let t = if r.serial_numbers.is_empty() {
-                BatchTargets::ClientUserIds(r.client_user_ids.clone())
-            } else {
-                BatchTargets::SerialNumbers(r.serial_numbers.clone())
-            };
-            ops.extend(self.submit_revoke(&mut guard, &t).await?);
-        }
+        let own: Vec<(AssetKey, Holder)> = guard
+            .book()
+            .ledger
+            .holdings()
+            .filter(|(_, _, s)| *s == HoldingStatus::Active)
+            .map(|(a, h, _)| (a.clone(), h.clone()))
+            .collect();
+        let mut none = Vec::new();
+        let ops = self
+            .submit_disassociate(&mut guard, own, "location removed", &mut none)
+            .await?;
         let mut report = LocationApplyReport::default();
         if let Some(g) = self.settle_locked(guard, &ops, &mut report).await? {
             g.release(&self.inner).await;
@@ -1585,6 +1657,30 @@ fn stored_request(op: &Operation) -> Result<OpRequest> {
     OpRequest::from_op(op)
 }
 
+/// Groups (asset, holder) pairs into exact products: assets with the same set
+/// of holders share a request (at most 25 assets each, Apple's default limit);
+/// the pairs of a group are exactly its assets times its holders.
+fn group_products(items: &[(AssetKey, Holder)]) -> Vec<(Vec<AssetKey>, Vec<Holder>)> {
+    let mut by_asset: BTreeMap<AssetKey, BTreeSet<Holder>> = BTreeMap::new();
+    for (a, h) in items {
+        by_asset.entry(a.clone()).or_default().insert(h.clone());
+    }
+    let mut by_holders: BTreeMap<Vec<Holder>, Vec<AssetKey>> = BTreeMap::new();
+    for (a, hs) in by_asset {
+        by_holders
+            .entry(hs.into_iter().collect())
+            .or_default()
+            .push(a);
+    }
+    let mut out = Vec::new();
+    for (holders, assets) in by_holders {
+        for chunk in assets.chunks(25) {
+            out.push((chunk.to_vec(), holders.clone()));
+        }
+    }
+    out
+}
+
 fn split_holders(items: &[(AssetKey, Holder)]) -> (Vec<SerialNumber>, Vec<ClientUserId>) {
     let mut serials = BTreeSet::new();
     let mut users = BTreeSet::new();
@@ -1600,10 +1696,6 @@ fn split_holders(items: &[(AssetKey, Holder)]) -> (Vec<SerialNumber>, Vec<Client
         }
     }
     (serials.into_iter().collect(), users.into_iter().collect())
-}
-
-fn unique<T: Ord>(it: impl Iterator<Item = T>) -> Vec<T> {
-    it.collect::<BTreeSet<_>>().into_iter().collect()
 }
 
 fn is_install(c: &MdmCommand) -> bool {
@@ -1636,4 +1728,52 @@ fn removal_location(plan: &Plan, c: &DeviceCommand) -> Option<LocationId> {
             })
         })
         .map(|lp| lp.location.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vppkit_core::{AdamId, PricingParam};
+
+    fn a(n: u64) -> AssetKey {
+        AssetKey::new(AdamId::from(n), PricingParam::Stdq)
+    }
+
+    fn d(s: &str) -> Holder {
+        Holder::Device(SerialNumber::new(s).unwrap())
+    }
+
+    #[test]
+    fn products_never_name_a_pair_that_was_not_asked() {
+        // Asset 1 for three devices, asset 2 only for two of them.
+        let items = vec![
+            (a(1), d("S1")),
+            (a(1), d("S2")),
+            (a(1), d("S3")),
+            (a(2), d("S1")),
+            (a(2), d("S2")),
+            (a(3), d("S1")),
+            (a(3), d("S2")),
+        ];
+        let groups = group_products(&items);
+        let mut pairs = BTreeSet::new();
+        for (assets, holders) in &groups {
+            for x in assets {
+                for h in holders {
+                    assert!(pairs.insert((x.clone(), h.clone())), "named twice");
+                }
+            }
+        }
+        let asked: BTreeSet<_> = items.into_iter().collect();
+        assert_eq!(pairs, asked);
+        assert_eq!(groups.len(), 2, "assets 2 and 3 share a request");
+    }
+
+    #[test]
+    fn products_respect_the_asset_limit() {
+        let items: Vec<_> = (0..60).map(|n| (a(n + 1), d("S1"))).collect();
+        let groups = group_products(&items);
+        assert_eq!(groups.len(), 3);
+        assert!(groups.iter().all(|(assets, _)| assets.len() <= 25));
+    }
 }

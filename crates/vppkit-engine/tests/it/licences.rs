@@ -300,3 +300,101 @@ async fn uninstall_removes_the_app_then_releases_the_licence() {
             .await;
     }
 }
+
+/// Installs reported back: installed is recorded; an install abandoned (a
+/// permanent failure) gives its device licence back; removing a location with
+/// revoke takes back what this manager holds and leaves foreign holdings alone.
+#[tokio::test]
+async fn command_results_feed_the_report_and_abandoned_installs_release() {
+    use vppkit_engine::{CommandResult, InstallStatus, RejectionReason};
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        w.engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        let app = key(demo::SHORTAGE_APP);
+        let held: std::collections::BTreeSet<Holder> = w
+            .truth(demo::SPRINGFIELD_HIGH)
+            .into_iter()
+            .filter(|(a, _)| *a == app)
+            .map(|(_, h)| h)
+            .collect();
+        let lab: Vec<SerialNumber> = (1..=800)
+            .map(|i| SerialNumber::new(demo::device_serial("SPH", i)).unwrap())
+            .filter(|s| !held.contains(&Holder::Device(s.clone())))
+            .take(2)
+            .collect();
+        let group = Group::new(GroupId::new("lab").unwrap(), Vec::new(), lab.clone());
+        let dir = demo_directory("SPH", 800, 600, Vec::new(), Vec::new(), vec![group]);
+        let set = policies(vec![Policy::new(
+            PolicyId::new("lab").unwrap(),
+            app.adam_id.clone(),
+            Target::Group(GroupId::new("lab").unwrap()),
+            Intent::Required,
+            LicenceType::Device,
+        )]);
+        let ctx = PlanContext::new(chrono::Utc::now());
+        w.engine.plan_and_apply(&dir, &set, &ctx).await.unwrap();
+        let sent = w.sink.taken();
+        assert_eq!(sent.len(), 2);
+        let (ok, bad) = (&sent[0], &sent[1]);
+        w.engine
+            .command_result(&ok.reference, CommandResult::Installed)
+            .await
+            .unwrap();
+        w.engine
+            .command_result(
+                &bad.reference,
+                CommandResult::Failed(RejectionReason::AppStoreDisabled),
+            )
+            .await
+            .unwrap();
+        // The abandoned install's licence goes back once Apple confirms.
+        for _ in 0..200 {
+            if w.engine.poll_events(&loc("sph")).await.unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+        let bad_holder = bad.reference.licence.clone().unwrap().1;
+        let ok_holder = ok.reference.licence.clone().unwrap().1;
+        let truth = w.truth(demo::SPRINGFIELD_HIGH);
+        assert!(
+            !truth.contains(&(app.clone(), bad_holder.clone())),
+            "released"
+        );
+        assert!(truth.contains(&(app.clone(), ok_holder.clone())), "kept");
+        let r = w
+            .engine
+            .report(&loc("sph"), ReportOptions::with_installs())
+            .await
+            .unwrap();
+        let a = r.apps.iter().find(|a| a.asset == app).unwrap();
+        let installed = a.installs.iter().find(|i| i.holder == ok_holder).unwrap();
+        assert_eq!(installed.state, InstallStatus::Installed);
+        assert!(
+            a.installs.iter().all(|i| i.holder != bad_holder),
+            "no licence, no install row"
+        );
+        let status = w
+            .store
+            .install_status(&loc("sph"), &bad_holder, &app)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.state, vppkit_store::InstallState::Failed);
+
+        // Remove with revoke: our licence goes back, foreign ones stay.
+        let before = w.truth(demo::SPRINGFIELD_HIGH).len();
+        w.engine.remove_location(&loc("sph"), true).await.unwrap();
+        let truth = w.truth(demo::SPRINGFIELD_HIGH);
+        assert!(
+            !truth.contains(&(app.clone(), ok_holder.clone())),
+            "revoked"
+        );
+        assert_eq!(truth.len(), before - 1, "only our own licence was revoked");
+        assert!(w.store.location(&loc("sph")).await.unwrap().is_none());
+    }
+}

@@ -105,3 +105,62 @@ async fn sync_all_handles_every_location() {
         w.assert_matches_truth("london", demo::ACME_LONDON).await;
     }
 }
+
+/// Apple's data changes in the middle of a full walk: the walk restarts and the
+/// result still equals Apple's truth (nothing from the abandoned walk is lost or
+/// invented).
+#[tokio::test]
+async fn a_version_change_mid_walk_restarts_and_converges() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        let control = w.sim.control();
+        control.set_page_size(100);
+        control.set_latency(std::time::Duration::from_millis(60));
+        let token = w.token(demo::SPRINGFIELD_HIGH);
+        let base = w.sim.base_url();
+        let restarted = Arc::new(Mutex::new(0usize));
+        let written = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r2 = restarted.clone();
+        let control2 = control.clone();
+        let progress = ProgressReporter::callback(move |p| match p {
+            SyncProgress::Restarted { .. } => *r2.lock().unwrap() += 1,
+            SyncProgress::Page {
+                endpoint: SyncEndpoint::Assignments,
+                ..
+            } if !written.swap(true, std::sync::atomic::Ordering::SeqCst) => {
+                // Someone else assigns a licence while the walk is under way.
+                let (token, base, control) = (token.clone(), base.clone(), control2.clone());
+                tokio::spawn(async move {
+                    let client = vppkit_client::ClientBuilder::new(&token.content)
+                        .base_url(base)
+                        .pacing(vppkit_client::Pacing::Off)
+                        .build()
+                        .unwrap();
+                    let key = vppkit_core::AssetKey::new(
+                        vppkit_core::AdamId::from(demo::SHORTAGE_APP),
+                        vppkit_core::PricingParam::Stdq,
+                    );
+                    client
+                        .associate_assets(&vppkit_client::ManageAssetsRequest::devices(
+                            vec![key],
+                            vec![vppkit_core::SerialNumber::new("SPH000000799").unwrap()],
+                        ))
+                        .await
+                        .unwrap();
+                    control.complete_pending();
+                });
+            }
+            _ => {}
+        });
+        let o = w
+            .engine
+            .sync(&loc("sph"), SyncKind::Full, &progress)
+            .await
+            .unwrap();
+        control.set_latency(std::time::Duration::ZERO);
+        assert!(o.succeeded());
+        assert!(*restarted.lock().unwrap() >= 1, "the walk restarted");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}

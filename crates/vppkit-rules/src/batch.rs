@@ -42,9 +42,15 @@ fn ceil_div(a: usize, b: usize) -> usize {
     a.div_ceil(b)
 }
 
+/// Holder code bit: a user (else a device).
+pub(crate) const CODE_USER: u64 = 1 << 32;
+/// Holder code bit: a holder that is not in the directory (retired or gone); the low 32
+/// bits then index the planner's table of such holders, in holder order.
+pub(crate) const CODE_GONE: u64 = 1 << 33;
+
 /// Whether a holder code is a device.
 pub(crate) fn code_is_device(code: u64) -> bool {
-    code >> 32 == 0
+    code & CODE_USER == 0
 }
 
 /// Packs items into associate or disassociate requests.

@@ -1,9 +1,9 @@
 //! [`LicenceView`] over `vppkit-ledger` ledgers (one per location).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use vppkit_core::{
-    Asset, AssetKey, Holder, HoldingStatus, LocationId, Platform, TokenState, VppUser,
+    Asset, AssetKey, ClientUserId, Holder, HoldingStatus, LocationId, Platform, TokenState, VppUser,
 };
 use vppkit_ledger::Ledger;
 
@@ -14,6 +14,10 @@ use crate::view::{AssetInfo, LicenceView, LocationInfo};
 /// The ledger does not keep supported platforms or bundle ids; give them with
 /// [`LedgerView::with_asset_details`] (from the assets sync and the metadata lookup). Without
 /// them the planner skips the platform check and cannot send `RemoveApplication`.
+///
+/// The ledger does not know which VPP users this manager created either: give them per
+/// location with [`LedgerView::with_own_users`]. For a location without that list every
+/// user counts as ours (the [`LicenceView::is_own_user`] default).
 ///
 /// ```
 /// use vppkit_core::{LocationId, TokenState};
@@ -29,6 +33,7 @@ use crate::view::{AssetInfo, LicenceView, LocationInfo};
 pub struct LedgerView<'a> {
     ledgers: Vec<(&'a Ledger, TokenState)>,
     details: BTreeMap<AssetKey, (Vec<Platform>, Option<String>)>,
+    own_users: BTreeMap<LocationId, BTreeSet<ClientUserId>>,
 }
 
 impl<'a> LedgerView<'a> {
@@ -51,6 +56,19 @@ impl<'a> LedgerView<'a> {
         bundle_id: Option<String>,
     ) -> Self {
         self.details.insert(key, (platforms, bundle_id));
+        self
+    }
+
+    /// The VPP users this manager created in a location (its own `clientUserId`s). Once
+    /// given for a location, every other user there is foreign: the planner never retires
+    /// it nor takes back its licences because the directory does not list it. Calling it
+    /// again for the same location adds to the list.
+    pub fn with_own_users(
+        mut self,
+        location: LocationId,
+        users: impl IntoIterator<Item = ClientUserId>,
+    ) -> Self {
+        self.own_users.entry(location).or_default().extend(users);
         self
     }
 
@@ -100,5 +118,11 @@ impl LicenceView for LedgerView<'_> {
     fn users(&self, location: &LocationId) -> Vec<VppUser> {
         self.ledger(location)
             .map_or_else(Vec::new, |l| l.users().cloned().collect())
+    }
+
+    fn is_own_user(&self, location: &LocationId, id: &ClientUserId) -> bool {
+        self.own_users
+            .get(location)
+            .is_none_or(|own| own.contains(id))
     }
 }

@@ -473,6 +473,15 @@ pub enum BlockReason {
         /// Where the licence stays.
         location: LocationId,
     },
+    /// The holder is retired in, or gone from, the directory, but this licence was found at
+    /// Apple without vppkit's action (adopted: another MDM, a person, or before onboarding),
+    /// so it is never released. The holder's own licences are disassociated one asset at a
+    /// time instead of with `assets/revoke` (which would take this one too), and a VPP user
+    /// still holding such a licence is not retired (retiring releases its licences).
+    AdoptedKept {
+        /// Where the licence stays.
+        location: LocationId,
+    },
     /// The app's bundle id is unknown, so `RemoveApplication` cannot be sent.
     BundleIdUnknown {
         /// The device.
@@ -547,6 +556,9 @@ impl Blocked {
             ),
             BlockReason::NotRevocable { location } => format!(
                 "{h} keeps its licence of {a} in location {location}{by}: books and non-revocable apps are never released."
+            ),
+            BlockReason::AdoptedKept { location } => format!(
+                "{h} is retired or gone from the directory but keeps its licence of {a} in location {location}: vppkit did not assign it (another MDM, a person, or before onboarding), so it is never released; only the licences vppkit assigned are taken back, one asset at a time instead of a revoke, and a VPP user is not retired while it holds such a licence."
             ),
             BlockReason::BundleIdUnknown { device } => format!(
                 "{a} cannot be removed from device {device}{by}: its bundle id is not known yet (fetch its metadata)."

@@ -21,6 +21,14 @@
 //!    already associated come first.
 //! 6. **Release** per [`ReleaseRules`](crate::ReleaseRules); books and non-revocable apps are
 //!    never released.
+//! 7. **Gone holders** (retired in, or missing from, the directory) lose only what vppkit
+//!    gave them. A holder whose revocable licences in a location are all ours (reserved or
+//!    active) is revoked (`assets/revoke`). Adopted licences (found at Apple: another MDM, a
+//!    person, before onboarding) are never released: a holder that also has some is not
+//!    revoked (a revoke takes every revocable licence), its own licences are disassociated
+//!    asset by asset, and a VPP user holding one is not retired. VPP users this manager did
+//!    not create ([`LicenceView::is_own_user`]) are never retired, revoked or disassociated
+//!    for being gone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,7 +39,10 @@ use vppkit_core::{
     VppUserStatus,
 };
 
-use crate::batch::{asset_batches, retire_batches, revoke_batches, user_batches, Item, Resolve};
+use crate::batch::{
+    asset_batches, retire_batches, revoke_batches, user_batches, Item, Resolve, CODE_GONE,
+    CODE_USER,
+};
 use crate::command::{InstallApplication, MdmCommand};
 use crate::directory::Directory;
 use crate::error::PlanError;
@@ -226,6 +237,7 @@ impl Planner {
         for adam in adam_ids {
             run.app(&adam);
         }
+        run.gone_holders();
         run.users_gone();
         Ok(run.finish())
     }
@@ -467,6 +479,19 @@ struct LocAcc {
     revoke_users: BTreeMap<ClientUserId, ChangeReason>,
     create: BTreeMap<ClientUserId, UserRegistration>,
     retire: BTreeSet<ClientUserId>,
+    /// Revocable, releasable holdings of holders not in the directory, by holder.
+    gone: BTreeMap<Holder, GoneHoldings>,
+    /// Gone own users that keep an adopted licence here: never retired.
+    keep_users: BTreeSet<ClientUserId>,
+}
+
+/// The holdings of one gone holder in one location that a release rule would take back.
+#[derive(Default)]
+struct GoneHoldings {
+    /// Reserved or active: ours (slots).
+    ours: Vec<usize>,
+    /// Adopted: never released (slots).
+    adopted: Vec<usize>,
 }
 
 struct Run<'a> {
@@ -520,6 +545,8 @@ struct Run<'a> {
     pending: Vec<PendingRelease>,
     violations: Vec<PolicyViolation>,
     invitations: BTreeMap<(usize, ClientUserId), Invitation>,
+    /// Holders not in the directory that get per-asset disassociations (code `CODE_GONE`).
+    gone_holders: Vec<Holder>,
 }
 
 impl Resolve for Run<'_> {
@@ -529,7 +556,9 @@ impl Resolve for Run<'_> {
 
     fn holder(&self, code: u64) -> Holder {
         let rank = (code & 0xFFFF_FFFF) as usize;
-        if code >> 32 == 0 {
+        if code & CODE_GONE != 0 {
+            self.gone_holders[rank].clone()
+        } else if code & CODE_USER == 0 {
             Holder::Device(self.serial(self.dev_by_rank[rank]).clone())
         } else {
             Holder::User(self.user_id(self.user_by_rank[rank]).clone())
@@ -659,6 +688,7 @@ impl<'a> Run<'a> {
             pending: Vec::new(),
             violations: Vec::new(),
             invitations: BTreeMap::new(),
+            gone_holders: Vec::new(),
         }
     }
 
@@ -716,7 +746,7 @@ impl<'a> Run<'a> {
     fn hcode(&self, h: HRef) -> u64 {
         match h {
             HRef::Dev(d) => u64::from(self.dev_rank[d as usize]),
-            HRef::User(u) => (1 << 32) | u64::from(self.user_rank[u as usize]),
+            HRef::User(u) => CODE_USER | u64::from(self.user_rank[u as usize]),
         }
     }
 
@@ -1377,26 +1407,32 @@ impl<'a> Run<'a> {
             let slot = &self.snap.slots[h.slot];
             match h.href {
                 None => {
-                    // Gone: revoke (all revocable assets of the holder at once).
+                    // Gone: collected per holder; `gone_holders` decides once every app is
+                    // seen (a revoke takes all revocable assets of the holder at once).
                     if !slot.revocable {
                         continue;
                     }
                     let li = slot.loc;
-                    if !self.snap.locs[li].writable {
+                    let loc = &self.snap.locs[li];
+                    if !loc.writable {
                         continue;
                     }
-                    match &h.holder {
-                        Holder::Device(sn) if rules.on_device_removed == GoneRelease::Release => {
-                            self.loc_acc[li]
-                                .revoke_devices
-                                .insert(sn.clone(), ChangeReason::DeviceRemoved);
+                    let release = match &h.holder {
+                        Holder::Device(_) => rules.on_device_removed == GoneRelease::Release,
+                        Holder::User(id) => {
+                            rules.on_user_retired == GoneRelease::Release
+                                && self.view.is_own_user(&loc.id, id)
                         }
-                        Holder::User(id) if rules.on_user_retired == GoneRelease::Release => {
-                            self.loc_acc[li]
-                                .revoke_users
-                                .insert(id.clone(), ChangeReason::UserRetired);
-                        }
-                        _ => {}
+                        _ => false,
+                    };
+                    if !release {
+                        continue;
+                    }
+                    let g = self.loc_acc[li].gone.entry(h.holder).or_default();
+                    if h.status == HoldingStatus::Adopted {
+                        g.adopted.push(h.slot);
+                    } else {
+                        g.ours.push(h.slot);
                     }
                 }
                 Some(r) => {
@@ -1582,8 +1618,70 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// VPP users that are retired or gone from the directory: revoke (done per holding) and
-    /// retire.
+    /// Holders not in the directory (or retired there), per location: revoked when every
+    /// revocable licence they hold is ours; otherwise only our licences are disassociated,
+    /// asset by asset, and the adopted ones are kept (and reported when the holder is
+    /// acted on).
+    fn gone_holders(&mut self) {
+        for li in 0..self.loc_acc.len() {
+            let gone = std::mem::take(&mut self.loc_acc[li].gone);
+            for (holder, g) in gone {
+                let reason = match holder {
+                    Holder::Device(_) => ChangeReason::DeviceRemoved,
+                    _ => ChangeReason::UserRetired,
+                };
+                if g.adopted.is_empty() {
+                    match holder {
+                        Holder::Device(sn) => {
+                            self.loc_acc[li].revoke_devices.insert(sn, reason);
+                        }
+                        Holder::User(id) => {
+                            self.loc_acc[li].revoke_users.insert(id, reason);
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                // An own VPP user holding an adopted licence is not retired (retiring
+                // releases every revocable licence of the user).
+                let mut acted_on = !g.ours.is_empty();
+                if let Holder::User(id) = &holder {
+                    acted_on |= self.snap.locs[li].users.contains_key(id);
+                    self.loc_acc[li].keep_users.insert(id.clone());
+                }
+                if !g.ours.is_empty() {
+                    let kind = if holder.is_device() { 0 } else { CODE_USER };
+                    let code = CODE_GONE | kind | self.gone_holders.len() as u64;
+                    self.gone_holders.push(holder.clone());
+                    for s in g.ours {
+                        self.loc_acc[li].disassociate.push(Item {
+                            asset: s as u32,
+                            holder: code,
+                            reason,
+                            policy: None,
+                        });
+                    }
+                }
+                if acted_on {
+                    for s in g.adopted {
+                        let slot = &self.snap.slots[s];
+                        self.blocked.push(Blocked {
+                            adam_id: slot.key.adam_id.clone(),
+                            holder: holder.clone(),
+                            policy: None,
+                            reason: BlockReason::AdoptedKept {
+                                location: self.snap.locs[li].id.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Own VPP users that are retired or gone from the directory: retire (their licences
+    /// are released per holding by `gone_holders`). Users another MDM created, and own
+    /// users still holding an adopted licence, are left alone.
     fn users_gone(&mut self) {
         if self.set.release.on_user_retired != GoneRelease::Release {
             return;
@@ -1594,7 +1692,10 @@ impl<'a> Run<'a> {
             }
             for id in &loc.active_users {
                 let gone = self.dir.user(id).is_none_or(|u| u.retired);
-                if gone {
+                if gone
+                    && !self.loc_acc[li].keep_users.contains(id)
+                    && self.view.is_own_user(&loc.id, id)
+                {
                     self.loc_acc[li].retire.insert(id.clone());
                 }
             }

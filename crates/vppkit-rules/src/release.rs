@@ -33,13 +33,23 @@ pub enum ScopeRelease {
     ReleaseAfterDays(u32),
 }
 
-/// What happens to licences of a holder that is gone.
+/// What happens to licences of a holder that is gone (retired in, or missing from, the
+/// directory).
+///
+/// Only what vppkit gave is taken back. Adopted licences (found at Apple: another MDM, a
+/// person, licences that predate onboarding) are never released; a holder that has one is
+/// not revoked (a revoke takes every revocable licence) but loses its reserved and active
+/// licences asset by asset (`assets/disassociate`), and a VPP user holding one is not
+/// retired. VPP users this manager did not create
+/// ([`LicenceView::is_own_user`](crate::LicenceView::is_own_user)) are never retired,
+/// revoked or disassociated for being gone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum GoneRelease {
-    /// Default: revoke every revocable licence of the holder (`assets/revoke`); for users,
-    /// also retire the VPP user.
+    /// Default: take back the holder's revocable licences: `assets/revoke` when they are
+    /// all ours, else `assets/disassociate` of ours only; for own VPP users, also retire
+    /// the user unless it holds an adopted licence.
     #[default]
     Release,
     /// Keep the licences.
@@ -55,10 +65,11 @@ pub struct ReleaseRules {
     pub on_uninstall: UninstallRelease,
     /// On leaving every policy's scope. Default: keep.
     pub on_out_of_scope: ScopeRelease,
-    /// On a device marked retired in the directory, or missing from it. Default: release.
+    /// On a device marked retired in the directory, or missing from it. Default: release
+    /// (what vppkit gave; adopted licences stay).
     pub on_device_removed: GoneRelease,
     /// On a user marked retired in the directory, or missing from it. Default: release
-    /// and retire the VPP user.
+    /// and retire the VPP user, for users this manager created only.
     pub on_user_retired: GoneRelease,
 }
 

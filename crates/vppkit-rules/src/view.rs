@@ -4,7 +4,7 @@
 //! [`LicenceView`] is what the planner reads; [`LicenceState`] is a plain value implementing
 //! it (for tests, demos and dry runs), and `vppkit-ledger`'s read view implements it too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use vppkit_core::{
@@ -68,6 +68,20 @@ pub trait LicenceView {
     /// The VPP users of a location, as Apple lists them (retired ones may appear beside an
     /// active one with the same id).
     fn users(&self, location: &LocationId) -> Vec<VppUser>;
+
+    /// Whether this manager created the VPP user `id` in `location` (its own
+    /// `clientUserId`), so the planner may retire it and take back its licences when it is
+    /// retired in, or missing from, the directory. Users created by another MDM (or by a
+    /// person) are never retired, revoked or disassociated because of the directory.
+    ///
+    /// The default answers `true` for every user: implement it whenever the location may
+    /// hold users this manager did not create (another MDM on the same token, users that
+    /// predate onboarding). [`LicenceState::set_user_owned`] and
+    /// [`LedgerView::with_own_users`](crate::LedgerView::with_own_users) do.
+    fn is_own_user(&self, location: &LocationId, id: &ClientUserId) -> bool {
+        let _ = (location, id);
+        true
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,12 +102,16 @@ struct LocationState {
     assets: BTreeMap<AssetKey, AssetState>,
     #[serde(default)]
     users: BTreeMap<ClientUserId, VppUser>,
+    /// Users this manager did not create (every other user is ours).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    foreign_users: BTreeSet<ClientUserId>,
 }
 
 /// A plain licence state implementing [`LicenceView`].
 ///
 /// `free` is computed as `total - retired - holdings` (any status), or unlimited for free
-/// assets. [`LicenceState::apply`] plays a plan as if Apple accepted all of it, which is what
+/// assets. Every VPP user counts as created by this manager unless
+/// [`LicenceState::set_user_owned`] says otherwise. [`LicenceState::apply`] plays a plan as if Apple accepted all of it, which is what
 /// the property tests and dry runs use.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -116,10 +134,18 @@ impl LicenceState {
                 let key = a.asset.key.clone();
                 s.add_asset(&l.id, a.asset, a.bundle_id);
                 for (h, st) in view.holdings(&l.id, &key) {
+                    if let Holder::User(id) = &h {
+                        if !view.is_own_user(&l.id, id) {
+                            s.set_user_owned(&l.id, id, false);
+                        }
+                    }
                     s.set_holding(&l.id, &key, h, st);
                 }
             }
             for u in view.users(&l.id) {
+                if !view.is_own_user(&l.id, &u.client_user_id) {
+                    s.set_user_owned(&l.id, &u.client_user_id, false);
+                }
                 s.set_user(&l.id, u);
             }
         }
@@ -135,6 +161,7 @@ impl LicenceState {
                 token_state,
                 assets: BTreeMap::new(),
                 users: BTreeMap::new(),
+                foreign_users: BTreeSet::new(),
             });
         self
     }
@@ -146,6 +173,7 @@ impl LicenceState {
                 token_state: TokenState::Valid,
                 assets: BTreeMap::new(),
                 users: BTreeMap::new(),
+                foreign_users: BTreeSet::new(),
             })
     }
 
@@ -210,6 +238,26 @@ impl LicenceState {
         self
     }
 
+    /// Says whether this manager created the VPP user `id` (default: yes). A user marked
+    /// not owned (another MDM's, or one that predates onboarding) is never retired, revoked
+    /// or disassociated by the planner because the directory does not list it; see
+    /// [`LicenceView::is_own_user`]. The mark needs no [`VppUser`] entry: it also covers a
+    /// holder that Apple lists only in assignments.
+    pub fn set_user_owned(
+        &mut self,
+        location: &LocationId,
+        id: &ClientUserId,
+        owned: bool,
+    ) -> &mut Self {
+        let l = self.loc(location);
+        if owned {
+            l.foreign_users.remove(id);
+        } else {
+            l.foreign_users.insert(id.clone());
+        }
+        self
+    }
+
     /// The holding status, if held.
     pub fn holding(
         &self,
@@ -256,8 +304,8 @@ impl LicenceState {
     }
 
     /// Plays a plan as if Apple accepted every request: users created (Associated with a
-    /// Managed Apple Account, else Registered), associations Active, disassociations and
-    /// revocations removed (revocable assets only), users retired.
+    /// Managed Apple Account, else Registered, and ours), associations Active,
+    /// disassociations and revocations removed (revocable assets only), users retired.
     pub fn apply(&mut self, plan: &Plan) {
         for lp in &plan.locations {
             let loc = self.loc(&lp.location);
@@ -271,6 +319,7 @@ impl LicenceState {
                     let mut user = VppUser::new(u.client_user_id.clone(), status);
                     user.email = u.email.clone();
                     user.managed_apple_id = u.managed_apple_id.clone();
+                    loc.foreign_users.remove(&u.client_user_id);
                     loc.users.insert(u.client_user_id.clone(), user);
                 }
             }
@@ -339,5 +388,11 @@ impl LicenceView for LicenceState {
         self.locations
             .get(location)
             .map_or_else(Vec::new, |l| l.users.values().cloned().collect())
+    }
+
+    fn is_own_user(&self, location: &LocationId, id: &ClientUserId) -> bool {
+        self.locations
+            .get(location)
+            .is_none_or(|l| !l.foreign_users.contains(id))
     }
 }

@@ -1,10 +1,12 @@
 //! Property tests: a plan never reserves more than is free, the same input always gives the
-//! same plan, and planning again after the plan is applied gives an empty plan.
+//! same plan, planning again after the plan is applied gives an empty plan, and a holder gone
+//! from the directory loses only the licences vppkit gave it (never an adopted one, never
+//! anything of another MDM's user).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use vppkit_core::{HoldingStatus, Platform, TokenState, VppUserStatus};
+use vppkit_core::{Holder, HoldingStatus, Platform, TokenState, VppUserStatus};
 use vppkit_rules::{
     DirectoryDevice, DirectoryUser, EnrollmentType, GoneRelease, Group, InstallRequest, Intent,
     LicenceType, LicenceView, MdmCommand, Plan, Policy, ReleaseRules, ScopeRelease, Target,
@@ -22,7 +24,7 @@ struct Gen {
     groups: Vec<(Vec<usize>, Vec<usize>)>,
     locations: Vec<(Vec<(u8, u32)>, bool)>, // (asset kind, total), writable
     holdings: Vec<(usize, u8, usize, u8)>,  // location, asset, holder, status
-    vpp_users: Vec<(usize, usize, bool)>,   // location, user, associated
+    vpp_users: Vec<(usize, usize, bool, bool)>, // location, user, associated, foreign
     policies: Vec<PolicyGen>,               // adam, target, intent, licence, priority, pin, exclude
     requests: Vec<(usize, u8)>,
     release: (u8, u8, bool, bool),
@@ -55,7 +57,15 @@ fn gen() -> impl Strategy<Value = Gen> {
         1..3,
     );
     let holdings = prop::collection::vec((0usize..2, 1u8..=4, 0usize..32, 0u8..4), 0..12);
-    let vpp_users = prop::collection::vec((0usize..2, 0usize..8, any::<bool>()), 0..6);
+    let vpp_users = prop::collection::vec(
+        (
+            0usize..2,
+            0usize..8,
+            any::<bool>(),
+            prop::bool::weighted(0.25),
+        ),
+        0..6,
+    );
     let policies = prop::collection::vec(
         (
             1u8..=9,
@@ -231,7 +241,7 @@ fn build(g: &Gen, reversed: bool) -> World {
         ][st as usize];
         w.state.set_holding(&loc(&l), &key(u64::from(a)), h, status);
     }
-    for &(l, u, associated) in &g.vpp_users {
+    for &(l, u, associated, foreign) in &g.vpp_users {
         if u >= nu {
             continue;
         }
@@ -242,6 +252,18 @@ fn build(g: &Gen, reversed: bool) -> World {
             VppUserStatus::Registered
         };
         w = w.vpp_user(&l, &format!("U{u}"), status);
+        if foreign {
+            w.state
+                .set_user_owned(&loc(&l), &uid(&format!("U{u}")), false);
+        }
+    }
+    // Some users gone from the directory were created by another MDM.
+    for &(l, _, h, _) in &g.holdings {
+        if h >= nd + nu && h % 4 == 3 {
+            let l = format!("L{}", (l % g.locations.len()) + 1);
+            w.state
+                .set_user_owned(&loc(&l), &uid(&format!("gone{h}")), false);
+        }
     }
     let mut policies: Vec<Policy> = g
         .policies
@@ -389,6 +411,66 @@ proptest! {
             }
             for b in &lp.revoke {
                 prop_assert!(b.targets.len() <= 100);
+            }
+        }
+    }
+
+    #[test]
+    fn gone_holders_lose_only_what_is_ours(g in gen()) {
+        let w = build(&g, false);
+        let plan = w.plan();
+        let dir = w.directory();
+        let in_dir = |h: &Holder| match h {
+            Holder::Device(s) => dir.device(s).is_some_and(|d| !d.retired),
+            Holder::User(u) => dir.user(u).is_some_and(|u| !u.retired),
+            _ => false,
+        };
+        for lp in &plan.locations {
+            let l = &lp.location;
+            let revocable: Vec<_> = w
+                .state
+                .assets(l)
+                .into_iter()
+                .filter(|a| a.asset.revocable && !a.asset.is_book())
+                .map(|a| a.asset.key)
+                .collect();
+            // A revoke takes every revocable licence: never one of a holder with an adopted one.
+            for b in &lp.revoke {
+                for h in b.targets.holders() {
+                    prop_assert!(!in_dir(&h));
+                    for k in &revocable {
+                        prop_assert_ne!(w.state.holding(l, k, &h), Some(HoldingStatus::Adopted));
+                    }
+                    if let Holder::User(u) = &h {
+                        prop_assert!(w.state.is_own_user(l, u), "foreign {} revoked", u);
+                    }
+                }
+            }
+            // Holders gone from the directory lose only reserved or active licences.
+            for b in &lp.disassociate {
+                for (k, h) in b.holdings() {
+                    if in_dir(&h) {
+                        continue;
+                    }
+                    let st = w.state.holding(l, &k, &h);
+                    prop_assert!(
+                        matches!(st, Some(HoldingStatus::Active | HoldingStatus::Reserved)),
+                        "{} {} {:?} disassociated", h, k, st
+                    );
+                    if let Holder::User(u) = &h {
+                        prop_assert!(w.state.is_own_user(l, u), "foreign {} disassociated", u);
+                    }
+                }
+            }
+            // Another MDM's users are never retired, nor own users keeping an adopted licence.
+            for b in &lp.retire_users {
+                for u in &b.client_user_ids {
+                    prop_assert!(w.state.is_own_user(l, u), "foreign {} retired", u);
+                    let h = Holder::User(u.clone());
+                    for k in &revocable {
+                        prop_assert_ne!(w.state.holding(l, k, &h), Some(HoldingStatus::Adopted));
+                    }
+                }
             }
         }
     }

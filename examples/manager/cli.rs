@@ -146,11 +146,17 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Engine warnings matter to a long-running server; a one-shot command reports its
+    // own failure in one line. RUST_LOG overrides both.
+    let default_filter = match cli.command {
+        Some(Command::Serve { .. }) => "warn,vppkit_client=error",
+        _ => "error",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,vppkit_client=error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -17,15 +17,24 @@ use super::error::{ManagerError, Result};
 use super::loopback;
 use super::state::{self, Inputs, PlanNotes, Request};
 
+/// Writes to stdout; a closed pipe (`manager report | head`) is not an error.
+pub(crate) fn out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 /// Prints a value as pretty JSON, or its text form.
 pub(crate) fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) {
     if json {
         match serde_json::to_string_pretty(value) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => out(&(s + "\n")),
             Err(e) => eprintln!("error: cannot encode the output as JSON: {e}"),
         }
     } else {
-        print!("{}", text(value));
+        out(&text(value));
     }
 }
 
@@ -290,8 +299,8 @@ pub(crate) async fn sync(
     let results = match location {
         Some(id) => {
             let id = location_arg(id)?;
-            let r = app.engine.sync(&id, kind, progress).await;
-            vec![(id, r)]
+            let r = app.engine.sync(&id, kind, progress).await?;
+            vec![(id, Ok(r))]
         }
         None => app.engine.sync_all(kind, progress).await?,
     };

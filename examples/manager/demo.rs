@@ -94,15 +94,14 @@ struct Out {
 impl Out {
     fn step(&self, text: &str) {
         if !self.quiet {
-            println!("\n== {text}");
+            commands::out(&format!("\n== {text}\n"));
         }
     }
     fn line(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            print!("{}", text.as_ref());
-            if !text.as_ref().ends_with('\n') {
-                println!();
-            }
+            let text = text.as_ref();
+            let end = if text.ends_with('\n') { "" } else { "\n" };
+            commands::out(&format!("{text}{end}"));
         }
     }
 }
@@ -374,19 +373,19 @@ pub(crate) fn print(output: &DemoOutput, json: bool) {
         commands::emit(true, output, |_| String::new());
         return;
     }
-    println!("\n== Report\n");
-    print!("{}", report::render(&output.report));
-    if output.key_generated {
-        println!(
-            "\nThe database is {}. To run the subcommands against it, set {} (base64, 32 bytes)\nbefore the demo, then for example:\n  cargo run --example manager -- --db {} report",
-            output.database,
-            app::KEY_ENV,
-            output.database
-        );
+    commands::out(&format!(
+        "\n== Report\n\n{}",
+        report::render(&output.report)
+    ));
+    let db = &output.database;
+    commands::out(&if output.key_generated {
+        format!(
+            "\nThe database is {db}. To run the subcommands against it, set {} (base64, 32 bytes)\nbefore the demo, then for example:\n  cargo run --example manager -- --db {db} report\n",
+            app::KEY_ENV
+        )
     } else {
-        println!(
-            "\nThe database is {}; run the subcommands against it, for example:\n  cargo run --example manager -- --db {} report",
-            output.database, output.database
-        );
-    }
+        format!(
+            "\nThe database is {db}; run the subcommands against it, for example:\n  cargo run --example manager -- --db {db} report\n"
+        )
+    });
 }

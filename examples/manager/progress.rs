@@ -121,7 +121,9 @@ pub(crate) fn reporter(mode: Mode) -> ProgressReporter {
                         }
                         bar.finish_with_message(text);
                     }
-                    None => eprintln!("sync {location}: {text}"),
+                    // A failure is reported once, by the command's error line.
+                    None if outcome.error.is_none() => eprintln!("sync {location}: {text}"),
+                    None => {}
                 }
             }
             _ => {}

@@ -58,6 +58,33 @@ async fn fresh(
     (store, url, id)
 }
 
+/// CPU seconds (user + system, all threads) this process used so far, from
+/// `/proc/self/stat` (Linux; 0 elsewhere). Printed next to wall time because
+/// the shared bench machines are often oversubscribed.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn holding(n: u64) -> HoldingUpsert {
     HoldingUpsert::new(app(1_000 + n % ASSETS), device(n), HoldingStatus::Active)
 }
@@ -67,6 +94,7 @@ async fn scale(n: u64) {
     let (store, _, id) = fresh(&dir, "scale.db", ASSETS, 2_000_000).await;
 
     let start = Instant::now();
+    let cpu0 = cpu_seconds();
     let mut next = 0u64;
     while next < n {
         let end = (next + PAGE as u64).min(n);
@@ -77,8 +105,10 @@ async fn scale(n: u64) {
         next = end;
     }
     let upsert = start.elapsed();
+    let upsert_cpu = cpu_seconds() - cpu0;
 
     let start = Instant::now();
+    let cpu0 = cpu_seconds();
     let mut read = 0u64;
     for a in 0..ASSETS {
         read += store
@@ -87,11 +117,13 @@ async fn scale(n: u64) {
             .unwrap();
     }
     let read_time = start.elapsed();
+    let read_cpu = cpu_seconds() - cpu0;
     assert_eq!(read, n);
 
     let base_n = 20_000u64.min(n);
     let (base_store, _, base_id) = fresh(&dir, "baseline.db", ASSETS, 2_000_000).await;
     let start = Instant::now();
+    let cpu0 = cpu_seconds();
     for i in 0..base_n {
         base_store
             .put_holdings(&base_id, vec![holding(i)], Utc::now())
@@ -99,21 +131,26 @@ async fn scale(n: u64) {
             .unwrap();
     }
     let base = start.elapsed();
+    let base_cpu = cpu_seconds() - cpu0;
     let per_row = base.as_secs_f64() / base_n as f64;
     let extrapolated = per_row * n as f64;
+    println!("machine load average (1, 5, 15 min): {}", load_average());
     println!(
-        "scale: upsert {n} holdings in pages of {PAGE}: {:.2} s ({:.0} rows/s)",
+        "scale: upsert {n} holdings in pages of {PAGE}: {:.2} s wall ({:.0} rows/s), {:.2} s CPU",
         upsert.as_secs_f64(),
-        n as f64 / upsert.as_secs_f64()
+        n as f64 / upsert.as_secs_f64(),
+        upsert_cpu
     );
     println!(
-        "scale: read back by asset ({ASSETS} assets, pages of {PAGE}): {:.2} s ({:.0} rows/s)",
+        "scale: read back by asset ({ASSETS} assets, pages of {PAGE}): {:.2} s wall ({:.0} rows/s), {:.2} s CPU",
         read_time.as_secs_f64(),
-        n as f64 / read_time.as_secs_f64()
+        n as f64 / read_time.as_secs_f64(),
+        read_cpu
     );
     println!(
-        "baseline: one call per row, {base_n} rows measured: {:.2} s = {:.1} us/row; extrapolated to {n}: {:.0} s; batched is {:.1}x faster",
+        "baseline: one call per row, {base_n} rows measured: {:.2} s wall ({:.2} s CPU) = {:.1} us/row; extrapolated to {n}: {:.0} s; batched is {:.1}x faster",
         base.as_secs_f64(),
+        base_cpu,
         per_row * 1e6,
         extrapolated,
         extrapolated / upsert.as_secs_f64()

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use super::app::{self, App, OpenOptions};
+use super::apply;
 use super::commands::{self, emit};
 use super::demo::{self, DemoOptions};
 use super::error::Result;
@@ -256,25 +257,25 @@ async fn run(cli: Cli) -> Result<()> {
             policies,
             directory,
         } => {
-            let policies = commands::read_policies(policies)?;
-            let directory = commands::read_directory(directory)?;
+            let policies = apply::read_policies(policies)?;
+            let directory = apply::read_directory(directory)?;
             let app = open(&cli).await?;
-            let planned = commands::plan(&app, &policies, &directory).await?;
+            let planned = apply::plan(&app, &policies, &directory).await?;
             emit(json, &planned, |p| p.text());
         }
         Command::Apply {
             policies,
             directory,
         } => {
-            let policies = commands::read_policies(policies)?;
-            let directory = commands::read_directory(directory)?;
+            let policies = apply::read_policies(policies)?;
+            let directory = apply::read_directory(directory)?;
             let app = open(&cli).await?;
-            let applied = commands::apply(&app, policies, directory).await?;
+            let applied = apply::apply(&app, policies, directory).await?;
             emit(json, &applied, |a| a.text());
         }
         Command::RequestInstall { holder, app: adam } => {
             let app = open(&cli).await?;
-            let r = commands::request_install(&app, holder, adam).await?;
+            let r = apply::request_install(&app, holder, adam).await?;
             emit(json, &r, |r| format!("{}: {}\n", r.outcome, r.explain));
         }
         Command::Report => {

@@ -22,6 +22,7 @@ use vppkit::store::SecretCipher;
 use vppkit_sim::{Preset, SimClock, Simulator};
 
 use super::app::{self, App, OpenOptions};
+use super::apply;
 use super::commands;
 use super::error::{ManagerError, Result};
 use super::progress::{self, Mode};
@@ -258,7 +259,7 @@ async fn story(
         directory,
         applied_at: chrono::Utc::now(),
     };
-    let applied = commands::apply_inputs(app, &inputs, None).await?;
+    let applied = apply::apply_inputs(app, &inputs, None).await?;
     out.line(applied.text());
 
     out.step("Letting the simulated world move");
@@ -271,13 +272,13 @@ async fn story(
         ));
     }
     control.flush_notifications(Duration::from_secs(10)).await;
-    let again = commands::apply_inputs(app, &inputs, None).await?;
+    let again = apply::apply_inputs(app, &inputs, None).await?;
     out.line(format!(
         "applied again for the users who accepted: {}",
         again.text()
     ));
     if let Some((device, adam)) = self_service_example(&inputs) {
-        match commands::request_install(app, &device, &adam).await {
+        match apply::request_install(app, &device, &adam).await {
             Ok(r) => out.line(format!("self-service request: {}", r.explain)),
             Err(e) => out.line(format!("self-service request not served: {}", e.one_line())),
         }

@@ -3,7 +3,7 @@
 //! - [`cli`]: the command line (clap) and its error handling;
 //! - [`app`]: opening the store and the engine from `--db`, `--apple-url` and the secret key;
 //! - [`state`]: what the manager keeps in the store besides the engine's data;
-//! - [`commands`]: one function per subcommand;
+//! - [`commands`], [`apply`]: one function per subcommand;
 //! - [`report`]: the report (JSON and text tables);
 //! - [`demo`]: the whole story against the simulator;
 //! - [`serve`]: the long-running manager (scheduler and notification webhook);
@@ -12,6 +12,7 @@
 //! - [`loopback`]: subscribing a plain-http webhook on the simulator.
 
 pub(crate) mod app;
+pub(crate) mod apply;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod demo;

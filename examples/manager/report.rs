@@ -82,7 +82,8 @@ fn blocked_location(b: &Blocked) -> Option<&LocationId> {
     match &b.reason {
         BlockReason::AwaitingInvitation { location }
         | BlockReason::ReleaseInFlight { location }
-        | BlockReason::NotRevocable { location } => Some(location),
+        | BlockReason::NotRevocable { location }
+        | BlockReason::AdoptedKept { location } => Some(location),
         _ => None,
     }
 }

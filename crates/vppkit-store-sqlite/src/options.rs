@@ -21,6 +21,7 @@ pub struct SqliteStoreOptions {
     in_memory: bool,
     max_connections: u32,
     busy_timeout: Duration,
+    wal_autocheckpoint: u32,
 }
 
 impl SqliteStoreOptions {
@@ -31,6 +32,7 @@ impl SqliteStoreOptions {
             in_memory: false,
             max_connections: 4,
             busy_timeout: Duration::from_secs(10),
+            wal_autocheckpoint: 10_000,
         }
     }
 
@@ -41,6 +43,7 @@ impl SqliteStoreOptions {
             in_memory: true,
             max_connections: 1,
             busy_timeout: Duration::from_secs(10),
+            wal_autocheckpoint: 10_000,
         }
     }
 
@@ -53,6 +56,15 @@ impl SqliteStoreOptions {
     /// How long a writer waits for another writer's lock (default 10 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// After how many WAL pages (4 KiB each) SQLite copies the WAL back into the
+    /// database (default 10,000, about 40 MiB; SQLite's own default is 1,000).
+    /// Fewer checkpoints mean fewer `fsync`s during bulk syncs; durability of
+    /// committed transactions is the same either way.
+    pub fn wal_autocheckpoint(mut self, pages: u32) -> Self {
+        self.wal_autocheckpoint = pages;
         self
     }
 
@@ -73,7 +85,9 @@ impl SqliteStoreOptions {
         let connect = if self.in_memory {
             connect
         } else {
-            connect.journal_mode(SqliteJournalMode::Wal)
+            connect
+                .journal_mode(SqliteJournalMode::Wal)
+                .pragma("wal_autocheckpoint", self.wal_autocheckpoint.to_string())
         };
         let mut pool = SqlitePoolOptions::new()
             .max_connections(if self.in_memory {

@@ -1,6 +1,6 @@
 //! Sync bookkeeping, sync pages (one transaction each, cursor included) and assets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -115,17 +115,19 @@ struct PageColumns {
     metadata: (Vec<String>, Vec<&'static str>, Vec<String>),
     users: UserColumns,
     delete_users: Vec<String>,
-    /// Holding upserts by asset (in key order), in page order within an asset.
-    holdings: BTreeMap<(String, &'static str), HoldingGroup>,
+    /// Holding upserts, the last one of each holding.
+    holdings: HoldingColumns,
     /// The assets the metadata and holdings refer to, in page order.
     referenced: Vec<AssetKey>,
     seen: KeysByAsset,
     deletes: KeysByAsset,
 }
 
-/// The holding upserts of one asset: parallel columns.
+/// The holding upserts of a page: parallel columns, in page order.
 #[derive(Default)]
-struct HoldingGroup {
+struct HoldingColumns {
+    adam: Vec<String>,
+    pp: Vec<&'static str>,
     holder: Vec<String>,
     status: Vec<&'static str>,
     operation: Vec<Option<String>>,
@@ -221,20 +223,16 @@ fn columns(page: &SyncPage) -> Result<PageColumns> {
         users.status.push(u.status.as_str());
         users.managed.push(*managed);
     }
-    let mut holdings: BTreeMap<(String, &'static str), HoldingGroup> = BTreeMap::new();
+    let mut holdings = HoldingColumns::default();
     for h in last_per_key(&page.upsert_holdings, |h: &vppkit_store::HoldingUpsert| {
         (&h.asset, &h.holder)
     }) {
         refer(&h.asset);
-        let group = holdings
-            .entry((
-                h.asset.adam_id.as_str().to_owned(),
-                h.asset.pricing_param.as_str(),
-            ))
-            .or_default();
-        group.holder.push(h.holder.to_string());
-        group.status.push(h.status.as_str());
-        group.operation.push(h.operation_id.clone());
+        holdings.adam.push(h.asset.adam_id.as_str().to_owned());
+        holdings.pp.push(h.asset.pricing_param.as_str());
+        holdings.holder.push(h.holder.to_string());
+        holdings.status.push(h.status.as_str());
+        holdings.operation.push(h.operation_id.clone());
     }
     let mut seen = KeysByAsset::default();
     if page.generation.is_some() {
@@ -388,7 +386,7 @@ async fn apply_page_once(
             .execute(&mut *tx)
             .await?;
     }
-    if !c.holdings.is_empty() {
+    if !c.holdings.holder.is_empty() {
         upsert_holdings(&mut tx, location, c).await?;
     }
     if let Some(generation) = c.generation {
@@ -475,118 +473,63 @@ async fn lock_assets(
     Ok(())
 }
 
-/// Upserts a page's holdings, under the asset locks taken by [`lock_assets`]:
-/// per asset, the holders already stored are found by primary-key lookups (see
-/// [`stored_among`]); the new ones are inserted with one plain bulk `INSERT` (no
-/// `ON CONFLICT`, whose per-row speculative insertion costs about twice as much:
-/// no other writer can insert these rows while the asset rows are locked), the
-/// stored ones are overwritten with one `INSERT ... ON CONFLICT DO UPDATE`, whose
-/// conflicts are found through the primary key; then each asset's count is raised
-/// by its inserted rows.
+/// Upserts a page's holdings in one statement, under the asset locks taken by
+/// [`lock_assets`]: the holders already stored are found by primary-key lookups
+/// (the `OFFSET 0` fence keeps the planner from turning them into a scan of the
+/// asset's holdings when the statistics are stale); those rows are overwritten by
+/// an `INSERT ... ON CONFLICT DO UPDATE` whose conflicts are found the same way;
+/// the others are inserted by a plain `INSERT` (no per-row speculative insertion,
+/// about half the cost: no other writer can insert these rows while the asset
+/// rows are locked); and each asset's count is raised by its inserted rows.
 async fn upsert_holdings(
     conn: &mut PgConnection,
     location: &LocationId,
     c: &PageColumns,
 ) -> TxResult<()> {
-    let loc = location.as_str();
-    let mut new = Rows::default();
-    let mut old = Rows::default();
-    let mut counted_adam: Vec<&str> = Vec::new();
-    let mut counted_pp: Vec<&str> = Vec::new();
-    let mut counted_n: Vec<i64> = Vec::new();
-    for ((adam, pp), group) in &c.holdings {
-        let existing: Vec<String> = sqlx::query_scalar(concat!("SELECT x.holder", stored_among!()))
-            .bind(loc)
-            .bind(adam)
-            .bind(pp)
-            .bind(&group.holder)
-            .fetch_all(&mut *conn)
-            .await?;
-        let existing: HashSet<&str> = existing.iter().map(String::as_str).collect();
-        let mut inserted = 0i64;
-        for i in 0..group.holder.len() {
-            let holder = group.holder[i].as_str();
-            let rows = if existing.contains(holder) {
-                &mut old
-            } else {
-                inserted += 1;
-                &mut new
-            };
-            rows.adam.push(adam);
-            rows.pp.push(pp);
-            rows.holder.push(holder);
-            rows.status.push(group.status[i]);
-            rows.operation.push(group.operation[i].as_deref());
-        }
-        if inserted > 0 {
-            counted_adam.push(adam);
-            counted_pp.push(pp);
-            counted_n.push(inserted);
-        }
-    }
-    const COLUMNS: &str = "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, \
-         status, operation_id, seen_generation, updated_at) \
-         SELECT $1, a, p, k, s, o, $7, $8 \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-              AS u(a, p, k, s, o)";
-    if !old.holder.is_empty() {
-        let sql = format!(
-            "{COLUMNS} ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
-               status = EXCLUDED.status, operation_id = EXCLUDED.operation_id, \
-               seen_generation = COALESCE(EXCLUDED.seen_generation, holdings.seen_generation), \
-               updated_at = EXCLUDED.updated_at"
-        );
-        old.bind(sqlx::query(&sql), loc, c)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if !new.holder.is_empty() {
-        // The inserted rows and their assets' counts, in one statement (a
-        // data-modifying WITH runs whether or not the rest reads it).
-        let sql = format!(
-            "WITH ins AS ({COLUMNS} RETURNING 1) \
-             UPDATE assets a SET held_count = a.held_count + u.n \
-             FROM UNNEST($9::text[], $10::text[], $11::int8[]) AS u(ad, p, n) \
-             WHERE a.location_id = $1 AND a.adam_id = u.ad AND a.pricing_param = u.p"
-        );
-        new.bind(sqlx::query(&sql), loc, c)
-            .bind(&counted_adam)
-            .bind(&counted_pp)
-            .bind(&counted_n)
-            .execute(&mut *conn)
-            .await?;
-    }
+    let h = &c.holdings;
+    sqlx::query(
+        "WITH u AS ( \
+           SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+                      AS u(a, p, k, s, o)), \
+         stored AS ( \
+           SELECT u.a, u.p, u.k FROM u, \
+             LATERAL (SELECT 1 FROM holdings i WHERE i.location_id = $1 AND i.adam_id = u.a \
+                        AND i.pricing_param = u.p AND i.holder = u.k OFFSET 0) x), \
+         overwritten AS ( \
+           INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+                                 operation_id, seen_generation, updated_at) \
+           SELECT $1, u.a, u.p, u.k, u.s, u.o, $7, $8 FROM u JOIN stored USING (a, p, k) \
+           ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
+             status = EXCLUDED.status, operation_id = EXCLUDED.operation_id, \
+             seen_generation = COALESCE(EXCLUDED.seen_generation, holdings.seen_generation), \
+             updated_at = EXCLUDED.updated_at \
+           RETURNING 1), \
+         inserted AS ( \
+           INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+                                 operation_id, seen_generation, updated_at) \
+           SELECT $1, u.a, u.p, u.k, u.s, u.o, $7, $8 FROM u \
+           WHERE NOT EXISTS (SELECT 1 FROM stored WHERE stored.a = u.a AND stored.p = u.p \
+                               AND stored.k = u.k) \
+           RETURNING adam_id, pricing_param), \
+         counted AS ( \
+           UPDATE assets a SET held_count = a.held_count + n.n \
+           FROM (SELECT adam_id, pricing_param, count(*) AS n FROM inserted \
+                 GROUP BY adam_id, pricing_param) n \
+           WHERE a.location_id = $1 AND a.adam_id = n.adam_id \
+             AND a.pricing_param = n.pricing_param) \
+         SELECT (SELECT count(*) FROM overwritten), (SELECT count(*) FROM inserted)",
+    )
+    .bind(location.as_str())
+    .bind(&h.adam)
+    .bind(&h.pp)
+    .bind(&h.holder)
+    .bind(&h.status)
+    .bind(&h.operation)
+    .bind(c.generation)
+    .bind(c.at)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
-}
-
-/// Parallel columns of holding rows to write.
-#[derive(Default)]
-struct Rows<'a> {
-    adam: Vec<&'a str>,
-    pp: Vec<&'a str>,
-    holder: Vec<&'a str>,
-    status: Vec<&'a str>,
-    operation: Vec<Option<&'a str>>,
-}
-
-impl<'a> Rows<'a> {
-    /// Binds `$1` to `$8` of the holdings `INSERT`.
-    fn bind<'q>(
-        &'q self,
-        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-        location: &'q str,
-        c: &'q PageColumns,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        query
-            .bind(location)
-            .bind(&self.adam)
-            .bind(&self.pp)
-            .bind(&self.holder)
-            .bind(&self.status)
-            .bind(&self.operation)
-            .bind(c.generation)
-            .bind(c.at)
-    }
 }
 
 macro_rules! unseen {

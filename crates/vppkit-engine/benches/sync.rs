@@ -8,6 +8,10 @@
 //!   SQLite store (assets, users, every assignment through the ledger, each page
 //!   written with its journal and cursor in one transaction).
 //!
+//! - `store_pages` and `store_pages_no_journal`: the same pages built from the
+//!   ledger and written to a fresh SQLite store directly, with and without the
+//!   journal records (the store's share of the engine's time).
+//!
 //! Pacing is off, so Apple's rate limit (15 requests a second) is not in the
 //! figures: at that rate 100 pages take at least 6.7 s, and the engine's work per
 //! page must stay well under 66 ms to never be the bottleneck.
@@ -140,6 +144,63 @@ async fn client_walk(sim: &RunningSimulator, token: &TokenFile) -> Duration {
     took
 }
 
+/// Writes the pages the engine writes (ledger entries, holdings, journal),
+/// without any HTTP: the store's and the ledger's share.
+async fn store_pages(sim: &RunningSimulator, with_journal: bool) -> Duration {
+    use vppkit_ledger::{Assignment, Cause, Ledger};
+    use vppkit_store::{HoldingUpsert, NewJournalRecord, StoreExt, SyncPage};
+    let uid = sim.control().locations()[0].uid.clone();
+    let assets = sim.control().assets(&uid).unwrap();
+    let pairs = sim.control().assignments(&uid).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    let store = SqliteStore::connect(&url, SecretCipher::plaintext())
+        .await
+        .unwrap();
+    let id = LocationId::new("bench").unwrap();
+    let now = chrono::Utc::now();
+    let record = vppkit_store::LocationRecord::new(
+        id.clone(),
+        "Bench",
+        vppkit_core::Secret::new("t"),
+        now,
+        now,
+    );
+    store.save_location(&record).await.unwrap();
+    store.put_assets(&id, assets.clone(), now).await.unwrap();
+    let mut ledger = Ledger::new(id.clone());
+    ledger.reconcile_assets(&assets, Cause::sync(None), now);
+    let started = Instant::now();
+    let snap = ledger.begin_snapshot();
+    for chunk in pairs.chunks(1000) {
+        let items: Vec<Assignment> = chunk
+            .iter()
+            .map(|(a, h)| Assignment::new(a.clone(), h.clone()))
+            .collect();
+        let entries = ledger
+            .apply_snapshot_page(&snap, &items, Cause::sync(None), now)
+            .unwrap();
+        let mut page = SyncPage::new(now);
+        for e in &entries {
+            if with_journal {
+                let body = serde_json::to_value(e).unwrap();
+                page.journal.push(NewJournalRecord::new(
+                    e.at,
+                    e.cause.to_string(),
+                    "ledger",
+                    body,
+                ));
+            }
+        }
+        page.upsert_holdings = items
+            .into_iter()
+            .map(|x| HoldingUpsert::new(x.asset, x.holder, vppkit_core::HoldingStatus::Adopted))
+            .collect();
+        store.apply_sync_page(&id, &page).await.unwrap();
+    }
+    started.elapsed()
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -169,6 +230,30 @@ fn bench(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     total += engine_sync(sim, token).await;
+                }
+                total
+            }
+        })
+    });
+    g.bench_function("store_pages", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let sim = &sim;
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += store_pages(sim, true).await;
+                }
+                total
+            }
+        })
+    });
+    g.bench_function("store_pages_no_journal", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let sim = &sim;
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += store_pages(sim, false).await;
                 }
                 total
             }

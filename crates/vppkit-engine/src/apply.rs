@@ -773,9 +773,8 @@ impl Engine {
                 now,
             ))
             .await?;
-        let own = guard.book().own_users.clone();
         let mut page = PageBuilder::new(now);
-        page.entries(&entries, Some(&op_id), &own);
+        page.entries(&entries, Some(&op_id), &guard.book().own_users);
         if let Err(e) = page.write(inner.store.as_ref(), &location).await {
             guard.invalidate();
             return Err(e);
@@ -937,9 +936,8 @@ impl Engine {
         if entries.is_empty() {
             return Ok(());
         }
-        let own = guard.book().own_users.clone();
         let mut page = PageBuilder::new(self.inner.now());
-        page.entries(entries, operation, &own);
+        page.entries(entries, operation, &guard.book().own_users);
         let location = guard.id();
         if let Err(e) = page.write(self.inner.store.as_ref(), &location).await {
             guard.invalidate();

@@ -247,8 +247,8 @@ impl Engine {
                 .reconcile_assets(&assets, Cause::sync(version.clone()), now);
         let metadata = self.new_asset_metadata(guard, &assets).await;
         let mut page = PageBuilder::new(now);
-        let own = guard.book().own_users.clone();
-        page.entries(&entries, None, &own).metadata(metadata);
+        page.entries(&entries, None, &guard.book().own_users)
+            .metadata(metadata);
         if let Some(v) = version {
             page.cursor(CursorUpdate::set(
                 StoreEndpoint::Assets,
@@ -368,11 +368,11 @@ impl Engine {
             let entries = guard.book().ledger.apply_users(&users, cause, now);
             let next = page.next_page_index;
             let mut out = PageBuilder::new(now);
-            let own = guard.book().own_users.clone();
-            out.entries(&entries, None, &own).cursor(CursorUpdate::set(
-                StoreEndpoint::Users,
-                SyncCursor::new(version, next, now),
-            ));
+            out.entries(&entries, None, &guard.book().own_users)
+                .cursor(CursorUpdate::set(
+                    StoreEndpoint::Users,
+                    SyncCursor::new(version, next, now),
+                ));
             if let Err(e) = out.write(inner.store.as_ref(), &location).await {
                 guard.invalidate();
                 return Err(e);
@@ -483,8 +483,7 @@ impl Engine {
             let next = page.next_page_index;
             let now = inner.now();
             let mut out = PageBuilder::new(now);
-            let own = guard.book().own_users.clone();
-            out.entries(&entries, None, &own);
+            out.entries(&entries, None, &guard.book().own_users);
             if next.is_some() {
                 out.cursor(CursorUpdate::set(
                     StoreEndpoint::Assignments,
@@ -514,8 +513,7 @@ impl Engine {
             let cause = Cause::sync(version.clone());
             let entries = guard.book().ledger.finish_snapshot(token, cause, now)?;
             let mut out = PageBuilder::new(now);
-            let own = guard.book().own_users.clone();
-            out.entries(&entries, None, &own);
+            out.entries(&entries, None, &guard.book().own_users);
             if let Some(v) = version {
                 out.cursor(CursorUpdate::set(
                     StoreEndpoint::Assignments,

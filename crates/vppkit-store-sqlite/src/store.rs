@@ -271,54 +271,27 @@ impl HeldDelta {
     }
 }
 
-/// `INSERT INTO holdings ... VALUES` for `rows` rows, with the location, the
-/// generation and the time bound once (`?1`, `?2`, `?3`) and five values per row.
-fn holding_insert_sql(rows: usize, tail: &str) -> String {
-    use std::fmt::Write as _;
-    let mut sql = String::with_capacity(150 + rows * 40 + tail.len());
-    sql.push_str(
-        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-         operation_id, seen_generation, updated_at) VALUES ",
-    );
-    for r in 0..rows {
-        let p = 4 + r * 5;
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        let _ = write!(
-            sql,
-            "(?1, ?{}, ?{}, ?{}, ?{}, ?{}, ?2, ?3)",
-            p,
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4
-        );
-    }
-    sql.push_str(tail);
-    sql
-}
-
-fn bind_holdings<'q>(
-    sql: &'q str,
+fn push_holding_values<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
     location: &LocationId,
-    rows: &[&HoldingUpsert],
+    rows: &[&'a HoldingUpsert],
     generation: Option<i64>,
     at: i64,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    let mut q = sqlx::query(sql)
-        .bind(location.as_str().to_owned())
-        .bind(generation)
-        .bind(at);
-    for h in rows {
-        q = q
-            .bind(h.asset.adam_id.as_str().to_owned())
-            .bind(h.asset.pricing_param.as_str())
-            .bind(h.holder.to_string())
-            .bind(h.status.as_str())
-            .bind(h.operation_id.clone());
-    }
-    q
+) {
+    qb.push(
+        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+         operation_id, seen_generation, updated_at) ",
+    );
+    qb.push_values(rows, |mut b, h| {
+        b.push_bind(location.as_str().to_owned())
+            .push_bind(h.asset.adam_id.as_str().to_owned())
+            .push_bind(h.asset.pricing_param.as_str())
+            .push_bind(h.holder.to_string())
+            .push_bind(h.status.as_str())
+            .push_bind(h.operation_id.clone())
+            .push_bind(generation)
+            .push_bind(at);
+    });
 }
 
 fn missing_asset(e: sqlx::Error) -> StoreError {
@@ -344,11 +317,11 @@ async fn upsert_holdings_in(
     let mut delta = HeldDelta::default();
     for chunk in holdings.chunks(CHUNK) {
         let rows: Vec<&HoldingUpsert> = chunk.iter().collect();
-        let sql = holding_insert_sql(
-            rows.len(),
-            " ON CONFLICT DO NOTHING RETURNING adam_id, pricing_param, holder",
-        );
-        let inserted = bind_holdings(&sql, location, &rows, generation, at)
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        push_holding_values(&mut qb, location, &rows, generation, at);
+        qb.push(" ON CONFLICT DO NOTHING RETURNING adam_id, pricing_param, holder");
+        let inserted = qb
+            .build()
             .fetch_all(&mut *conn)
             .await
             .map_err(missing_asset)?;
@@ -380,14 +353,15 @@ async fn upsert_holdings_in(
         if rest.is_empty() {
             continue;
         }
-        let sql = holding_insert_sql(
-            rest.len(),
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        push_holding_values(&mut qb, location, &rest, generation, at);
+        qb.push(
             " ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
              status = excluded.status, operation_id = excluded.operation_id, \
              seen_generation = COALESCE(excluded.seen_generation, holdings.seen_generation), \
              updated_at = excluded.updated_at",
         );
-        bind_holdings(&sql, location, &rest, generation, at)
+        qb.build()
             .execute(&mut *conn)
             .await
             .map_err(missing_asset)?;

@@ -412,6 +412,28 @@ pub(crate) async fn lock_assets(
     Ok(found.into_iter().collect())
 }
 
+/// Which of these assets exist (no lock).
+pub(crate) async fn existing_assets(
+    conn: &mut PgConnection,
+    location: &LocationId,
+    assets: &[AssetKey],
+) -> TxResult<HashSet<(String, String)>> {
+    let adam: Vec<&str> = assets.iter().map(|k| k.adam_id.as_str()).collect();
+    let pp: Vec<&str> = assets.iter().map(|k| k.pricing_param.as_str()).collect();
+    let found: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.adam_id, a.pricing_param FROM assets a \
+         JOIN UNNEST($2::text[], $3::text[]) AS u(ad, p) \
+           ON a.adam_id = u.ad AND a.pricing_param = u.p \
+         WHERE a.location_id = $1",
+    )
+    .bind(location.as_str())
+    .bind(&adam)
+    .bind(&pp)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(found.into_iter().collect())
+}
+
 pub(crate) async fn get(
     store: &PostgresStore,
     location: &LocationId,

@@ -295,8 +295,33 @@ async fn apply_page_once(
             .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
             .await?
     };
+    // The hot page of a sync: holdings of stored assets (and perhaps journal
+    // records and a cursor). Its holdings statement locks the asset rows itself.
+    let holdings_only = c.assets.adam.is_empty()
+        && c.metadata.0.is_empty()
+        && c.seen.is_empty()
+        && c.deletes.is_empty()
+        && !c.holdings.holder.is_empty();
     let has_locks = !c.referenced.is_empty() || !c.seen.is_empty() || !c.deletes.is_empty();
-    if has_locks && c.assets.adam.is_empty() {
+    if holdings_only {
+        let locked = upsert_holdings(&mut tx, location, c, true).await?;
+        if locked < c.referenced.len() {
+            // An asset (or the location) is missing: nothing is kept.
+            drop(tx);
+            let mut conn = store.pool.acquire().await?;
+            require_location(&mut conn, location).await?;
+            let found = holdings::existing_assets(&mut conn, location, &c.referenced).await?;
+            for k in &c.referenced {
+                if !found.contains(&(
+                    k.adam_id.as_str().to_owned(),
+                    k.pricing_param.as_str().to_owned(),
+                )) {
+                    return Err(StoreError::not_found("asset", k).into());
+                }
+            }
+            return Err(StoreError::not_found("asset", &c.referenced[0]).into());
+        }
+    } else if has_locks && c.assets.adam.is_empty() {
         // The common page (holdings of stored assets): locked asset rows prove the
         // location exists, one round trip less.
         lock_assets(&mut tx, location, &c.referenced, &[&c.seen, &c.deletes]).await?;
@@ -386,8 +411,8 @@ async fn apply_page_once(
             .execute(&mut *tx)
             .await?;
     }
-    if !c.holdings.holder.is_empty() {
-        upsert_holdings(&mut tx, location, c).await?;
+    if !c.holdings.holder.is_empty() && !holdings_only {
+        upsert_holdings(&mut tx, location, c, false).await?;
     }
     if let Some(generation) = c.generation {
         for (adam, pp, holders) in c.seen.iter() {
@@ -481,18 +506,36 @@ async fn lock_assets(
 /// the others are inserted by a plain `INSERT` (no per-row speculative insertion,
 /// about half the cost: no other writer can insert these rows while the asset
 /// rows are locked); and each asset's count is raised by its inserted rows.
+///
+/// With `lock`, the statement also locks the asset rows (in key order) before it
+/// looks anything up, and returns how many of the page's assets it locked: fewer
+/// than the page names means one is missing, and the caller must roll back.
 async fn upsert_holdings(
     conn: &mut PgConnection,
     location: &LocationId,
     c: &PageColumns,
-) -> TxResult<()> {
+    lock: bool,
+) -> TxResult<usize> {
+    const LOCKED: &str = "locked AS ( \
+           SELECT a.adam_id, a.pricing_param FROM assets a \
+           WHERE a.location_id = $1 AND (a.adam_id, a.pricing_param) IN (SELECT a, p FROM u) \
+           ORDER BY a.adam_id, a.pricing_param FOR NO KEY UPDATE), ";
+    const STORED_FROM_LOCKED: &str = "stored AS ( \
+           SELECT u.a, u.p, u.k FROM u \
+             JOIN locked l ON l.adam_id = u.a AND l.pricing_param = u.p, ";
+    const STORED: &str = "stored AS ( \
+           SELECT u.a, u.p, u.k FROM u, ";
     let h = &c.holdings;
-    sqlx::query(
+    let (locked, stored, count) = if lock {
+        (LOCKED, STORED_FROM_LOCKED, "(SELECT count(*) FROM locked)")
+    } else {
+        ("", STORED, "-1::bigint")
+    };
+    let sql = format!(
         "WITH u AS ( \
            SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
                       AS u(a, p, k, s, o)), \
-         stored AS ( \
-           SELECT u.a, u.p, u.k FROM u, \
+         {locked}{stored}
              LATERAL (SELECT 1 FROM holdings i WHERE i.location_id = $1 AND i.adam_id = u.a \
                         AND i.pricing_param = u.p AND i.holder = u.k OFFSET 0) x), \
          overwritten AS ( \
@@ -517,19 +560,20 @@ async fn upsert_holdings(
                  GROUP BY adam_id, pricing_param) n \
            WHERE a.location_id = $1 AND a.adam_id = n.adam_id \
              AND a.pricing_param = n.pricing_param) \
-         SELECT (SELECT count(*) FROM overwritten), (SELECT count(*) FROM inserted)",
-    )
-    .bind(location.as_str())
-    .bind(&h.adam)
-    .bind(&h.pp)
-    .bind(&h.holder)
-    .bind(&h.status)
-    .bind(&h.operation)
-    .bind(c.generation)
-    .bind(c.at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+         SELECT {count}, (SELECT count(*) FROM overwritten), (SELECT count(*) FROM inserted)"
+    );
+    let (locked, _, _): (i64, i64, i64) = sqlx::query_as(&sql)
+        .bind(location.as_str())
+        .bind(&h.adam)
+        .bind(&h.pp)
+        .bind(&h.holder)
+        .bind(&h.status)
+        .bind(&h.operation)
+        .bind(c.generation)
+        .bind(c.at)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(usize::try_from(locked).unwrap_or(0))
 }
 
 macro_rules! unseen {

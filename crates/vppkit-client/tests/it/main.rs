@@ -4,7 +4,6 @@
 mod endpoints;
 mod errors;
 mod fixtures;
-mod logging;
 mod metadata;
 mod notifications;
 mod pagination;

@@ -88,24 +88,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))
         .await?;
     if !added.subscribed {
-        // vppkit-client sends only https notification URLs; this loopback URL is
-        // subscribed with Apple's documented client/config request directly.
-        let record = engine
-            .store()
-            .location(&school)
-            .await?
-            .ok_or("no location")?;
-        let body = serde_json::json!({
-            "notificationUrl": url, "notificationAuthToken": secret.expose(),
-            "notificationTypes": ["ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED"],
-        });
-        reqwest::Client::new()
-            .post(format!("{}/client/config", sim.base_url()))
-            .bearer_auth(record.token.expose())
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?;
+        return Err(format!(
+            "subscribing failed: {}",
+            added.subscription_error.unwrap_or_default()
+        )
+        .into());
     }
     engine
         .sync(&school, SyncKind::Full, &ProgressReporter::none())

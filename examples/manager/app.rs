@@ -39,7 +39,6 @@ pub(crate) struct App {
     pub(crate) engine: Engine,
     pub(crate) sink: Arc<OutboxSink>,
     pub(crate) identity: ManagerIdentity,
-    pub(crate) options: OpenOptions,
 }
 
 /// The cipher from `VPPKIT_SECRET_KEY`.
@@ -115,7 +114,6 @@ impl App {
             engine,
             sink,
             identity,
-            options,
         })
     }
 }

@@ -10,7 +10,6 @@ use vppkit::engine::{AddToken, ClaimConsent, EngineError, ProgressReporter, Sync
 
 use super::app::App;
 use super::error::{ManagerError, Result};
-use super::loopback;
 
 /// Writes to stdout; a closed pipe (`manager report | head`) is not an error.
 pub(crate) fn out(text: &str) {
@@ -132,20 +131,16 @@ pub(crate) async fn add_token(
         .add_token(AddToken::new(id.clone(), token).consent(consent))
         .await
     {
-        Ok(o) => {
-            let mut added = TokenAdded {
-                location: o.location,
-                name: o.name,
-                uid: o.uid.map(|u| u.to_string()),
-                token_state: o.token_state,
-                claimed: o.claimed,
-                other_mdm: o.other_mdm.map(|m| m.name),
-                subscribed: o.subscribed,
-                subscription_error: o.subscription_error,
-            };
-            subscribe_loopback(app, &mut added).await;
-            Ok(added)
-        }
+        Ok(o) => Ok(TokenAdded {
+            location: o.location,
+            name: o.name,
+            uid: o.uid.map(|u| u.to_string()),
+            token_state: o.token_state,
+            claimed: o.claimed,
+            other_mdm: o.other_mdm.map(|m| m.name),
+            subscribed: o.subscribed,
+            subscription_error: o.subscription_error,
+        }),
         Err(EngineError::LocationExists(_)) if claim => {
             let state = app.engine.claim(&id, ClaimConsent::TakeOver).await?;
             let record = app.store.location(&id).await?;
@@ -163,24 +158,6 @@ pub(crate) async fn add_token(
             })
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// A plain-http loopback webhook (the simulator) is subscribed by the manager itself:
-/// see `loopback.rs`.
-async fn subscribe_loopback(app: &App, added: &mut TokenAdded) {
-    let Some(url) = &app.options.webhook_url else {
-        return;
-    };
-    if added.subscribed || !added.token_state.allows_writes() || !loopback::needed(url) {
-        return;
-    }
-    match loopback::subscribe(app, &app.options.apple_url, &added.location, url).await {
-        Ok(()) => {
-            added.subscribed = true;
-            added.subscription_error = None;
-        }
-        Err(e) => added.subscription_error = Some(e.one_line()),
     }
 }
 

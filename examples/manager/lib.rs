@@ -9,7 +9,6 @@
 //! - [`serve`]: the long-running manager (scheduler and notification webhook);
 //! - [`webhook`], [`progress`], [`sink`]: the notification receiver, the sync progress
 //!   bars and the MDM command outbox;
-//! - [`loopback`]: subscribing a plain-http webhook on the simulator.
 
 pub(crate) mod app;
 pub(crate) mod apply;
@@ -17,7 +16,6 @@ pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod demo;
 pub(crate) mod error;
-pub(crate) mod loopback;
 pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod serve;

@@ -14,7 +14,6 @@ use vppkit::store::SecretCipher;
 
 use super::app::{self, App, OpenOptions};
 use super::error::{ManagerError, Result};
-use super::loopback;
 use super::progress::{self, Mode};
 use super::report;
 use super::webhook::{self, Counters};
@@ -115,13 +114,7 @@ pub(crate) async fn run(
             .engine
             .claim(&record.id, ClaimConsent::OnlyIfUnclaimed)
             .await;
-        let subscribed = match claimed {
-            Err(_) if loopback::needed(&webhook_url) => {
-                loopback::subscribe(&app, &app.options.apple_url, &record.id, &webhook_url).await
-            }
-            other => other.map(|_| ()).map_err(ManagerError::from),
-        };
-        match subscribed {
+        match claimed.map(|_| ()).map_err(ManagerError::from) {
             Ok(()) => eprintln!("{}: notifications subscribed at {webhook_url}", record.id),
             Err(e) => eprintln!(
                 "{}: notifications not subscribed: {}",

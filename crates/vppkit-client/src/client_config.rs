@@ -106,6 +106,11 @@ pub struct ClientConfigRequest {
     /// The complete set of notification types to subscribe to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_types: Option<Vec<NotificationType>>,
+    /// Accept a plain `http://` notification URL whose host is a loopback
+    /// address (`127.0.0.0/8`, `::1`, `localhost`). Only for a simulator on the
+    /// same machine: Apple itself requires HTTPS. Not sent.
+    #[serde(skip)]
+    pub allow_http_loopback: bool,
 }
 
 impl ClientConfigRequest {
@@ -133,8 +138,16 @@ impl ClientConfigRequest {
         self
     }
 
+    /// Allows a plain `http://` notification URL on a loopback host (for a
+    /// simulator on this machine). Every other URL must still be HTTPS.
+    pub fn allow_http_loopback(mut self, allow: bool) -> Self {
+        self.allow_http_loopback = allow;
+        self
+    }
+
     /// Checks Apple's documented rules against the given limits before sending:
-    /// URL and token together (9710), lengths (9711), HTTPS without query (9712),
+    /// URL and token together (9710), lengths (9711), HTTPS without query (9712;
+    /// `http` to a loopback host only with [`ClientConfigRequest::allow_http_loopback`]),
     /// `mdmInfo` fields (9723, 9724, 9725, 9713).
     pub fn validate(&self, limits: &crate::Limits) -> Result<(), crate::Error> {
         let bad = |m: String| Err(crate::Error::InvalidRequest(m));
@@ -160,15 +173,31 @@ impl ClientConfigRequest {
             if u.chars().count() > max {
                 return bad(format!("notificationUrl is longer than {max}"));
             }
-            match url::Url::parse(u) {
-                Ok(parsed)
-                    if parsed.scheme() == "https"
-                        && parsed.query().is_none()
-                        && parsed.host().is_some() => {}
-                _ => return bad("notificationUrl must be an HTTPS URL without a query".into()),
+            let acceptable = match url::Url::parse(u) {
+                Ok(parsed) if parsed.query().is_none() && parsed.host().is_some() => {
+                    match parsed.scheme() {
+                        "https" => true,
+                        "http" => self.allow_http_loopback && is_loopback_host(&parsed),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+            if !acceptable {
+                return bad("notificationUrl must be an HTTPS URL without a query".into());
             }
         }
         Ok(())
+    }
+}
+
+/// Whether the URL's host is a loopback address or `localhost`.
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -207,5 +236,41 @@ mod tests {
         assert!(r.validate(&l).is_err());
         r.notification_url = Some(format!("https://x.example/{}", "a".repeat(600)));
         assert!(r.validate(&l).is_err());
+    }
+
+    #[test]
+    fn http_only_for_loopback_and_only_when_allowed() {
+        let l = crate::Limits::default();
+        let with = |url: &str, allow: bool| {
+            ClientConfigRequest::new()
+                .with_notifications(url, Secret::new("t"), Vec::new())
+                .allow_http_loopback(allow)
+        };
+        for url in [
+            "http://127.0.0.1:8080/hook",
+            "http://127.1.2.3/hook",
+            "http://[::1]:9000/hook",
+            "http://localhost:8080/hook",
+            "http://LOCALHOST/hook",
+        ] {
+            assert!(
+                with(url, false).validate(&l).is_err(),
+                "{url} without opt-in"
+            );
+            assert!(with(url, true).validate(&l).is_ok(), "{url} with opt-in");
+        }
+        for url in [
+            "http://x.example/hook",
+            "http://10.0.0.1/hook",
+            "http://[::2]/hook",
+            "http://localhost.example.org/hook",
+            "http://127.0.0.1/hook?q=1",
+            "ftp://127.0.0.1/hook",
+        ] {
+            assert!(with(url, true).validate(&l).is_err(), "{url} refused");
+        }
+        assert!(with("https://x.example/hook", true).validate(&l).is_ok());
+        let json = serde_json::to_value(with("http://127.0.0.1/h", true)).unwrap();
+        assert!(json.get("allowHttpLoopback").is_none());
     }
 }

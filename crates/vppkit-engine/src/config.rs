@@ -95,6 +95,13 @@ impl WebhookConfig {
     pub fn auth_token(&self) -> &Secret {
         &self.auth_token
     }
+
+    /// Whether this is a plain-`http` loopback webhook (only possible through
+    /// [`WebhookConfig::loopback_http`]); the engine then asks `vppkit-client` to
+    /// allow it when subscribing.
+    pub fn is_loopback_http(&self) -> bool {
+        self.url.scheme() == "http"
+    }
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -305,6 +312,12 @@ mod tests {
         }
         let lo =
             WebhookConfig::loopback_http("http://127.0.0.1:8080/hook", Secret::new("t")).unwrap();
+        assert!(lo.is_loopback_http());
+        assert!(
+            !WebhookConfig::loopback_http("https://a.example/x", Secret::new("t"))
+                .unwrap()
+                .is_loopback_http()
+        );
         assert_eq!(lo.url().scheme(), "http");
         assert_eq!(
             WebhookConfig::loopback_http("http://example.org/hook", Secret::new("t")).unwrap_err(),

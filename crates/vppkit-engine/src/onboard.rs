@@ -261,11 +261,9 @@ impl Engine {
         let mut req = ClientConfigRequest::new().with_mdm_info(inner.config.mdm_info.clone());
         let webhook = inner.config.webhook.clone();
         if let Some(w) = &webhook {
-            req = req.with_notifications(
-                w.url().as_str(),
-                w.auth_token().clone(),
-                subscribed_types(),
-            );
+            req = req
+                .with_notifications(w.url().as_str(), w.auth_token().clone(), subscribed_types())
+                .allow_http_loopback(w.is_loopback_http());
         }
         let answer = match client
             .set_client_config(&req)

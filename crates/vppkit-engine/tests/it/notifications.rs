@@ -12,8 +12,8 @@ use crate::support::*;
 
 async fn notified_world(backend: Backend) -> World {
     let w = WorldBuilder::new(backend).webhook().start().await;
-    w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
-    w.subscribe_raw(demo::SPRINGFIELD_HIGH).await;
+    let o = w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+    assert!(o.subscribed, "{:?}", o.subscription_error);
     w.engine
         .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
         .await

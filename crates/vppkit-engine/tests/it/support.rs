@@ -323,32 +323,6 @@ impl World {
         (f(b).build().unwrap(), sink)
     }
 
-    /// Subscribes a location to the test webhook directly at the simulator.
-    /// (`vppkit-client` only accepts `https://` notification URLs, as Apple does;
-    /// the simulator also delivers to `http://127.0.0.1`.)
-    pub(crate) async fn subscribe_raw(&self, uid: &str) {
-        let hook = self.hook.clone().expect("world started with a webhook");
-        let token = self.token(uid);
-        let body = serde_json::json!({
-            "mdmInfo": {"id": OUR_MDM_ID, "name": "vppkit tests", "metadata": "tests.vppkit.example"},
-            "notificationUrl": hook,
-            "notificationAuthToken": HOOK_SECRET,
-            "notificationTypes": ["ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED"],
-        });
-        let resp = reqwest::Client::new()
-            .post(format!("{}/client/config", self.sim.base_url()))
-            .bearer_auth(token.content.expose())
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "subscription: {}",
-            resp.text().await.unwrap()
-        );
-    }
-
     /// Holdings in the store as (asset, holder) pairs, with their statuses.
     pub(crate) async fn stored_holdings(&self, id: &str) -> Vec<(AssetKey, Holder, HoldingStatus)> {
         let mut out = Vec::new();

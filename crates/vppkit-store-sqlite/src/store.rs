@@ -177,6 +177,16 @@ async fn require_location(conn: &mut SqliteConnection, id: &LocationId) -> Resul
         .ok_or_else(|| StoreError::not_found("location", id))
 }
 
+/// Rows per statement when a whole batch travels as one JSON parameter (bounds
+/// the size of that parameter; SQLite's bound-variable limit does not apply).
+const JSON_CHUNK: usize = 5_000;
+
+/// One JSON array per batch, unpacked by SQLite's `json_each`: a single bound
+/// parameter instead of one per column and row, which is far cheaper in sqlx.
+fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
+    json_text(rows)
+}
+
 async fn append_journal_in(
     conn: &mut SqliteConnection,
     location: &LocationId,
@@ -201,37 +211,37 @@ async fn append_journal_in(
     .await
     .map_err(db)?;
     let last = last.ok_or_else(|| StoreError::not_found("location", location))?;
-    let mut seq = last - n;
-    for chunk in records.chunks(CHUNK) {
+    // The first record of the next chunk gets this seq.
+    let mut first = last - n + 1;
+    for chunk in records.chunks(JSON_CHUNK) {
         let mut rows = Vec::with_capacity(chunk.len());
         for r in chunk {
-            seq += 1;
             rows.push((
-                seq,
                 ts(r.at)?,
-                r.asset.as_ref().map(|a| a.adam_id.as_str().to_owned()),
+                r.asset.as_ref().map(|a| a.adam_id.as_str()),
                 r.asset.as_ref().map(|a| a.pricing_param.as_str()),
                 r.holder.as_ref().map(ToString::to_string),
-                r.cause.clone(),
-                r.kind.clone(),
+                r.cause.as_str(),
+                r.kind.as_str(),
+                // The body travels as a JSON string, so the stored text is exactly
+                // serde_json's, not SQLite's re-rendering of it.
                 json_text(&r.body)?,
             ));
         }
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO journal (location_id, seq, at, adam_id, pricing_param, holder, cause, kind, body) ",
-        );
-        qb.push_values(rows, |mut b, row| {
-            b.push_bind(location.as_str().to_owned())
-                .push_bind(row.0)
-                .push_bind(row.1)
-                .push_bind(row.2)
-                .push_bind(row.3)
-                .push_bind(row.4)
-                .push_bind(row.5)
-                .push_bind(row.6)
-                .push_bind(row.7);
-        });
-        qb.build().execute(&mut *conn).await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO journal (location_id, seq, at, adam_id, pricing_param, holder, cause, \
+             kind, body) \
+             SELECT ?, ? + j.key, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, \
+             j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM json_each(?) AS j",
+        )
+        .bind(location.as_str())
+        .bind(first)
+        .bind(json_rows(&rows)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        first +=
+            i64::try_from(chunk.len()).map_err(|_| StoreError::invalid("journal", "too many"))?;
     }
     to_u64(last, "journal seq")
 }
@@ -271,29 +281,6 @@ impl HeldDelta {
     }
 }
 
-fn push_holding_values<'a>(
-    qb: &mut QueryBuilder<'a, Sqlite>,
-    location: &LocationId,
-    rows: &[&'a HoldingUpsert],
-    generation: Option<i64>,
-    at: i64,
-) {
-    qb.push(
-        "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-         operation_id, seen_generation, updated_at) ",
-    );
-    qb.push_values(rows, |mut b, h| {
-        b.push_bind(location.as_str().to_owned())
-            .push_bind(h.asset.adam_id.as_str().to_owned())
-            .push_bind(h.asset.pricing_param.as_str())
-            .push_bind(h.holder.to_string())
-            .push_bind(h.status.as_str())
-            .push_bind(h.operation_id.clone())
-            .push_bind(generation)
-            .push_bind(at);
-    });
-}
-
 fn missing_asset(e: sqlx::Error) -> StoreError {
     let e = db(e);
     if e.kind() == vppkit_store::ErrorKind::NotFound {
@@ -303,10 +290,13 @@ fn missing_asset(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Inserts new holdings (counting them per asset) and overwrites existing ones.
+/// Inserts new holdings and overwrites existing ones, keeping each asset's held
+/// count right; a key repeated in `holdings` ends with its last occurrence.
 ///
-/// Each chunk is first inserted with `ON CONFLICT DO NOTHING RETURNING`, which
-/// names the rows that were new; only the others go through the updating upsert.
+/// Per chunk, two statements with one JSON parameter each: the held counts are
+/// raised by the number of distinct keys not stored yet (primary-key probes inside
+/// SQLite), then every row goes through one `INSERT ... ON CONFLICT DO UPDATE` in
+/// the order given.
 async fn upsert_holdings_in(
     conn: &mut SqliteConnection,
     location: &LocationId,
@@ -314,59 +304,70 @@ async fn upsert_holdings_in(
     generation: Option<i64>,
     at: i64,
 ) -> Result<()> {
-    let mut delta = HeldDelta::default();
-    for chunk in holdings.chunks(CHUNK) {
-        let rows: Vec<&HoldingUpsert> = chunk.iter().collect();
-        let mut qb = QueryBuilder::<Sqlite>::new("");
-        push_holding_values(&mut qb, location, &rows, generation, at);
-        qb.push(" ON CONFLICT DO NOTHING RETURNING adam_id, pricing_param, holder");
-        let inserted = qb
-            .build()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(missing_asset)?;
-        let mut new_keys = HashSet::with_capacity(inserted.len());
-        for row in &inserted {
-            let adam: String = row.try_get(0).map_err(db)?;
-            let pp: String = row.try_get(1).map_err(db)?;
-            let holder: String = row.try_get(2).map_err(db)?;
-            delta.add(adam.clone(), pp.clone(), 1);
-            new_keys.insert((adam, pp, holder));
-        }
-        if new_keys.len() == rows.len() {
-            continue;
-        }
-        // Rows that already existed (or repeat a key of this chunk): overwrite.
-        let mut fresh_once = new_keys;
-        let rest: Vec<&HoldingUpsert> = rows
-            .into_iter()
-            .filter(|h| {
-                let key = (
-                    h.asset.adam_id.as_str().to_owned(),
-                    h.asset.pricing_param.as_str().to_owned(),
+    for chunk in holdings.chunks(JSON_CHUNK) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|h| {
+                (
+                    h.asset.adam_id.as_str(),
+                    h.asset.pricing_param.as_str(),
                     h.holder.to_string(),
-                );
-                // The first occurrence of a new key was inserted as is; later ones overwrite it.
-                !fresh_once.remove(&key)
+                    h.status.as_str(),
+                    h.operation_id.as_deref(),
+                )
             })
             .collect();
-        if rest.is_empty() {
-            continue;
-        }
-        let mut qb = QueryBuilder::<Sqlite>::new("");
-        push_holding_values(&mut qb, location, &rest, generation, at);
-        qb.push(
-            " ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
+        let json = json_rows(&rows)?;
+        sqlx::query(
+            "UPDATE assets SET held_count = held_count + d.n FROM (\
+             SELECT p.value ->> 0 AS adam_id, p.value ->> 1 AS pricing_param, \
+             COUNT(DISTINCT p.value ->> 2) AS n FROM json_each(?) AS p \
+             WHERE NOT EXISTS (SELECT 1 FROM holdings AS h WHERE h.location_id = ? \
+             AND h.adam_id = p.value ->> 0 AND h.pricing_param = p.value ->> 1 \
+             AND h.holder = p.value ->> 2) GROUP BY 1, 2) AS d \
+             WHERE assets.location_id = ? AND assets.adam_id = d.adam_id \
+             AND assets.pricing_param = d.pricing_param",
+        )
+        .bind(json.as_str())
+        .bind(location.as_str())
+        .bind(location.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
+             operation_id, seen_generation, updated_at) \
+             SELECT ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, \
+             j.value ->> 4, ?, ? FROM json_each(?) AS j WHERE true ORDER BY j.key \
+             ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
              status = excluded.status, operation_id = excluded.operation_id, \
              seen_generation = COALESCE(excluded.seen_generation, holdings.seen_generation), \
              updated_at = excluded.updated_at",
-        );
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .map_err(missing_asset)?;
+        )
+        .bind(location.as_str())
+        .bind(generation)
+        .bind(at)
+        .bind(json.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(missing_asset)?;
     }
-    delta.apply(conn, location).await
+    Ok(())
+}
+
+/// The JSON array `[[adam_id, pricing_param, holder], ...]` of some holding keys.
+fn keys_json(keys: &[HoldingKey]) -> Result<String> {
+    let rows: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.asset.adam_id.as_str(),
+                k.asset.pricing_param.as_str(),
+                k.holder.to_string(),
+            )
+        })
+        .collect();
+    json_rows(&rows)
 }
 
 /// Deletes holdings by key, keeping the held counts right; returns how many.
@@ -377,32 +378,25 @@ async fn delete_holdings_in(
 ) -> Result<u64> {
     let mut delta = HeldDelta::default();
     let mut n = 0;
-    for chunk in keys.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM holdings WHERE location_id = ");
-        qb.push_bind(location.as_str().to_owned())
-            .push(" AND (adam_id, pricing_param, holder) IN (VALUES ");
-        push_key_values(&mut qb, chunk);
-        qb.push(") RETURNING adam_id, pricing_param");
-        for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
+    for chunk in keys.chunks(JSON_CHUNK) {
+        let deleted = sqlx::query(
+            "DELETE FROM holdings WHERE location_id = ? \
+             AND (adam_id, pricing_param, holder) IN \
+             (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)) \
+             RETURNING adam_id, pricing_param",
+        )
+        .bind(location.as_str())
+        .bind(keys_json(chunk)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        for row in deleted {
             delta.add(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?, -1);
             n += 1;
         }
     }
     delta.apply(conn, location).await?;
     Ok(n)
-}
-
-fn push_key_values(qb: &mut QueryBuilder<'_, Sqlite>, keys: &[HoldingKey]) {
-    let mut sep = qb.separated(", ");
-    for k in keys {
-        sep.push("(")
-            .push_bind_unseparated(k.asset.adam_id.as_str().to_owned())
-            .push_unseparated(", ")
-            .push_bind_unseparated(k.asset.pricing_param.as_str())
-            .push_unseparated(", ")
-            .push_bind_unseparated(k.holder.to_string())
-            .push_unseparated(")");
-    }
 }
 
 /// Stamps holdings with a sync generation.
@@ -412,15 +406,18 @@ async fn mark_seen_in(
     keys: &[HoldingKey],
     generation: i64,
 ) -> Result<()> {
-    for chunk in keys.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE holdings SET seen_generation = ");
-        qb.push_bind(generation)
-            .push(" WHERE location_id = ")
-            .push_bind(location.as_str().to_owned())
-            .push(" AND (adam_id, pricing_param, holder) IN (VALUES ");
-        push_key_values(&mut qb, chunk);
-        qb.push(")");
-        qb.build().execute(&mut *conn).await.map_err(db)?;
+    for chunk in keys.chunks(JSON_CHUNK) {
+        sqlx::query(
+            "UPDATE holdings SET seen_generation = ? WHERE location_id = ? \
+             AND (adam_id, pricing_param, holder) IN \
+             (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?))",
+        )
+        .bind(generation)
+        .bind(location.as_str())
+        .bind(keys_json(chunk)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     }
     Ok(())
 }

@@ -152,10 +152,25 @@ impl Engine {
                 let bundle = rec.metadata.as_ref().and_then(|m| m.bundle_id.clone());
                 state.add_asset(&id, asset, bundle);
                 for (h, s) in book.ledger.holders_of(&v.key) {
+                    // A user holder Apple lists only in assignments: ours only
+                    // when this manager created it.
+                    if let Holder::User(u) = &h {
+                        if !book.own_users.contains(u) {
+                            state.set_user_owned(&id, u, false);
+                        }
+                    }
                     state.set_holding(&id, &v.key, h, s);
                 }
             }
+            // Users another MDM (or someone before onboarding) created are not
+            // ours: the planner never retires or revokes them for being absent
+            // from the directory.
             for u in book.ledger.users() {
+                state.set_user_owned(
+                    &id,
+                    &u.client_user_id,
+                    book.own_users.contains(&u.client_user_id),
+                );
                 state.set_user(&id, u.clone());
             }
         }

@@ -398,3 +398,97 @@ async fn command_results_feed_the_report_and_abandoned_installs_release() {
         assert!(w.store.location(&loc("sph")).await.unwrap().is_none());
     }
 }
+
+/// Every user a plan retires or revokes at `sph`.
+fn retired_or_revoked(plan: &vppkit_rules::Plan) -> Vec<ClientUserId> {
+    let mut out = Vec::new();
+    for lp in &plan.locations {
+        for b in &lp.retire_users {
+            out.extend(b.client_user_ids.iter().cloned());
+        }
+        for b in &lp.revoke {
+            if let vppkit_rules::BatchTargets::ClientUserIds(ids) = &b.targets {
+                out.extend(ids.iter().cloned());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn users_of_another_mdm_missing_from_the_directory_are_kept_our_own_are_retired() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        w.engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        // Our own user, created through a plan (a book for her group).
+        let book = w
+            .sim
+            .control()
+            .assets(demo::SPRINGFIELD_HIGH)
+            .unwrap()
+            .into_iter()
+            .find(|a| a.is_book() && a.counts.available > 0)
+            .expect("a book with free licences")
+            .key;
+        let ana = ClientUserId::new("ana-our-user").unwrap();
+        let readers = GroupId::new("readers").unwrap();
+        let with_ana = demo_directory(
+            "SPH",
+            800,
+            600,
+            vec![DirectoryUser::new(ana.clone()).with_email("ana@example.org")],
+            vec![device("SPH", 1).with_user(ana.clone())],
+            vec![Group::new(readers.clone(), vec![ana.clone()], Vec::new())],
+        );
+        let reading = policies(vec![Policy::new(
+            PolicyId::new("reading").unwrap(),
+            book.adam_id.clone(),
+            Target::Group(readers),
+            Intent::Required,
+            LicenceType::User,
+        )]);
+        let none = policies(Vec::new());
+        let ctx = PlanContext::new(chrono::Utc::now());
+        let (plan, report) = w
+            .engine
+            .plan_and_apply(&with_ana, &reading, &ctx)
+            .await
+            .unwrap();
+        assert_eq!(report.locations[0].users_created, 1, "{:?}", plan.explain());
+        assert!(retired_or_revoked(&plan).is_empty(), "{:?}", plan.explain());
+
+        // The directory now lacks ana and the users after the 450th that predate us (the
+        // simulator's demo users, created by another MDM).
+        let foreign_gone = ClientUserId::new(demo::client_user_id("SPH", 500)).unwrap();
+        let apple_users = w.sim.control().users(demo::SPRINGFIELD_HIGH).unwrap();
+        assert!(apple_users
+            .iter()
+            .any(|u| u.client_user_id == foreign_gone && u.status != VppUserStatus::Retired));
+        let without = demo_directory("SPH", 800, 450, Vec::new(), Vec::new(), Vec::new());
+        let (plan, _) = w
+            .engine
+            .plan_and_apply(&without, &none, &ctx)
+            .await
+            .unwrap();
+        let acted_on = retired_or_revoked(&plan);
+        assert!(acted_on.contains(&ana), "{:?}", plan.explain());
+        assert!(
+            acted_on.iter().all(|u| u == &ana),
+            "only our own user is retired or revoked: {acted_on:?}"
+        );
+        let apple_users = w.sim.control().users(demo::SPRINGFIELD_HIGH).unwrap();
+        let status = |id: &ClientUserId| {
+            apple_users
+                .iter()
+                .find(|u| &u.client_user_id == id)
+                .map(|u| u.status)
+        };
+        assert_eq!(status(&ana), Some(VppUserStatus::Retired));
+        assert_ne!(status(&foreign_gone), Some(VppUserStatus::Retired));
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}

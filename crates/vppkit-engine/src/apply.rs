@@ -593,7 +593,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Releases holdings (own ones only: see `may_modify`) with disassociate
+    /// Releases holdings (settled device holdings and own users' ones: see
+    /// `may_modify`) with disassociate
     /// requests that are exact products of what is released. Returns the
     /// operation ids.
     async fn submit_disassociate(
@@ -621,7 +622,7 @@ impl Engine {
         if left_alone > 0 {
             tracing::info!(
                 left_alone,
-                "holdings not made by this manager (or not revocable) are not released"
+                "holdings of other MDMs' users, in flight or not revocable are not released"
             );
         }
         let mut ops = Vec::new();
@@ -991,9 +992,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether the engine may release this holding: one it made (active), or
-    /// one of a user this manager created. Holdings found at Apple (another MDM,
-    /// a person, before onboarding) and another MDM's users are never modified.
+    /// Whether the engine may release this holding when the plan asks for it:
+    /// - a user's holding only when this manager created the user (another MDM's
+    ///   users are never modified);
+    /// - a device's holding when it is settled: one the engine made (active) or
+    ///   one found at Apple (adopted, e.g. a licence that predates onboarding of
+    ///   a device this MDM manages). The planner asks to release an adopted
+    ///   holding only for a device in the directory (an uninstall) and never for
+    ///   a gone holder, so the plan is what protects foreign devices here.
+    ///
+    /// Holdings in flight (reserved, releasing) are never released.
     fn may_modify(
         &self,
         guard: &mut LocationGuard,
@@ -1005,7 +1013,10 @@ impl Engine {
             return book.own_users.contains(u);
         }
         match asset {
-            Some(a) => book.ledger.holding(a, holder) == Some(HoldingStatus::Active),
+            Some(a) => matches!(
+                book.ledger.holding(a, holder),
+                Some(HoldingStatus::Active) | Some(HoldingStatus::Adopted)
+            ),
             None => true,
         }
     }

@@ -492,3 +492,94 @@ async fn users_of_another_mdm_missing_from_the_directory_are_kept_our_own_are_re
         w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
     }
 }
+
+/// A device licence that predates onboarding (adopted) on a device the MDM
+/// manages: an Uninstall removes the app, then releases the licence, and then
+/// nothing is left to do.
+#[tokio::test]
+async fn uninstall_releases_a_device_licence_that_predates_onboarding() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("spm", demo::SPRINGFIELD_MIDDLE).await;
+        w.engine
+            .sync(&loc("spm"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        let assets = w.sim.control().assets(demo::SPRINGFIELD_MIDDLE).unwrap();
+        let (app, serial) = w
+            .truth(demo::SPRINGFIELD_MIDDLE)
+            .into_iter()
+            .find_map(|(a, h)| {
+                let asset = assets.iter().find(|x| x.key == a)?;
+                match h {
+                    Holder::Device(s)
+                        if asset.device_assignable && asset.revocable && !asset.is_book() =>
+                    {
+                        Some((a, s))
+                    }
+                    _ => None,
+                }
+            })
+            .expect("a device licence from before onboarding");
+        let holder = Holder::Device(serial.clone());
+        let stored = w.store.holding(&loc("spm"), &app, &holder).await.unwrap();
+        assert_eq!(stored.map(|h| h.status), Some(HoldingStatus::Adopted));
+
+        let one = Group::new(
+            GroupId::new("one").unwrap(),
+            Vec::new(),
+            vec![serial.clone()],
+        );
+        let d = DirectoryDevice::new(
+            serial.clone(),
+            Platform::Ios,
+            OsVersion::parse("17.4").unwrap(),
+        );
+        let dir = |d: DirectoryDevice| {
+            demo_directory("SPM", 400, 300, Vec::new(), vec![d], vec![one.clone()])
+        };
+        let set = policies(vec![Policy::new(
+            PolicyId::new("retire-app").unwrap(),
+            app.adam_id.clone(),
+            Target::Group(GroupId::new("one").unwrap()),
+            Intent::Uninstall,
+            LicenceType::Device,
+        )]);
+        let ctx = PlanContext::new(chrono::Utc::now());
+        // Installed: the removal command goes first.
+        let installed = dir(d.clone().with_installed([app.adam_id.clone()]));
+        w.engine
+            .plan_and_apply(&installed, &set, &ctx)
+            .await
+            .unwrap();
+        let sent = w.sink.taken();
+        assert!(
+            sent.iter()
+                .any(|c| matches!(c.command, MdmCommand::RemoveApplication { .. })),
+            "{sent:?}"
+        );
+        // Removed: the adopted licence is released.
+        let removed = dir(d.with_installed(Vec::<AdamId>::new()));
+        let (plan, report) = w.engine.plan_and_apply(&removed, &set, &ctx).await.unwrap();
+        let l = report
+            .locations
+            .iter()
+            .find(|l| l.location == Some(loc("spm")))
+            .unwrap_or_else(|| panic!("{:?}", plan.explain()));
+        assert_eq!(l.released, 1, "{l:?} {:?}", plan.explain());
+        assert!(!w
+            .truth(demo::SPRINGFIELD_MIDDLE)
+            .contains(&(app.clone(), holder.clone())));
+        assert!(w
+            .store
+            .holding(&loc("spm"), &app, &holder)
+            .await
+            .unwrap()
+            .is_none());
+        // Nothing left: no removal re-sent, no release asked again.
+        let again = w.engine.plan(&removed, &set, &ctx).await.unwrap();
+        assert!(again.is_empty(), "{:?}", again.explain());
+        w.assert_matches_truth("spm", demo::SPRINGFIELD_MIDDLE)
+            .await;
+    }
+}

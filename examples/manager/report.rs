@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use vppkit::core::{AdamId, LocationId, ProductType};
-use vppkit::engine::{AppReport, LocationReport, ReportOptions};
-use vppkit::rules::{BlockReason, Blocked};
+use vppkit::core::{AdamId, ProductType};
+use vppkit::engine::{AppReport, LocationReport, PlanItems, ReportOptions};
+use vppkit::rules::{Blocked, PendingRelease, PolicyViolation, Waitlisted};
 
 use super::app::App;
 use super::error::Result;
@@ -25,7 +25,7 @@ pub(crate) struct ManagerReport {
     /// Per location: token, last sync, and per app the counts, waitlist and blocked items.
     pub(crate) locations: Vec<LocationReport>,
     /// What the last applied plan said, whole (also the items tied to no location).
-    pub(crate) last_plan: PlanNotes,
+    pub(crate) last_plan: LastPlan,
     /// Self-service requests still waiting for a licence.
     pub(crate) pending_requests: Vec<Request>,
     /// MDM commands handed out so far, by request type.
@@ -35,57 +35,59 @@ pub(crate) struct ManagerReport {
     pub(crate) notifications: Option<NotificationCounts>,
 }
 
+/// What the last applied plan said, whole: the engine's waitlists and blocked items (per
+/// location and those tied to no location, each once) and the manager's notes.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LastPlan {
+    pub(crate) planned_at: Option<DateTime<Utc>>,
+    pub(crate) waitlisted: Vec<Waitlisted>,
+    pub(crate) blocked: Vec<Blocked>,
+    pub(crate) invalid_policies: Vec<PolicyViolation>,
+    pub(crate) pending_releases: Vec<PendingRelease>,
+}
+
+impl LastPlan {
+    fn collect(locations: &[LocationReport], unplaced: PlanItems, notes: PlanNotes) -> Self {
+        let mut waitlisted = unplaced.waitlisted;
+        let mut blocked = unplaced.blocked;
+        for app in locations.iter().flat_map(|l| &l.apps) {
+            for w in &app.waitlist {
+                if !waitlisted.contains(w) {
+                    waitlisted.push(w.clone());
+                }
+            }
+            for b in &app.blocked {
+                if !blocked.contains(b) {
+                    blocked.push(b.clone());
+                }
+            }
+        }
+        Self {
+            planned_at: notes.planned_at,
+            waitlisted,
+            blocked,
+            invalid_policies: notes.invalid_policies,
+            pending_releases: notes.pending_releases,
+        }
+    }
+}
+
 /// Builds the report from the engine's reports and the manager's stored notes.
 pub(crate) async fn build(app: &App) -> Result<ManagerReport> {
-    let mut locations = app.engine.reports(ReportOptions::summary()).await?;
+    let locations = app.engine.reports(ReportOptions::summary()).await?;
+    let unplaced = app.engine.unplaced_plan_items().await?;
     let notes = state::plan_notes(&app.store).await?;
-    for l in &mut locations {
-        attach_notes(l, &notes);
-    }
+    let last_plan = LastPlan::collect(&locations, unplaced, notes);
     Ok(ManagerReport {
         generated_at: Utc::now(),
         mdm_id: app.identity.mdm_id.clone(),
         locations,
         pending_requests: state::requests(&app.store).await?,
         commands_sent: state::outbox(&app.store).await?.by_type,
-        last_plan: notes,
+        last_plan,
         notifications: None,
     })
-}
-
-/// The engine keeps the last plan's waitlists and blocked items in memory; a report made
-/// by another process takes them from the stored notes instead (same attribution rule:
-/// an item goes to every location that owns the asset, or to its pinned location).
-fn attach_notes(l: &mut LocationReport, notes: &PlanNotes) {
-    let id = l.location.clone();
-    let owned: Vec<AdamId> = l.apps.iter().map(|a| a.asset.adam_id.clone()).collect();
-    for app in &mut l.apps {
-        let adam = &app.asset.adam_id;
-        app.waitlist = notes
-            .waitlisted
-            .iter()
-            .filter(|w| &w.adam_id == adam && w.location.as_ref().is_none_or(|p| *p == id))
-            .cloned()
-            .collect();
-        app.blocked = notes
-            .blocked
-            .iter()
-            .filter(|b| &b.adam_id == adam && owned.contains(&b.adam_id))
-            .filter(|b| blocked_location(b).is_none_or(|l| *l == id))
-            .cloned()
-            .collect();
-    }
-}
-
-/// The location a blocked item names, if any.
-fn blocked_location(b: &Blocked) -> Option<&LocationId> {
-    match &b.reason {
-        BlockReason::AwaitingInvitation { location }
-        | BlockReason::ReleaseInFlight { location }
-        | BlockReason::NotRevocable { location }
-        | BlockReason::AdoptedKept { location } => Some(location),
-        _ => None,
-    }
 }
 
 fn app_names(report: &ManagerReport) -> BTreeMap<AdamId, String> {

@@ -1,6 +1,7 @@
 //! What the manager keeps in the store besides the engine's own data, as named JSON
 //! documents (`Store::put_policy`): its identity, the inputs of the last apply, what the
-//! last plan said (waitlists, blocked items), pending self-service requests and the MDM
+//! last plan said beyond the engine's notes (ignored policies, pending releases), pending
+//! self-service requests and the MDM
 //! command outbox. Kept in the database so that every subcommand, run as its own process,
 //! sees the same manager.
 
@@ -13,10 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vppkit::core::{AdamId, Secret, SerialNumber};
 use vppkit::engine::QueuedCommand;
-use vppkit::rules::{
-    Blocked, Directory, InstallRequest, PendingRelease, Plan, PolicySet, PolicyViolation,
-    Waitlisted,
-};
+use vppkit::rules::{Directory, InstallRequest, PendingRelease, Plan, PolicySet, PolicyViolation};
 use vppkit::store::{ErrorKind, SecretCipher, Store};
 
 use super::error::{ManagerError, Result};
@@ -151,14 +149,13 @@ pub(crate) async fn inputs(store: &Arc<dyn Store>) -> Result<Option<Inputs>> {
     read(store, INPUTS).await
 }
 
-/// What the last applied plan reported: kept so that `report`, run later in another
-/// process, still shows waitlists and blocked items.
+/// What the last applied plan said that the engine does not keep: the policies it ignored
+/// and the releases in their grace period (the next plan's input). Waitlists and blocked
+/// items are stored by the engine (`Engine::report`, `Engine::unplaced_plan_items`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PlanNotes {
     pub(crate) planned_at: Option<DateTime<Utc>>,
-    pub(crate) waitlisted: Vec<Waitlisted>,
-    pub(crate) blocked: Vec<Blocked>,
     pub(crate) invalid_policies: Vec<PolicyViolation>,
     pub(crate) pending_releases: Vec<PendingRelease>,
 }
@@ -167,8 +164,6 @@ impl PlanNotes {
     pub(crate) fn of(plan: &Plan, at: DateTime<Utc>) -> Self {
         Self {
             planned_at: Some(at),
-            waitlisted: plan.waitlisted.clone(),
-            blocked: plan.blocked.clone(),
             invalid_policies: plan.invalid_policies.clone(),
             pending_releases: plan.pending_releases.clone(),
         }

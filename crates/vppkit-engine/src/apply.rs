@@ -37,10 +37,11 @@ use vppkit_store::{
 };
 
 use crate::book::{journal_record, PageBuilder, INSTALL_KIND};
-use crate::engine::{ApplyStep, Engine, LocationGuard, PlanNotes};
+use crate::engine::{ApplyStep, Engine, LocationGuard};
 use crate::error::{EngineError, Result};
 use crate::ops::{event_outcome, OpCall, OpRequest};
 use crate::progress::ProgressReporter;
+use crate::report::PlanItems;
 use crate::sink::{CommandRef, CommandResult, QueuedCommand, RejectionReason};
 
 /// What an apply did, per location.
@@ -86,7 +87,8 @@ impl Engine {
     /// every [`event_poll_interval`](crate::EngineConfig::event_poll_interval), up to
     /// the [`event_recheck_after`](crate::EngineConfig::event_recheck_after) delay);
     /// then hands out the MDM commands whose licences Apple confirmed. The
-    /// plan's waitlists and blocked items are kept for the report.
+    /// plan's waitlists and blocked items are stored (per location, as a named
+    /// store document) for [`Engine::report`], in this process or any other.
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport> {
         let span = tracing::info_span!("vppkit.apply", locations = plan.locations.len());
         self.apply_inner(plan).instrument(span).await
@@ -160,8 +162,13 @@ impl Engine {
         Ok(report)
     }
 
+    /// Stores the plan's waitlists and blocked items per location: an item that
+    /// names its location goes there, any other to every location that owns the
+    /// asset; what no location gets is stored apart ([`Engine::unplaced_plan_items`]).
     async fn remember_plan(&self, plan: &Plan) -> Result<()> {
         let locations = self.inner.store.locations().await?;
+        let mut placed_waits = vec![false; plan.waitlisted.len()];
+        let mut placed_blocks = vec![false; plan.blocked.len()];
         for l in locations {
             let holds: HashSet<_> = self
                 .inner
@@ -171,27 +178,53 @@ impl Engine {
                 .into_iter()
                 .map(|a| a.asset.key.adam_id)
                 .collect();
-            let notes = PlanNotes {
-                waitlisted: plan
-                    .waitlisted
-                    .iter()
-                    .filter(|w| {
-                        w.location
-                            .as_ref()
-                            .map_or(holds.contains(&w.adam_id), |x| *x == l.id)
-                    })
-                    .cloned()
-                    .collect(),
-                blocked: plan
-                    .blocked
-                    .iter()
-                    .filter(|b| holds.contains(&b.adam_id))
-                    .cloned()
-                    .collect(),
-            };
-            self.inner.set_plan_notes(&l.id, notes);
+            let mut notes = PlanItems::default();
+            for (i, w) in plan.waitlisted.iter().enumerate() {
+                let here = w
+                    .location
+                    .as_ref()
+                    .map_or(holds.contains(&w.adam_id), |x| *x == l.id);
+                if here {
+                    placed_waits[i] = true;
+                    notes.waitlisted.push(w.clone());
+                }
+            }
+            for (i, b) in plan.blocked.iter().enumerate() {
+                let here =
+                    holds.contains(&b.adam_id) && blocked_location(b).is_none_or(|x| *x == l.id);
+                if here {
+                    placed_blocks[i] = true;
+                    notes.blocked.push(b.clone());
+                }
+            }
+            self.inner.set_plan_notes(Some(&l.id), &notes).await?;
         }
+        let unplaced = PlanItems {
+            waitlisted: plan
+                .waitlisted
+                .iter()
+                .zip(&placed_waits)
+                .filter(|(_, placed)| !**placed)
+                .map(|(w, _)| w.clone())
+                .collect(),
+            blocked: plan
+                .blocked
+                .iter()
+                .zip(&placed_blocks)
+                .filter(|(_, placed)| !**placed)
+                .map(|(b, _)| b.clone())
+                .collect(),
+        };
+        self.inner.set_plan_notes(None, &unplaced).await?;
         Ok(())
+    }
+
+    /// The last applied plan's waitlists and blocked items that belong to no
+    /// location (for example a policy for an app no location owns); the others
+    /// are in each location's [`Engine::report`]. Read from the store, so any
+    /// instance sees what another one applied.
+    pub async fn unplaced_plan_items(&self) -> Result<PlanItems> {
+        self.inner.plan_notes(None).await
     }
 
     async fn apply_location(
@@ -1737,6 +1770,18 @@ fn removal_location(plan: &Plan, c: &DeviceCommand) -> Option<LocationId> {
             })
         })
         .map(|lp| lp.location.clone())
+}
+
+/// The location a blocked item names, if its reason names one.
+fn blocked_location(b: &vppkit_rules::Blocked) -> Option<&LocationId> {
+    use vppkit_rules::BlockReason;
+    match &b.reason {
+        BlockReason::AwaitingInvitation { location }
+        | BlockReason::ReleaseInFlight { location }
+        | BlockReason::NotRevocable { location }
+        | BlockReason::AdoptedKept { location } => Some(location),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex as StdMutex};
 use chrono::{DateTime, Utc};
 use vppkit_client::{Client, ClientBuilder, Envelope};
 use vppkit_core::{LocationId, MdmInfo, TokenState};
-use vppkit_rules::{Blocked, Waitlisted};
 use vppkit_store::{ErrorKind, Lease, LocationRecord, NewJournalRecord, Store, StoreError};
 
 use crate::book::{Book, TOKEN_KIND};
 use crate::clock::{Clock, SystemClock};
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::report::PlanItems;
 use crate::sink::CommandSink;
 use crate::token_state::{observe, TokenFacts, TokenObservation, TokenRejection};
 
@@ -116,7 +116,6 @@ impl EngineBuilder {
                 crash_hook: self.crash_hook,
                 clients: StdMutex::new(HashMap::new()),
                 books: StdMutex::new(HashMap::new()),
-                plan_notes: StdMutex::new(HashMap::new()),
                 needs_sync: StdMutex::new(HashMap::new()),
             }),
         })
@@ -137,13 +136,6 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// What the last plan said about a location: who waits and who is blocked.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct PlanNotes {
-    pub(crate) waitlisted: Vec<Waitlisted>,
-    pub(crate) blocked: Vec<Blocked>,
-}
-
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) config: EngineConfig,
@@ -154,7 +146,6 @@ pub(crate) struct Inner {
     crash_hook: Option<CrashHook>,
     clients: StdMutex<HashMap<LocationId, (String, Client)>>,
     books: StdMutex<HashMap<LocationId, Arc<tokio::sync::Mutex<Option<Book>>>>>,
-    pub(crate) plan_notes: StdMutex<HashMap<LocationId, PlanNotes>>,
     pub(crate) needs_sync: StdMutex<HashMap<LocationId, DateTime<Utc>>>,
 }
 
@@ -519,15 +510,40 @@ impl Inner {
         lock(&self.needs_sync).remove(location).is_some()
     }
 
-    pub(crate) fn set_plan_notes(&self, location: &LocationId, notes: PlanNotes) {
-        lock(&self.plan_notes).insert(location.clone(), notes);
+    /// Stores what the last plan said about a location (`None`: the items
+    /// attributed to no location), as a named store document.
+    pub(crate) async fn set_plan_notes(
+        &self,
+        location: Option<&LocationId>,
+        notes: &PlanItems,
+    ) -> Result<()> {
+        let doc = serde_json::to_value(notes).unwrap_or_default();
+        self.store
+            .put_policy(&plan_notes_name(location), &doc, None, self.now())
+            .await?;
+        Ok(())
     }
 
-    pub(crate) fn plan_notes(&self, location: &LocationId) -> PlanNotes {
-        lock(&self.plan_notes)
-            .get(location)
-            .cloned()
-            .unwrap_or_default()
+    /// What the last plan applied (by any instance, in any process) said about a
+    /// location (`None`: the items attributed to no location); empty when no
+    /// plan was applied yet.
+    pub(crate) async fn plan_notes(&self, location: Option<&LocationId>) -> Result<PlanItems> {
+        let Some(rec) = self.store.policy(&plan_notes_name(location)).await? else {
+            return Ok(PlanItems::default());
+        };
+        Ok(serde_json::from_value(rec.document).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "stored plan notes are unreadable; ignored");
+            PlanItems::default()
+        }))
+    }
+}
+
+/// The name of the store document holding a location's last plan items
+/// (`None`: the items attributed to no location).
+pub(crate) fn plan_notes_name(location: Option<&LocationId>) -> String {
+    match location {
+        Some(l) => format!("vppkit-engine/plan-notes/{l}"),
+        None => "vppkit-engine/plan-notes".to_owned(),
     }
 }
 

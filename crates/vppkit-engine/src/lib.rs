@@ -152,7 +152,7 @@ pub use onboard::{AddToken, ClaimConsent, Onboarded};
 pub use progress::{ProgressReporter, SyncEndpoint, SyncKind, SyncOutcome, SyncProgress};
 pub use recovery::RecoveryReport;
 pub use report::{
-    AppReport, InstallReport, InstallStatus, LastSync, LocationReport, ReportOptions,
+    AppReport, InstallReport, InstallStatus, LastSync, LocationReport, PlanItems, ReportOptions,
 };
 pub use scheduler::{Scheduler, SchedulerHandle};
 pub use sink::{CommandRef, CommandResult, CommandSink, QueuedCommand, RejectionReason, SinkError};

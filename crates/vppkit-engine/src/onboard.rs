@@ -379,10 +379,15 @@ impl Engine {
         }
         let guard = inner.lock_location(location).await?;
         let deleted = inner.store.delete_location(location).await;
+        let notes = inner
+            .store
+            .delete_policy(&crate::engine::plan_notes_name(Some(location)))
+            .await;
         guard.release(inner).await;
         inner.forget_book(location);
         inner.forget_client(location);
         deleted?;
+        notes?;
         Ok(())
     }
 }

@@ -117,6 +117,19 @@ pub enum InstallStatus {
     Removed,
 }
 
+/// What the last applied plan said about waitlists and blocked items that are
+/// not attributed to any location (for example a policy for an app no location
+/// owns). Attributed items are in each [`AppReport`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PlanItems {
+    /// Holders waiting for a licence.
+    pub waitlisted: Vec<Waitlisted>,
+    /// Holders that cannot get the asset, with the reason.
+    pub blocked: Vec<Blocked>,
+}
+
 /// What to include in a report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -32,7 +32,7 @@ impl Engine {
             .into_iter()
             .map(|a| (a.asset.key.clone(), a))
             .collect();
-        let notes = inner.plan_notes(location);
+        let notes = inner.plan_notes(Some(location)).await?;
         let status = inner.store.sync_status(location).await?;
         let in_flight = inner
             .store

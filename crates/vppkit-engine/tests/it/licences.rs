@@ -81,6 +81,16 @@ async fn shortage_waitlists_then_drains_when_licences_are_bought() {
         assert_eq!(a.free, 0);
         assert!(!a.waitlist.is_empty());
         assert_eq!(a.installs.len(), confirmed, "install status per holder");
+        // Another engine on the same store (another process) reports the same
+        // waitlist and blocked items: they are stored, not kept in memory.
+        let (other, _) = w.another_engine(config(), |b| b).await;
+        let other_report = other
+            .report(&loc("sph"), ReportOptions::summary())
+            .await
+            .unwrap();
+        let o = other_report.apps.iter().find(|x| x.asset == app).unwrap();
+        assert_eq!(o.waitlist, a.waitlist);
+        assert_eq!(o.blocked, a.blocked);
 
         // Buy licences; after a sync the waitlist drains.
         w.sim
@@ -110,6 +120,13 @@ async fn shortage_waitlists_then_drains_when_licences_are_bought() {
             .unwrap();
         let a = r.apps.iter().find(|a| a.asset == app).unwrap();
         assert!(a.waitlist.is_empty());
+        // The other instance sees the drained waitlist too.
+        let other_report = other
+            .report(&loc("sph"), ReportOptions::summary())
+            .await
+            .unwrap();
+        let o = other_report.apps.iter().find(|x| x.asset == app).unwrap();
+        assert!(o.waitlist.is_empty());
     }
 }
 
@@ -581,5 +598,93 @@ async fn uninstall_releases_a_device_licence_that_predates_onboarding() {
         assert!(again.is_empty(), "{:?}", again.explain());
         w.assert_matches_truth("spm", demo::SPRINGFIELD_MIDDLE)
             .await;
+    }
+}
+
+/// Blocked items that name a location go to that location only; items no
+/// location can take are kept apart. Both are read back by another instance.
+#[tokio::test]
+async fn blocked_items_are_attributed_and_stored() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        for (id, uid) in [
+            ("sph", demo::SPRINGFIELD_HIGH),
+            ("spm", demo::SPRINGFIELD_MIDDLE),
+        ] {
+            w.onboard(id, uid).await;
+            w.engine
+                .sync(&loc(id), SyncKind::Full, &ProgressReporter::none())
+                .await
+                .unwrap();
+        }
+        let held = |uid: &str| -> std::collections::BTreeSet<AdamId> {
+            w.sim
+                .control()
+                .assets(uid)
+                .unwrap()
+                .into_iter()
+                .map(|a| a.key.adam_id)
+                .collect()
+        };
+        let both = held(demo::SPRINGFIELD_HIGH)
+            .intersection(&held(demo::SPRINGFIELD_MIDDLE))
+            .next()
+            .cloned()
+            .expect("an app both schools own");
+        let blocked = |adam: &AdamId, reason: serde_json::Value| -> vppkit_rules::Blocked {
+            serde_json::from_value(serde_json::json!({
+                "adamId": adam,
+                "holder": {"device": demo::device_serial("SPM", 1)},
+                "policy": null,
+                "reason": reason,
+            }))
+            .unwrap()
+        };
+        let kept = blocked(
+            &both,
+            serde_json::json!({"kind": "adoptedKept", "location": "spm"}),
+        );
+        let unowned = AdamId::from(9_999_999_001u64);
+        let nowhere = blocked(
+            &unowned,
+            serde_json::json!({"kind": "noUserAffinity", "device": demo::device_serial("SPM", 1)}),
+        );
+        let mut plan = vppkit_rules::Plan::default();
+        plan.blocked = vec![kept.clone(), nowhere.clone()];
+        w.engine.apply(&plan).await.unwrap();
+
+        let (other, _) = w.another_engine(config(), |b| b).await;
+        let blocked_at = |r: &vppkit_engine::LocationReport| -> Vec<vppkit_rules::Blocked> {
+            r.apps.iter().flat_map(|a| a.blocked.clone()).collect()
+        };
+        let spm = other
+            .report(&loc("spm"), ReportOptions::summary())
+            .await
+            .unwrap();
+        assert_eq!(blocked_at(&spm), vec![kept.clone()]);
+        let sph = other
+            .report(&loc("sph"), ReportOptions::summary())
+            .await
+            .unwrap();
+        assert!(blocked_at(&sph).is_empty(), "the item names spm only");
+        let unplaced = other.unplaced_plan_items().await.unwrap();
+        assert_eq!(unplaced.blocked, vec![nowhere]);
+
+        // The next plan replaces them.
+        w.engine
+            .apply(&vppkit_rules::Plan::default())
+            .await
+            .unwrap();
+        let spm = other
+            .report(&loc("spm"), ReportOptions::summary())
+            .await
+            .unwrap();
+        assert!(blocked_at(&spm).is_empty());
+        assert!(other
+            .unplaced_plan_items()
+            .await
+            .unwrap()
+            .blocked
+            .is_empty());
     }
 }

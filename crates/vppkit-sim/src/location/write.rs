@@ -47,6 +47,35 @@ fn duplicates(items: &[String]) -> Vec<String> {
     dups
 }
 
+/// The per-request target limits (9701/9702) of an associate, disassociate or revoke.
+fn check_target_counts(
+    users: &[String],
+    serials: &[String],
+    max_users: usize,
+    max_serials: usize,
+) -> Result<(), ApiError> {
+    if users.len() > max_users {
+        return Err(ApiError::new(Code::TooManyClientUserIds));
+    }
+    if serials.len() > max_serials {
+        return Err(ApiError::new(Code::TooManySerialNumbers));
+    }
+    Ok(())
+}
+
+/// Repeated targets (9704/9705) of an associate, disassociate or revoke.
+fn check_target_duplicates(users: &[String], serials: &[String]) -> Result<(), ApiError> {
+    let dup_users = duplicates(users);
+    if !dup_users.is_empty() {
+        return Err(ApiError::users(Code::DuplicateClientUserIds, dup_users));
+    }
+    let dup_serials = duplicates(serials);
+    if !dup_serials.is_empty() {
+        return Err(ApiError::serials(Code::DuplicateSerialNumbers, dup_serials));
+    }
+    Ok(())
+}
+
 fn asset_ref(adam: &str, pricing: &str) -> AssetRef {
     AssetRef {
         adam_id: adam.to_owned(),
@@ -111,12 +140,12 @@ impl Location {
         if raw_assets.len() > limits.max_assets {
             return Err(ApiError::new(Code::TooManyAssets));
         }
-        if users.len() > limits.max_client_user_ids {
-            return Err(ApiError::new(Code::TooManyClientUserIds));
-        }
-        if serials.len() > limits.max_serial_numbers {
-            return Err(ApiError::new(Code::TooManySerialNumbers));
-        }
+        check_target_counts(
+            &users,
+            &serials,
+            limits.max_client_user_ids,
+            limits.max_serial_numbers,
+        )?;
         let keys: Vec<String> = raw_assets.iter().map(|(a, p)| format!("{a}/{p}")).collect();
         let dup_assets = duplicates(&keys);
         if !dup_assets.is_empty() {
@@ -127,14 +156,7 @@ impl Location {
                 .collect();
             return Err(ApiError::assets(Code::DuplicateAssets, refs));
         }
-        let dup_users = duplicates(&users);
-        if !dup_users.is_empty() {
-            return Err(ApiError::users(Code::DuplicateClientUserIds, dup_users));
-        }
-        let dup_serials = duplicates(&serials);
-        if !dup_serials.is_empty() {
-            return Err(ApiError::serials(Code::DuplicateSerialNumbers, dup_serials));
-        }
+        check_target_duplicates(&users, &serials)?;
         let bad_serials: Vec<String> = serials
             .iter()
             .filter(|s| SerialNumber::new(s.as_str()).is_err())
@@ -207,20 +229,13 @@ impl Location {
         if users.is_empty() && serials.is_empty() {
             return Err(ApiError::new(Code::NoTargets));
         }
-        if users.len() > limits.max_revoke_client_user_ids {
-            return Err(ApiError::new(Code::TooManyClientUserIds));
-        }
-        if serials.len() > limits.max_revoke_serial_numbers {
-            return Err(ApiError::new(Code::TooManySerialNumbers));
-        }
-        let dup_users = duplicates(&users);
-        if !dup_users.is_empty() {
-            return Err(ApiError::users(Code::DuplicateClientUserIds, dup_users));
-        }
-        let dup_serials = duplicates(&serials);
-        if !dup_serials.is_empty() {
-            return Err(ApiError::serials(Code::DuplicateSerialNumbers, dup_serials));
-        }
+        check_target_counts(
+            &users,
+            &serials,
+            limits.max_revoke_client_user_ids,
+            limits.max_revoke_serial_numbers,
+        )?;
+        check_target_duplicates(&users, &serials)?;
         if users.iter().any(String::is_empty)
             || serials
                 .iter()

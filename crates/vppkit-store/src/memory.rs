@@ -153,6 +153,17 @@ fn check_limit(limit: u32) -> Result<usize> {
     Ok(limit as usize)
 }
 
+/// The values of `map` whose keys come after `after` (all of them without one), in key order:
+/// the keyset pagination every `*_page` method shares.
+fn values_after<K: Ord, V>(map: &BTreeMap<K, V>, after: Option<K>) -> impl Iterator<Item = &V> {
+    let start = match after {
+        Some(k) => std::ops::Bound::Excluded(k),
+        None => std::ops::Bound::Unbounded,
+    };
+    map.range((start, std::ops::Bound::Unbounded))
+        .map(|(_, v)| v)
+}
+
 fn holder_text(h: &Holder) -> String {
     h.to_string()
 }
@@ -336,22 +347,13 @@ impl Store for MemoryStore {
         let Some(data) = state.loc(location) else {
             return Ok(Vec::new());
         };
-        let iter: Box<dyn Iterator<Item = &HoldingRecord>> = match after {
-            Some(k) => Box::new(
-                data.holdings
-                    .range((
-                        std::ops::Bound::Excluded(k.sort_key()),
-                        std::ops::Bound::Unbounded,
-                    ))
-                    .map(|(_, v)| v),
-            ),
-            None => Box::new(data.holdings.values()),
-        };
-        Ok(iter
-            .filter(|r| LocationData::is_unseen(r, generation))
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(
+            values_after(&data.holdings, after.map(HoldingKey::sort_key))
+                .filter(|r| LocationData::is_unseen(r, generation))
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64> {
@@ -574,16 +576,12 @@ impl Store for MemoryStore {
         let Some(data) = state.loc(location) else {
             return Ok(Vec::new());
         };
-        let start = match after {
-            Some(k) => std::ops::Bound::Excluded(k.sort_key()),
-            None => std::ops::Bound::Unbounded,
-        };
-        Ok(data
-            .holdings
-            .range((start, std::ops::Bound::Unbounded))
-            .take(limit)
-            .map(|(_, v)| v.clone())
-            .collect())
+        Ok(
+            values_after(&data.holdings, after.map(HoldingKey::sort_key))
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     async fn holding_counts(
@@ -624,16 +622,12 @@ impl Store for MemoryStore {
         let Some(data) = state.loc(location) else {
             return Ok(Vec::new());
         };
-        let start = match after {
-            Some(id) => std::ops::Bound::Excluded(id.as_str().to_owned()),
-            None => std::ops::Bound::Unbounded,
-        };
-        Ok(data
-            .users
-            .range((start, std::ops::Bound::Unbounded))
-            .take(limit)
-            .map(|(_, v)| v.clone())
-            .collect())
+        Ok(
+            values_after(&data.users, after.map(|id| id.as_str().to_owned()))
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     async fn append_journal(

@@ -730,6 +730,25 @@ impl Ledger {
         }
     }
 
+    /// The one-holding transitions: the holding must exist with one of the `from` statuses; it
+    /// then moves to `to` (`None`: gone) with `reason`, and its pending event is cleared.
+    #[allow(clippy::too_many_arguments)]
+    fn transition(
+        &mut self,
+        asset: &AssetKey,
+        holder: &Holder,
+        from: &[HoldingStatus],
+        operation: &'static str,
+        to: Option<HoldingStatus>,
+        reason: HoldingReason,
+        cause: Cause,
+        now: DateTime<Utc>,
+    ) -> Result<JournalEntry, Rejection> {
+        let (a, rec) = self.held(asset, holder)?;
+        Self::expect_status(asset, holder, rec, from, operation)?;
+        Ok(self.emit_holding(a, holder, to, reason, None, cause, now))
+    }
+
     /// Records the Apple event of the operation in flight for these holdings: reserved ones for
     /// an associate, releasing ones for a disassociate or revoke. All or nothing.
     pub fn record_event(
@@ -784,17 +803,16 @@ impl Ledger {
         cause: Cause,
         now: DateTime<Utc>,
     ) -> Result<JournalEntry, Rejection> {
-        let (a, rec) = self.held(asset, holder)?;
-        Self::expect_status(asset, holder, rec, &[HoldingStatus::Reserved], "confirm")?;
-        Ok(self.emit_holding(
-            a,
+        self.transition(
+            asset,
             holder,
+            &[HoldingStatus::Reserved],
+            "confirm",
             Some(HoldingStatus::Active),
             HoldingReason::Confirmed,
-            None,
             cause,
             now,
-        ))
+        )
     }
 
     /// The association failed or was abandoned: the reservation is dropped.
@@ -805,9 +823,16 @@ impl Ledger {
         cause: Cause,
         now: DateTime<Utc>,
     ) -> Result<JournalEntry, Rejection> {
-        let (a, rec) = self.held(asset, holder)?;
-        Self::expect_status(asset, holder, rec, &[HoldingStatus::Reserved], "roll back")?;
-        Ok(self.emit_holding(a, holder, None, HoldingReason::RolledBack, None, cause, now))
+        self.transition(
+            asset,
+            holder,
+            &[HoldingStatus::Reserved],
+            "roll back",
+            None,
+            HoldingReason::RolledBack,
+            cause,
+            now,
+        )
     }
 
     /// Starts a disassociate: active or adopted -> releasing. Refused for books and for assets
@@ -821,23 +846,16 @@ impl Ledger {
     ) -> Result<JournalEntry, Rejection> {
         let a = self.present_asset(asset)?;
         self.check_releasable(a)?;
-        let (a, rec) = self.held(asset, holder)?;
-        Self::expect_status(
+        self.transition(
             asset,
             holder,
-            rec,
             &[HoldingStatus::Active, HoldingStatus::Adopted],
             "release",
-        )?;
-        Ok(self.emit_holding(
-            a,
-            holder,
             Some(HoldingStatus::Releasing),
             HoldingReason::ReleaseStarted,
-            None,
             cause,
             now,
-        ))
+        )
     }
 
     fn check_releasable(&self, a: AssetIdx) -> Result<(), Rejection> {
@@ -863,15 +881,16 @@ impl Ledger {
         cause: Cause,
         now: DateTime<Utc>,
     ) -> Result<JournalEntry, Rejection> {
-        let (a, rec) = self.held(asset, holder)?;
-        Self::expect_status(
+        self.transition(
             asset,
             holder,
-            rec,
             &[HoldingStatus::Releasing],
             "complete the release of",
-        )?;
-        Ok(self.emit_holding(a, holder, None, HoldingReason::Released, None, cause, now))
+            None,
+            HoldingReason::Released,
+            cause,
+            now,
+        )
     }
 
     /// The release failed: releasing -> active.
@@ -882,23 +901,16 @@ impl Ledger {
         cause: Cause,
         now: DateTime<Utc>,
     ) -> Result<JournalEntry, Rejection> {
-        let (a, rec) = self.held(asset, holder)?;
-        Self::expect_status(
+        self.transition(
             asset,
             holder,
-            rec,
             &[HoldingStatus::Releasing],
             "cancel the release of",
-        )?;
-        Ok(self.emit_holding(
-            a,
-            holder,
             Some(HoldingStatus::Active),
             HoldingReason::ReleaseCancelled,
-            None,
             cause,
             now,
-        ))
+        )
     }
 
     /// Starts a revoke of everything revocable the holder has (Apple's `assets/revoke`): every
@@ -982,19 +994,20 @@ impl Ledger {
         cause: Cause,
         now: DateTime<Utc>,
     ) -> Result<JournalEntry, Rejection> {
-        let (a, rec) = self.held(asset, holder)?;
-        Self::expect_status(
+        self.transition(
             asset,
             holder,
-            rec,
             &[
                 HoldingStatus::Active,
                 HoldingStatus::Adopted,
                 HoldingStatus::Releasing,
             ],
             "mark lost",
-        )?;
-        Ok(self.emit_holding(a, holder, None, HoldingReason::Lost, None, cause, now))
+            None,
+            HoldingReason::Lost,
+            cause,
+            now,
+        )
     }
 
     /// Adds or updates a VPP user. Returns no entry when nothing differs. Apple may list a

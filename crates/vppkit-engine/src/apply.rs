@@ -1146,18 +1146,30 @@ impl Engine {
             return Ok(guard);
         }
         let inner = &self.inner;
+        // Operations whose outcome is in `report` already.
+        let mut counted: HashSet<&str> = HashSet::new();
         loop {
             let g = guard.as_mut().expect("held");
             let mut open = 0;
             for id in ops {
+                if counted.contains(id.as_str()) {
+                    continue;
+                }
                 let Some(op) = inner.store.operation(id).await? else {
                     continue;
                 };
                 if op.status.is_finished() {
+                    // Finished while the location was unlocked (a notification
+                    // completed it): count its outcome here.
+                    counted.insert(id);
+                    let req = stored_request(&op)?;
+                    self.count_finished_elsewhere(g, &op, &req, report);
                     continue;
                 }
                 let done = self.advance(g, op, report).await?;
-                if !done {
+                if done {
+                    counted.insert(id);
+                } else {
                     open += 1;
                 }
             }
@@ -1251,7 +1263,7 @@ impl Engine {
                     }
                     return Ok(false);
                 }
-                self.apply_outcome(guard, &op, &req, &event_id, &status.body, report)
+                self.apply_outcome(guard, &op, &req, &event_id, &status.body)
                     .await?;
                 self.finish(guard, &op, &req, report).await
             }
@@ -1267,7 +1279,6 @@ impl Engine {
         req: &OpRequest,
         event_id: &EventId,
         status: &vppkit_client::EventStatus,
-        report: &mut LocationApplyReport,
     ) -> Result<()> {
         let inner = &self.inner;
         let now = inner.now();
@@ -1280,15 +1291,8 @@ impl Engine {
             self.write_entries(guard, &entries, Some(&op.id)).await?;
             self.settle_leftovers(guard, op, req, &outcome).await?;
         }
-        match &req.call {
-            OpCall::CreateUsers { request } => {
-                report.users_created += request.users.len().saturating_sub(status.failures.len());
-            }
-            OpCall::RetireUsers { request } => {
-                report.users_retired += request.users.len().saturating_sub(status.failures.len());
-                inner.mark_needs_sync(&guard.id());
-            }
-            _ => {}
+        if matches!(req.call, OpCall::RetireUsers { .. }) {
+            inner.mark_needs_sync(&guard.id());
         }
         inner
             .store
@@ -1350,35 +1354,34 @@ impl Engine {
         self.write_entries(guard, &entries, Some(&op.id)).await
     }
 
-    /// The outcome is applied: hand out the commands whose licence is there,
-    /// then close the operation.
-    async fn finish(
+    /// Adds an operation that finished while the location was unlocked (a
+    /// notification completed it) to the apply report, commands handed out
+    /// with it included.
+    fn count_finished_elsewhere(
         &self,
         guard: &mut LocationGuard,
         op: &Operation,
         req: &OpRequest,
         report: &mut LocationApplyReport,
-    ) -> Result<bool> {
-        let inner = &self.inner;
-        let mut ready = Vec::new();
-        for c in &req.commands {
-            let Some((asset, holder)) = &c.reference.licence else {
-                ready.push(c.clone());
-                continue;
-            };
-            let status = guard.book().ledger.holding(asset, holder);
-            let ok = match req.call.event_kind() {
-                Some(EventKind::Associate) => matches!(
-                    status,
-                    Some(HoldingStatus::Active) | Some(HoldingStatus::Adopted)
-                ),
-                Some(_) => status.is_none(),
-                None => true,
-            };
-            if ok {
-                ready.push(c.clone());
-            }
+    ) {
+        if op.status == OperationStatus::Complete || op.status == OperationStatus::Failed {
+            self.count_outcome(guard, op, req, report);
+            report.commands_sent += ready_commands(guard, req).len();
         }
+    }
+
+    /// Adds a finished operation's outcome to the apply report: licences
+    /// confirmed or refused (from the ledger), licences released, users created
+    /// or retired (from the stored outcome's failures). Used by whoever sees the
+    /// operation finish first in an apply, the poll or (through the store) a
+    /// notification that completed it.
+    fn count_outcome(
+        &self,
+        guard: &mut LocationGuard,
+        op: &Operation,
+        req: &OpRequest,
+        report: &mut LocationApplyReport,
+    ) {
         match req.call.event_kind() {
             Some(EventKind::Associate) => {
                 for (a, h) in &req.items {
@@ -1403,6 +1406,44 @@ impl Engine {
             }
             None => {}
         }
+        let result = op.result.as_ref();
+        if result.and_then(|r| r.get("outcome")).is_none() {
+            return;
+        }
+        let failures = result
+            .and_then(|r| r.get("failures"))
+            .and_then(|f| f.as_array())
+            .map_or(0, Vec::len);
+        match &req.call {
+            OpCall::CreateUsers { request } => {
+                report.users_created += request.users.len().saturating_sub(failures);
+            }
+            OpCall::RetireUsers { request } => {
+                report.users_retired += request.users.len().saturating_sub(failures);
+            }
+            _ => {}
+        }
+    }
+
+    /// The outcome is applied: hand out the commands whose licence is there,
+    /// then close the operation.
+    async fn finish(
+        &self,
+        guard: &mut LocationGuard,
+        op: &Operation,
+        req: &OpRequest,
+        report: &mut LocationApplyReport,
+    ) -> Result<bool> {
+        let inner = &self.inner;
+        let ready = ready_commands(guard, req);
+        // The outcome as stored (apply_outcome may have written it after `op`
+        // was read).
+        let op = match inner.store.operation(&op.id).await? {
+            Some(stored) => stored,
+            None => op.clone(),
+        };
+        let op = &op;
+        self.count_outcome(guard, op, req, report);
         report.commands_sent += self.deliver(guard, ready).await?;
         inner.crash_at(ApplyStep::CommandsSent)?;
         let failed = op
@@ -1770,6 +1811,31 @@ fn removal_location(plan: &Plan, c: &DeviceCommand) -> Option<LocationId> {
             })
         })
         .map(|lp| lp.location.clone())
+}
+
+/// The commands of a finished operation whose licence is there (associate) or
+/// gone (release): the ones `finish` hands out.
+fn ready_commands(guard: &mut LocationGuard, req: &OpRequest) -> Vec<QueuedCommand> {
+    let mut ready = Vec::new();
+    for c in &req.commands {
+        let Some((asset, holder)) = &c.reference.licence else {
+            ready.push(c.clone());
+            continue;
+        };
+        let status = guard.book().ledger.holding(asset, holder);
+        let ok = match req.call.event_kind() {
+            Some(EventKind::Associate) => matches!(
+                status,
+                Some(HoldingStatus::Active) | Some(HoldingStatus::Adopted)
+            ),
+            Some(_) => status.is_none(),
+            None => true,
+        };
+        if ok {
+            ready.push(c.clone());
+        }
+    }
+    ready
 }
 
 /// The location a blocked item names, if its reason names one.

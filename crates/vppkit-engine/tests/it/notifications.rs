@@ -205,3 +205,87 @@ async fn forged_oversized_and_malformed_requests_are_refused() {
         assert_eq!(stored_total(&w).await, before + 1000);
     }
 }
+
+/// Apple's notification completes the operations before the engine polls: the
+/// apply report still counts the licences confirmed and the users created.
+#[tokio::test]
+async fn operations_finished_by_notifications_are_counted_in_the_apply_report() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend)
+            .webhook()
+            .config(|c| c.with_event_polling(Duration::from_secs(2), Duration::from_secs(30)))
+            .start()
+            .await;
+        let o = w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        assert!(o.subscribed, "{:?}", o.subscription_error);
+        w.engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        let book = w
+            .sim
+            .control()
+            .assets(demo::SPRINGFIELD_HIGH)
+            .unwrap()
+            .into_iter()
+            .find(|a| a.is_book() && a.counts.available > 0)
+            .expect("a book with free licences")
+            .key;
+        let serials: Vec<_> = (701..=703)
+            .map(|n| vppkit_core::SerialNumber::new(demo::device_serial("SPH", n)).unwrap())
+            .collect();
+        let ana = vppkit_core::ClientUserId::new("ana-counted").unwrap();
+        let lab = Group::new(GroupId::new("lab").unwrap(), Vec::new(), serials);
+        let readers = Group::new(
+            GroupId::new("readers").unwrap(),
+            vec![ana.clone()],
+            Vec::new(),
+        );
+        let dir = demo_directory(
+            "SPH",
+            800,
+            600,
+            vec![vppkit_rules::DirectoryUser::new(ana.clone()).with_email("ana@example.org")],
+            vec![vppkit_rules::DirectoryDevice::new(
+                vppkit_core::SerialNumber::new(demo::device_serial("SPH", 1)).unwrap(),
+                vppkit_core::Platform::Ios,
+                vppkit_rules::OsVersion::parse("17.4").unwrap(),
+            )
+            .with_user(ana.clone())],
+            vec![lab, readers],
+        );
+        let set = PolicySet::new(
+            Default::default(),
+            vec![
+                Policy::new(
+                    PolicyId::new("lab").unwrap(),
+                    AdamId::from(demo::SHORTAGE_APP),
+                    Target::Group(GroupId::new("lab").unwrap()),
+                    Intent::Required,
+                    LicenceType::Device,
+                ),
+                Policy::new(
+                    PolicyId::new("reading").unwrap(),
+                    book.adam_id.clone(),
+                    Target::Group(GroupId::new("readers").unwrap()),
+                    Intent::Required,
+                    LicenceType::User,
+                ),
+            ],
+        )
+        .unwrap();
+        let (plan, report) = w
+            .engine
+            .plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
+            .await
+            .unwrap();
+        let l = &report.locations[0];
+        assert_eq!(l.confirmed, 3, "{l:?} {:?}", plan.explain());
+        assert_eq!(l.users_created, 1, "{l:?} {:?}", plan.explain());
+        assert!(l.refused.is_empty(), "{l:?}");
+        // Three installs and the invitation went to the MDM and are counted.
+        assert_eq!(l.commands_sent, w.sink.taken().len(), "{l:?}");
+        assert!(l.commands_sent >= 3, "{l:?}");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}

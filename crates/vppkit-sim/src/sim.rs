@@ -47,7 +47,7 @@ pub(crate) struct ServerFaults {
 }
 
 /// Everything the server, the ticker and the control handle share.
-#[derive(Debug)]
+/// `Debug` by hand: the keys of `tokens` are content tokens (bearer credentials).
 pub(crate) struct Shared {
     pub(crate) config: SimConfig,
     pub(crate) page_size: AtomicUsize,
@@ -65,6 +65,18 @@ pub(crate) struct Shared {
     pub(crate) throttle: AtomicBool,
     pub(crate) invalid_token_http_200: AtomicBool,
     pub(crate) latency: Mutex<Duration>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("seed", &self.seed)
+            .field("token_expiry", &self.token_expiry)
+            .field("locations", &read(&self.locations).len())
+            .field("tokens", &read(&self.tokens).len())
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

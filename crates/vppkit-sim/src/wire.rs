@@ -117,8 +117,8 @@ pub(crate) struct EventOut<'a> {
     pub(crate) u_id: &'a str,
 }
 
-/// ClientConfigResponse.
-#[derive(Debug, Serialize)]
+/// ClientConfigResponse. No `Debug`: it carries the notification auth token in clear.
+#[derive(Serialize)]
 pub(crate) struct ClientConfigOut<'a> {
     #[serde(rename = "countryISO2ACode")]
     pub(crate) country: &'a str,

@@ -18,3 +18,18 @@ async fn demo_starts_and_serves_client_config() {
     assert_eq!(berlin["mdmInfo"]["id"], demo::OTHER_MDM_ID);
     assert_eq!(berlin["websiteURL"], "https://business.apple.com");
 }
+
+#[tokio::test]
+async fn debug_output_never_shows_a_content_token() {
+    let h = start(Preset::Demo).await;
+    let outputs = [
+        format!("{:?}", h.sim),
+        format!("{:#?}", h.sim),
+        format!("{:?}", h.sim.control()),
+    ];
+    for t in h.sim.token_files() {
+        for out in &outputs {
+            assert!(!out.contains(t.content.expose()), "{}", t.file_name);
+        }
+    }
+}

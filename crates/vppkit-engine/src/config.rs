@@ -132,6 +132,12 @@ pub struct EngineConfig {
     /// Up to this much is added at random to each sync interval so that hundreds of
     /// locations do not sync at the same instant (default 30 minutes).
     pub sync_jitter: Duration,
+    /// A scheduled sync walks every assignment and user again (a full
+    /// reconciliation) when the last full walk of the location is older than
+    /// this (default 7 days). An incremental read cannot show removed
+    /// assignments; besides this period, a full walk also runs whenever the
+    /// assigned counts disagree with Apple's after an incremental read.
+    pub full_sync_interval: Duration,
     /// Time between two event status polls while an event is pending (default 30 s,
     /// Apple's minimum).
     pub event_poll_interval: Duration,
@@ -159,6 +165,7 @@ impl EngineConfig {
             expiry_warning: chrono::Duration::days(30),
             sync_interval: Duration::from_secs(12 * 3600),
             sync_jitter: Duration::from_secs(30 * 60),
+            full_sync_interval: Duration::from_secs(7 * 24 * 3600),
             event_poll_interval: Duration::from_secs(30),
             event_recheck_after: Duration::from_secs(10 * 60),
             max_notification_body: DEFAULT_MAX_NOTIFICATION_BODY,
@@ -184,6 +191,12 @@ impl EngineConfig {
     pub fn with_sync_interval(mut self, interval: Duration, jitter: Duration) -> Self {
         self.sync_interval = interval;
         self.sync_jitter = jitter;
+        self
+    }
+
+    /// Sets the longest time between two full reconciliations of a location.
+    pub fn with_full_sync_interval(mut self, interval: Duration) -> Self {
+        self.full_sync_interval = interval;
         self
     }
 
@@ -222,6 +235,9 @@ impl EngineConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.sync_interval.is_zero() {
             return Err(ConfigError::Zero("sync interval"));
+        }
+        if self.full_sync_interval.is_zero() {
+            return Err(ConfigError::Zero("full sync interval"));
         }
         if self.event_poll_interval.is_zero() {
             return Err(ConfigError::Zero("event poll interval"));
@@ -268,6 +284,7 @@ mod tests {
         let c = EngineConfig::new(mdm());
         assert_eq!(c.expiry_warning, chrono::Duration::days(30));
         assert_eq!(c.sync_interval, Duration::from_secs(43_200));
+        assert_eq!(c.full_sync_interval, Duration::from_secs(604_800));
         assert_eq!(c.event_poll_interval, Duration::from_secs(30));
         assert_eq!(c.event_recheck_after, Duration::from_secs(600));
         assert_eq!(c.max_notification_body, DEFAULT_MAX_NOTIFICATION_BODY);

@@ -510,6 +510,29 @@ impl Inner {
         lock(&self.needs_sync).remove(location).is_some()
     }
 
+    /// Records that a location's users and assignments were just walked in full.
+    pub(crate) async fn set_last_full_sync(&self, location: &LocationId) -> Result<()> {
+        let doc = serde_json::json!({ "at": self.now() });
+        self.store
+            .put_policy(&last_full_sync_name(location), &doc, None, self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// When a location's users and assignments were last walked in full, if known.
+    pub(crate) async fn last_full_sync(
+        &self,
+        location: &LocationId,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let Some(rec) = self.store.policy(&last_full_sync_name(location)).await? else {
+            return Ok(None);
+        };
+        Ok(rec
+            .document
+            .get("at")
+            .and_then(|v| serde_json::from_value(v.clone()).ok()))
+    }
+
     /// Stores what the last plan said about a location (`None`: the items
     /// attributed to no location), as a named store document.
     pub(crate) async fn set_plan_notes(
@@ -536,6 +559,11 @@ impl Inner {
             PlanItems::default()
         }))
     }
+}
+
+/// The name of the store document holding when a location was last walked in full.
+pub(crate) fn last_full_sync_name(location: &LocationId) -> String {
+    format!("vppkit-engine/last-full-sync/{location}")
 }
 
 /// The name of the store document holding a location's last plan items

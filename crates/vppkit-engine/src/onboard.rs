@@ -379,10 +379,16 @@ impl Engine {
         }
         let guard = inner.lock_location(location).await?;
         let deleted = inner.store.delete_location(location).await;
-        let notes = inner
+        let mut notes = inner
             .store
             .delete_policy(&crate::engine::plan_notes_name(Some(location)))
             .await;
+        if notes.is_ok() {
+            notes = inner
+                .store
+                .delete_policy(&crate::engine::last_full_sync_name(location))
+                .await;
+        }
         guard.release(inner).await;
         inner.forget_book(location);
         inner.forget_client(location);

@@ -82,6 +82,20 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Whether a location last walked in full at `last_full` (`None`: never, as
+    /// far as the store knows) is due a full reconciliation at `now`
+    /// ([`EngineConfig::full_sync_interval`](crate::EngineConfig::full_sync_interval)).
+    pub fn full_sync_due(&self, last_full: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        let Some(at) = last_full else {
+            return true;
+        };
+        let every = chrono::Duration::from_std(self.inner.config.full_sync_interval)
+            .unwrap_or(chrono::Duration::days(7));
+        now - at >= every
+    }
+}
+
 impl Scheduler {
     /// Recovers operations left in flight, then works until `shutdown` completes:
     /// each tick (the event poll interval) it polls events of locations with
@@ -155,8 +169,20 @@ impl Scheduler {
                     }
                 };
                 let asked = engine.inner.take_needs_sync(&id);
-                if asked || engine.next_sync_due(&id, last) <= now {
-                    if let Err(e) = engine.sync(&id, SyncKind::Incremental, &progress).await {
+                let full_due = match engine.inner.last_full_sync(&id).await {
+                    Ok(at) => engine.full_sync_due(at, now),
+                    Err(e) => {
+                        tracing::warn!(location = %id, error = %e, "no last full sync time");
+                        false
+                    }
+                };
+                let kind = if full_due {
+                    SyncKind::Full
+                } else {
+                    SyncKind::Incremental
+                };
+                if asked || full_due || engine.next_sync_due(&id, last) <= now {
+                    if let Err(e) = engine.sync(&id, kind, &progress).await {
                         tracing::warn!(location = %id, error = %e, "scheduled sync failed");
                     }
                 }

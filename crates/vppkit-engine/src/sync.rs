@@ -160,6 +160,7 @@ impl Engine {
         } else {
             SyncKind::Full
         };
+        let users_full = users_since.is_none();
         counts.users = match self.sync_users(guard, users_since, progress).await {
             Err(e) if is_unknown_version(&e) => self.sync_users(guard, None, progress).await?,
             other => other?,
@@ -174,10 +175,15 @@ impl Engine {
             }
             other => other?,
         };
+        let mut walked_everything = !incremental && users_full;
         if incremental && !self.counts_agree(guard) {
             // A removal cannot show in an incremental read: walk everything.
             tracing::info!("assigned counts differ from Apple's; running a full assignments walk");
             counts.assignments = self.sync_assignments(guard, None, progress).await?;
+            walked_everything = users_full;
+        }
+        if walked_everything {
+            inner.set_last_full_sync(&guard.id()).await?;
         }
         Ok((kind, counts))
     }

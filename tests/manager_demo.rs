@@ -55,7 +55,7 @@ fn assert_report_matches(report: &Value, truth: &Truth) -> usize {
     for l in report["locations"].as_array().expect("locations") {
         let uid = l["uid"].as_str().expect("uid").to_owned();
         assert_eq!(
-            l["operations_in_flight"], 0,
+            l["operationsInFlight"], 0,
             "{uid}: operations left in flight"
         );
         for a in l["apps"].as_array().expect("apps") {
@@ -110,10 +110,10 @@ fn demo_checks(report: &Value) {
             .unwrap_or_else(|| panic!("location {uid}"))
     };
     let berlin = by_uid(demo::ACME_BERLIN);
-    assert_eq!(berlin["token_state"], "claimed_elsewhere");
-    assert_eq!(berlin["writes_allowed"], false);
+    assert_eq!(berlin["tokenState"], "claimed_elsewhere");
+    assert_eq!(berlin["writesAllowed"], false);
     let high = by_uid(demo::SPRINGFIELD_HIGH);
-    assert_eq!(high["token_state"], "valid");
+    assert_eq!(high["tokenState"], "valid");
     let chem_id = demo::SHORTAGE_APP.to_string();
     let chem = high["apps"]
         .as_array()

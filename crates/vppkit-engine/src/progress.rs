@@ -9,7 +9,7 @@ use vppkit_core::LocationId;
 
 /// Full (everything) or incremental (`sinceVersionId`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum SyncKind {
     /// Assets, assignments and users from scratch.
@@ -20,7 +20,7 @@ pub enum SyncKind {
 
 /// Which of Apple's collections a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum SyncEndpoint {
     /// `GET assets`.
@@ -35,6 +35,7 @@ pub enum SyncEndpoint {
 
 /// One step of a sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 #[non_exhaustive]
 pub enum SyncProgress {
     /// A sync of a location began.
@@ -75,6 +76,7 @@ pub enum SyncProgress {
 
 /// How a sync ended: stored with the location and shown in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SyncOutcome {
     /// Full or incremental.
@@ -193,5 +195,22 @@ mod tests {
         assert_eq!(n.load(Ordering::SeqCst), 2);
         ProgressReporter::none().report(started());
         assert_eq!(format!("{r:?}"), "ProgressReporter(\"callback\")");
+    }
+
+    #[test]
+    fn progress_serialises_in_camel_case() {
+        let page = SyncProgress::Page {
+            location: LocationId::new("l").unwrap(),
+            endpoint: SyncEndpoint::Assignments,
+            pages_done: 2,
+            total_pages: Some(3),
+            items: 10,
+        };
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json["page"]["pagesDone"], 2, "{json}");
+        assert_eq!(json["page"]["totalPages"], 3);
+        assert_eq!(json["page"]["endpoint"], "assignments");
+        let back: SyncProgress = serde_json::from_value(json).unwrap();
+        assert_eq!(back, page);
     }
 }

@@ -1,4 +1,5 @@
-//! What the engine reports: per location and per app.
+//! What the engine reports: per location and per app. Serialised in camelCase,
+//! like Apple's and `vppkit-rules`' formats.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,7 @@ use crate::sink::RejectionReason;
 
 /// One location: its token, its last sync and its apps and books.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct LocationReport {
     /// The location.
@@ -43,6 +45,7 @@ pub struct LocationReport {
 
 /// When the last sync of a location ended and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct LastSync {
     /// When it ended.
@@ -55,6 +58,7 @@ pub struct LastSync {
 
 /// One app or book of a location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct AppReport {
     /// `(adamId, pricingParam)`.
@@ -87,6 +91,7 @@ pub struct AppReport {
 
 /// Where one holder's install of one app stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct InstallReport {
     /// The licence holder.
@@ -101,6 +106,7 @@ pub struct InstallReport {
 
 /// The install status of an app for a holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum InstallStatus {
     /// The command was handed to the MDM.
@@ -150,5 +156,28 @@ impl ReportOptions {
         Self {
             include_installs: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vppkit_core::{AdamId, PricingParam, SerialNumber};
+
+    #[test]
+    fn reports_serialise_in_camel_case() {
+        let r = InstallReport {
+            holder: Holder::Device(SerialNumber::new("SPH000000001").unwrap()),
+            asset: AssetKey::new(AdamId::from(1u64), PricingParam::Stdq),
+            state: InstallStatus::NotNow,
+            updated_at: Utc::now(),
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json.get("updatedAt").is_some(), "{json}");
+        assert_eq!(json["state"], "notNow");
+        let back: InstallReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+        let items = serde_json::to_value(PlanItems::default()).unwrap();
+        assert!(items.get("waitlisted").is_some());
     }
 }

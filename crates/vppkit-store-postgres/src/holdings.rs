@@ -397,19 +397,7 @@ pub(crate) async fn lock_assets(
 ) -> TxResult<HashSet<(String, String)>> {
     let adam: Vec<&str> = assets.iter().map(|k| k.0).collect();
     let pp: Vec<&str> = assets.iter().map(|k| k.1).collect();
-    let found: Vec<(String, String)> = sqlx::query_as(
-        "SELECT a.adam_id, a.pricing_param FROM assets a \
-         JOIN UNNEST($2::text[], $3::text[]) AS u(ad, p) \
-           ON a.adam_id = u.ad AND a.pricing_param = u.p \
-         WHERE a.location_id = $1 \
-         ORDER BY a.adam_id, a.pricing_param FOR NO KEY UPDATE OF a",
-    )
-    .bind(location.as_str())
-    .bind(&adam)
-    .bind(&pp)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(found.into_iter().collect())
+    assets_among(conn, location, &adam, &pp, true).await
 }
 
 /// Which of these assets exist (no lock).
@@ -420,17 +408,36 @@ pub(crate) async fn existing_assets(
 ) -> TxResult<HashSet<(String, String)>> {
     let adam: Vec<&str> = assets.iter().map(|k| k.adam_id.as_str()).collect();
     let pp: Vec<&str> = assets.iter().map(|k| k.pricing_param.as_str()).collect();
-    let found: Vec<(String, String)> = sqlx::query_as(
-        "SELECT a.adam_id, a.pricing_param FROM assets a \
-         JOIN UNNEST($2::text[], $3::text[]) AS u(ad, p) \
-           ON a.adam_id = u.ad AND a.pricing_param = u.p \
-         WHERE a.location_id = $1",
-    )
-    .bind(location.as_str())
-    .bind(&adam)
-    .bind(&pp)
-    .fetch_all(&mut *conn)
-    .await?;
+    assets_among(conn, location, &adam, &pp, false).await
+}
+
+/// The stored assets among the `(adam[i], pp[i])` keys of a location; with `lock`, their rows
+/// are locked in key order (see [`lock_assets`]).
+async fn assets_among(
+    conn: &mut PgConnection,
+    location: &LocationId,
+    adam: &[&str],
+    pp: &[&str],
+    lock: bool,
+) -> TxResult<HashSet<(String, String)>> {
+    macro_rules! find {
+        () => {
+            "SELECT a.adam_id, a.pricing_param FROM assets a \
+             JOIN UNNEST($2::text[], $3::text[]) AS u(ad, p) \
+               ON a.adam_id = u.ad AND a.pricing_param = u.p \
+             WHERE a.location_id = $1"
+        };
+    }
+    const FIND_AND_LOCK: &str = concat!(
+        find!(),
+        " ORDER BY a.adam_id, a.pricing_param FOR NO KEY UPDATE OF a"
+    );
+    let found: Vec<(String, String)> = sqlx::query_as(if lock { FIND_AND_LOCK } else { find!() })
+        .bind(location.as_str())
+        .bind(adam)
+        .bind(pp)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(found.into_iter().collect())
 }
 

@@ -200,6 +200,42 @@ impl Reservation {
         self.journal = journal;
         self
     }
+
+    /// The rules every backend applies to a reservation, under its asset lock: no holder twice,
+    /// none that already holds the asset (`is_held`), and no more holders than the licences
+    /// left (`holdable - held`, invariant 1). Returns how many are left after it.
+    pub fn check(
+        &self,
+        holdable: u64,
+        held: u64,
+        mut is_held: impl FnMut(&Holder) -> bool,
+    ) -> crate::Result<u32> {
+        let mut seen = std::collections::HashSet::new();
+        for h in &self.holders {
+            if !seen.insert(h) {
+                return Err(crate::StoreError::invalid(
+                    "holders",
+                    format!("{h} appears more than once"),
+                ));
+            }
+            if is_held(h) {
+                return Err(crate::StoreError::AlreadyHeld {
+                    asset: self.asset.clone(),
+                    holder: h.clone(),
+                });
+            }
+        }
+        let available = holdable.saturating_sub(held);
+        let requested = self.holders.len() as u64;
+        if requested > available {
+            return Err(crate::StoreError::InsufficientLicences {
+                asset: self.asset.clone(),
+                requested: u32::try_from(requested).unwrap_or(u32::MAX),
+                available: u32::try_from(available).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(u32::try_from(available - requested).unwrap_or(u32::MAX))
+    }
 }
 
 /// A change to one existing holding: a new status, or its deletion (release done).
@@ -247,5 +283,48 @@ impl HoldingTransition {
     pub fn with_operation(mut self, operation_id: impl Into<String>) -> Self {
         self.operation_id = Some(operation_id.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use vppkit_core::{AdamId, PricingParam, SerialNumber};
+
+    fn reservation(serials: &[&str]) -> Reservation {
+        let holders = serials
+            .iter()
+            .map(|s| Holder::Device(SerialNumber::new(*s).unwrap()))
+            .collect();
+        Reservation::new(
+            LocationId::new("loc").unwrap(),
+            AssetKey::new(AdamId::new("1").unwrap(), PricingParam::Stdq),
+            holders,
+            "op",
+            DateTime::<Utc>::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn check_applies_the_reservation_rules() {
+        let r = reservation(&["A1", "B2"]);
+        assert_eq!(r.check(5, 1, |_| false).unwrap(), 2);
+        assert_eq!(r.check(3, 1, |_| false).unwrap(), 0);
+        let short = r.check(3, 2, |_| false).unwrap_err();
+        assert!(matches!(
+            short,
+            crate::StoreError::InsufficientLicences {
+                requested: 2,
+                available: 1,
+                ..
+            }
+        ));
+        let held = r.check(5, 0, |h| h.to_string().contains("B2")).unwrap_err();
+        assert!(matches!(held, crate::StoreError::AlreadyHeld { .. }));
+        let twice = reservation(&["A1", "A1"])
+            .check(5, 0, |_| false)
+            .unwrap_err();
+        assert_eq!(twice.kind(), ErrorKind::Invalid);
     }
 }

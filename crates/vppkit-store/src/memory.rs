@@ -394,31 +394,10 @@ impl Store for MemoryStore {
             return Err(StoreError::not_found("asset", &r.asset));
         };
         let holdable = u64::from(asset.asset.counts.holdable());
-        let mut seen = HashSet::new();
-        for h in &r.holders {
-            if !seen.insert(h) {
-                return Err(StoreError::invalid(
-                    "holders",
-                    format!("{h} appears more than once"),
-                ));
-            }
-            if data.holdings.contains_key(&sort_key(&r.asset, h)) {
-                return Err(StoreError::AlreadyHeld {
-                    asset: r.asset.clone(),
-                    holder: h.clone(),
-                });
-            }
-        }
         let held = data.holdings_per_asset.get(&akey).copied().unwrap_or(0);
-        let available = holdable.saturating_sub(held);
-        let requested = r.holders.len() as u64;
-        if requested > available {
-            return Err(StoreError::InsufficientLicences {
-                asset: r.asset.clone(),
-                requested: u32::try_from(requested).unwrap_or(u32::MAX),
-                available: u32::try_from(available).unwrap_or(u32::MAX),
-            });
-        }
+        let left = r.check(holdable, held, |h| {
+            data.holdings.contains_key(&sort_key(&r.asset, h))
+        })?;
         let generation = data.generation;
         for h in &r.holders {
             data.insert_holding(HoldingRecord {
@@ -432,7 +411,7 @@ impl Store for MemoryStore {
             });
         }
         data.append(&r.location, &r.journal);
-        Ok(u32::try_from(available - requested).unwrap_or(u32::MAX))
+        Ok(left)
     }
 
     async fn transition_holdings(

@@ -156,32 +156,10 @@ async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]
         .fetch_all(&mut *tx)
         .await?;
     let already: HashSet<&str> = already.iter().map(String::as_str).collect();
-    let mut seen = HashSet::new();
-    for (holder, text) in r.holders.iter().zip(holders) {
-        if !seen.insert(text.as_str()) {
-            return Err(
-                StoreError::invalid("holders", format!("{holder} appears more than once")).into(),
-            );
-        }
-        if already.contains(text.as_str()) {
-            return Err(StoreError::AlreadyHeld {
-                asset: r.asset.clone(),
-                holder: holder.clone(),
-            }
-            .into());
-        }
-    }
     let holdable = u64::try_from(total.saturating_sub(retired)).unwrap_or(0);
-    let available = holdable.saturating_sub(codec::to_u64(held, "held count")?);
+    let held = codec::to_u64(held, "held count")?;
+    let left = r.check(holdable, held, |h| already.contains(h.to_string().as_str()))?;
     let requested = holders.len() as u64;
-    if requested > available {
-        return Err(StoreError::InsufficientLicences {
-            asset: r.asset.clone(),
-            requested: u32::try_from(requested).unwrap_or(u32::MAX),
-            available: u32::try_from(available).unwrap_or(u32::MAX),
-        }
-        .into());
-    }
     sqlx::query(
         "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
          operation_id, seen_generation, updated_at) \
@@ -208,7 +186,7 @@ async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]
     .await?;
     append_journal_in(&mut tx, &r.location, &r.journal).await?;
     tx.commit().await?;
-    Ok(u32::try_from(available - requested).unwrap_or(u32::MAX))
+    Ok(left)
 }
 
 /// Holding keys grouped by asset (in key order): each statement names one asset

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::wire_enum;
 use crate::{AssetKey, ClientUserId, Platform, ProductType, ValueError};
 
 /// Apple's `totalCount` for free (unlimited) apps and books.
@@ -119,44 +120,7 @@ impl AssetMetadata {
     }
 }
 
-macro_rules! status_enum {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $allowed:literal, { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[non_exhaustive]
-        pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $wire)] $variant,)+
-        }
-
-        impl $name {
-            /// Every value, in a stable order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stable text form (wire or database).
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $wire,)+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ValueError;
-            fn from_str(s: &str) -> Result<Self, ValueError> {
-                match s {
-                    $($wire => Ok($name::$variant),)+
-                    other => Err(ValueError::Unknown { kind: $kind, value: other.chars().take(40).collect(), allowed: $allowed }),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-status_enum!(
+wire_enum!(
     /// What state one holding (one licence of one asset held by one holder) is in.
     HoldingStatus, "holding status", "reserved, active, releasing, adopted", {
         /// Reserved locally for an Apple operation not yet confirmed.
@@ -177,7 +141,7 @@ impl HoldingStatus {
     }
 }
 
-status_enum!(
+wire_enum!(
     /// Apple's status of a VPP user.
     VppUserStatus, "user status", "Registered, Associated, Retired, Deleted", {
         /// Created, no Apple Account linked yet; has an invite code.
@@ -231,7 +195,7 @@ impl VppUser {
     }
 }
 
-status_enum!(
+wire_enum!(
     /// The state of a location's content token.
     TokenState, "token state", "valid, expiring, expired, revoked, invalid, claimed_elsewhere, duplicate_location", {
         /// Works, not near expiry.
@@ -269,7 +233,7 @@ impl TokenState {
     }
 }
 
-status_enum!(
+wire_enum!(
     /// Apple Business Manager or Apple School Manager, from `websiteURL` / `defaultPlatform`.
     AccountType, "account type", "business, education", {
         /// Apple Business (`enterprisestore`).

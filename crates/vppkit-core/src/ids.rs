@@ -202,7 +202,7 @@ macro_rules! wire_enum {
             /// Every value, in a stable order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
-            /// The name Apple uses on the wire.
+            /// The stable text form (Apple's name on the wire, or the stored one).
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $wire,)+ }
             }
@@ -225,6 +225,7 @@ macro_rules! wire_enum {
         }
     };
 }
+pub(crate) use wire_enum;
 
 wire_enum!(
     /// The store quality of a product (`pricingParam`).

@@ -809,7 +809,7 @@ impl Engine {
             .await?;
         let mut page = PageBuilder::new(now);
         page.entries(&entries, Some(&op_id), &guard.book().own_users);
-        if let Err(e) = page.write(inner.store.as_ref(), &location).await {
+        if let Err(e) = page.write(inner.store.as_ref(), guard.book()).await {
             guard.invalidate();
             return Err(e);
         }
@@ -972,8 +972,7 @@ impl Engine {
         }
         let mut page = PageBuilder::new(self.inner.now());
         page.entries(entries, operation, &guard.book().own_users);
-        let location = guard.id();
-        if let Err(e) = page.write(self.inner.store.as_ref(), &location).await {
+        if let Err(e) = page.write(self.inner.store.as_ref(), guard.book()).await {
             guard.invalidate();
             return Err(e);
         }

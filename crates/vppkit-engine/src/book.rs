@@ -89,6 +89,24 @@ impl Book {
             }
         }
     }
+
+    /// Notes that this instance appended `count` journal records whose last
+    /// sequence number is `last`, so `catch_up` need not read them back. The read
+    /// position moves only when those records follow right after it: otherwise
+    /// another writer's records may lie in between, and `catch_up` reads the gap
+    /// (our own ledger entries in it are skipped there as already applied).
+    pub(crate) fn wrote(&mut self, count: usize, last: u64) {
+        let count = count as u64;
+        if count > 0 && last.checked_sub(count) == Some(self.store_seq) {
+            self.store_seq = last;
+        }
+    }
+
+    /// The store journal sequence number read up to.
+    #[cfg(test)]
+    pub(crate) fn store_seq(&self) -> u64 {
+        self.store_seq
+    }
 }
 
 /// A store journal record holding a ledger entry.
@@ -183,12 +201,14 @@ impl PageBuilder {
         self
     }
 
-    /// Writes the page in one transaction.
+    /// Writes the page in one transaction to the book's location, and moves the
+    /// book's journal read position past the records it wrote (see [`Book::wrote`]).
     pub(crate) async fn write(
         mut self,
         store: &dyn Store,
-        location: &LocationId,
+        book: &mut Book,
     ) -> Result<(), EngineError> {
+        let location = &book.ledger.location().clone();
         for key in std::mem::take(&mut self.removed_assets) {
             if let Some(record) = store.asset(location, &key).await? {
                 let mut asset = record.asset;
@@ -199,7 +219,69 @@ impl PageBuilder {
         if self.page.is_empty() {
             return Ok(());
         }
-        store.apply_sync_page(location, &self.page).await?;
+        if let Some(last) = store.apply_sync_page(location, &self.page).await? {
+            book.wrote(self.page.journal.len(), last);
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use vppkit_store::testkit::{add_location, t};
+    use vppkit_store::MemoryStore;
+
+    use super::*;
+
+    fn records(n: usize) -> Vec<NewJournalRecord> {
+        (0..n)
+            .map(|i| NewJournalRecord::new(t(1), "test", INSTALL_KIND, json!(i)))
+            .collect()
+    }
+
+    async fn write(store: &dyn Store, book: &mut Book, n: usize) {
+        let mut page = PageBuilder::new(t(1));
+        page.page.journal = records(n);
+        page.write(store, book).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn own_writes_move_the_read_position_past_them() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let id = add_location(&store, "own").await;
+        store.append_journal(&id, &records(2)).await.unwrap();
+        let mut book = Book::load(store.as_ref(), &id).await.unwrap();
+        assert_eq!(book.store_seq(), 2);
+
+        write(store.as_ref(), &mut book, 3).await;
+        write(store.as_ref(), &mut book, 4).await;
+        // Nothing left for catch_up to read back.
+        assert_eq!(book.store_seq(), 9);
+        write(store.as_ref(), &mut book, 0).await;
+        assert_eq!(book.store_seq(), 9);
+    }
+
+    #[tokio::test]
+    async fn a_record_written_by_another_writer_is_never_skipped() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let id = add_location(&store, "other").await;
+        let mut book = Book::load(store.as_ref(), &id).await.unwrap();
+        write(store.as_ref(), &mut book, 2).await;
+        assert_eq!(book.store_seq(), 2);
+
+        // Another instance appends record 3; our page gets 4..=5.
+        store.append_journal(&id, &records(1)).await.unwrap();
+        write(store.as_ref(), &mut book, 2).await;
+        assert_eq!(book.store_seq(), 2, "record 3 must still be read");
+        let unread = store
+            .read_journal(&JournalQuery::new(id.clone(), 10).after(book.store_seq()))
+            .await
+            .unwrap();
+        assert_eq!(unread.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        book.catch_up(store.as_ref()).await.unwrap();
+        assert_eq!(book.store_seq(), 5);
     }
 }

@@ -261,7 +261,7 @@ impl Engine {
                 SyncCursor::new(v, None, now),
             ));
         }
-        if let Err(e) = page.write(inner.store.as_ref(), &location).await {
+        if let Err(e) = page.write(inner.store.as_ref(), guard.book()).await {
             guard.invalidate();
             return Err(e);
         }
@@ -379,7 +379,7 @@ impl Engine {
                     StoreEndpoint::Users,
                     SyncCursor::new(version, next, now),
                 ));
-            if let Err(e) = out.write(inner.store.as_ref(), &location).await {
+            if let Err(e) = out.write(inner.store.as_ref(), guard.book()).await {
                 guard.invalidate();
                 return Err(e);
             }
@@ -408,8 +408,7 @@ impl Engine {
             let now = self.inner.now();
             let mut out = PageBuilder::new(now);
             out.cursor(CursorUpdate::set(endpoint, SyncCursor::new(v, None, now)));
-            out.write(self.inner.store.as_ref(), &guard.record.id)
-                .await?;
+            out.write(self.inner.store.as_ref(), guard.book()).await?;
         }
         Ok(())
     }
@@ -501,7 +500,7 @@ impl Engine {
                     SyncCursor::new(version.clone(), None, now),
                 ));
             }
-            if let Err(e) = out.write(inner.store.as_ref(), &location).await {
+            if let Err(e) = out.write(inner.store.as_ref(), guard.book()).await {
                 guard.invalidate();
                 return Err(e);
             }
@@ -526,7 +525,7 @@ impl Engine {
                     SyncCursor::new(v, None, now),
                 ));
             }
-            if let Err(e) = out.write(inner.store.as_ref(), &location).await {
+            if let Err(e) = out.write(inner.store.as_ref(), guard.book()).await {
                 guard.invalidate();
                 return Err(e);
             }

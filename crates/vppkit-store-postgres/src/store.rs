@@ -208,7 +208,7 @@ impl Store for PostgresStore {
         sync::begin_generation(self, location).await
     }
 
-    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<()> {
+    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>> {
         sync::apply_page(self, location, page).await
     }
 

@@ -269,7 +269,7 @@ pub(crate) async fn apply_page(
     store: &PostgresStore,
     location: &LocationId,
     page: &SyncPage,
-) -> Result<()> {
+) -> Result<Option<u64>> {
     let cols = columns(page)?;
     store
         .retry("applying a sync page", || {
@@ -283,7 +283,7 @@ async fn apply_page_once(
     location: &LocationId,
     page: &SyncPage,
     c: &PageColumns,
-) -> TxResult<()> {
+) -> TxResult<Option<u64>> {
     let loc = location.as_str();
     let mut tx = if store.durable_sync_pages {
         store.pool.begin().await?
@@ -433,7 +433,7 @@ async fn apply_page_once(
     if !c.deletes.is_empty() {
         holdings::delete_keys(&mut tx, location, &c.deletes).await?;
     }
-    append_journal_in(&mut tx, location, &page.journal).await?;
+    let last = append_journal_in(&mut tx, location, &page.journal).await?;
     if let Some(update) = &page.cursor {
         match &update.cursor {
             Some(cursor) => {
@@ -462,7 +462,7 @@ async fn apply_page_once(
         }
     }
     tx.commit().await?;
-    Ok(())
+    Ok((!page.journal.is_empty()).then_some(last))
 }
 
 /// Locks the rows of the assets a page refers to (see [`holdings::lock_assets`]),

@@ -850,7 +850,7 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<()> {
+    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>> {
         let at = ts(page.at.unwrap_or_else(Utc::now))?;
         let generation = page
             .generation
@@ -953,7 +953,7 @@ impl Store for SqliteStore {
             mark_seen_in(&mut tx, location, &page.seen_holdings, g).await?;
         }
         delete_holdings_in(&mut tx, location, &page.delete_holdings).await?;
-        append_journal_in(&mut tx, location, &page.journal).await?;
+        let last = append_journal_in(&mut tx, location, &page.journal).await?;
         if let Some(update) = &page.cursor {
             match &update.cursor {
                 Some(c) => {
@@ -983,7 +983,7 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().await.map_err(db)?;
-        Ok(())
+        Ok((!page.journal.is_empty()).then_some(last))
     }
 
     async fn unseen_holdings(

@@ -252,7 +252,7 @@ impl Store for MemoryStore {
         Ok(data.generation)
     }
 
-    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<()> {
+    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>> {
         let mut state = self.lock();
         let data = state.loc_mut(location)?;
         let at = page.at.unwrap_or_else(Utc::now);
@@ -321,7 +321,7 @@ impl Store for MemoryStore {
         for k in &page.delete_holdings {
             data.remove_holding(&k.sort_key());
         }
-        data.append(location, &page.journal);
+        let last = data.append(location, &page.journal);
         if let Some(update) = &page.cursor {
             match &update.cursor {
                 Some(c) => {
@@ -332,7 +332,7 @@ impl Store for MemoryStore {
                 }
             }
         }
-        Ok(())
+        Ok((!page.journal.is_empty()).then_some(last))
     }
 
     async fn unseen_holdings(

@@ -69,7 +69,12 @@ pub trait Store: Send + Sync + Debug + 'static {
     async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64>;
 
     /// Applies a page of changes in one transaction, cursor included (see [`SyncPage`]).
-    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<()>;
+    ///
+    /// Returns the sequence number assigned to the page's last journal record, or
+    /// `None` when the page has no journal records. The page's records got the
+    /// consecutive numbers ending there, so a reader that knows it read up to the
+    /// number just before the first of them can move its read position past them.
+    async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>>;
 
     /// Holdings not stamped with `generation` or a later one, excluding
     /// [`HoldingStatus::Reserved`] holdings and those reserved since `generation`
@@ -338,7 +343,7 @@ pub trait StoreExt: Store {
     ) -> Result<()> {
         let mut page = SyncPage::new(at);
         page.upsert_assets = assets;
-        self.apply_sync_page(location, &page).await
+        self.apply_sync_page(location, &page).await.map(drop)
     }
 
     /// Inserts or overwrites a user.
@@ -351,7 +356,7 @@ pub trait StoreExt: Store {
     ) -> Result<()> {
         let mut page = SyncPage::new(at);
         page.upsert_users = vec![(user, managed_by_us)];
-        self.apply_sync_page(location, &page).await
+        self.apply_sync_page(location, &page).await.map(drop)
     }
 
     /// Inserts or overwrites holdings in one transaction.
@@ -363,7 +368,7 @@ pub trait StoreExt: Store {
     ) -> Result<()> {
         let mut page = SyncPage::new(at);
         page.upsert_holdings = holdings;
-        self.apply_sync_page(location, &page).await
+        self.apply_sync_page(location, &page).await.map(drop)
     }
 
     /// Reads every holding of an asset, page by page, calling `f` on each page.

@@ -272,7 +272,10 @@ pub async fn writes_need_a_location(factory: &dyn StoreFactory) {
     let nf = |r: Result<(), crate::StoreError>| {
         assert_eq!(r.unwrap_err().kind(), ErrorKind::NotFound);
     };
-    nf(store.apply_sync_page(&ghost, &SyncPage::new(t(0))).await);
+    nf(store
+        .apply_sync_page(&ghost, &SyncPage::new(t(0)))
+        .await
+        .map(drop));
     nf(store
         .put_assets(&ghost, vec![app_asset(&key, 1, 0)], t(0))
         .await);
@@ -344,7 +347,7 @@ pub async fn writes_need_a_location(factory: &dyn StoreFactory) {
         .map(drop));
     let mut page = SyncPage::new(t(0));
     page.asset_metadata = vec![(key.clone(), AssetMetadata::new("x"))];
-    nf(store.apply_sync_page(&id, &page).await);
+    nf(store.apply_sync_page(&id, &page).await.map(drop));
 }
 
 /// Paged reads reject a zero limit.

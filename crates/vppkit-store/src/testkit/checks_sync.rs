@@ -51,7 +51,8 @@ pub async fn sync_page_applies_everything(factory: &dyn StoreFactory) {
         SyncEndpoint::Assignments,
         SyncCursor::new("v2", Some(1), t(5)),
     ));
-    store.apply_sync_page(&id, &page).await.unwrap();
+    // The page reports the sequence number of its last journal record.
+    assert_eq!(store.apply_sync_page(&id, &page).await.unwrap(), Some(2));
 
     assert_eq!(
         store
@@ -124,7 +125,8 @@ pub async fn sync_page_applies_everything(factory: &dyn StoreFactory) {
         HoldingUpsert::new(old.clone(), device(3), HoldingStatus::Adopted),
     ];
     page.delete_holdings = vec![HoldingKey::new(old.clone(), device(3))];
-    store.apply_sync_page(&id, &page).await.unwrap();
+    // No journal records: no sequence number.
+    assert_eq!(store.apply_sync_page(&id, &page).await.unwrap(), None);
     assert!(store
         .holding(&id, &old, &device(3))
         .await

@@ -31,6 +31,9 @@ pub(crate) struct Book {
     pub(crate) own_users: HashSet<ClientUserId>,
     /// The store journal sequence read up to.
     store_seq: u64,
+    /// Ranges of journal sequence numbers after `store_seq` that this instance
+    /// wrote itself (ascending), which `catch_up` need not read back.
+    own: Vec<(u64, u64)>,
 }
 
 impl Book {
@@ -43,6 +46,7 @@ impl Book {
             ledger: Ledger::new(location.clone()),
             own_users: HashSet::new(),
             store_seq: 0,
+            own: Vec::new(),
         };
         book.catch_up(store).await?;
         let mut after: Option<ClientUserId> = None;
@@ -64,7 +68,14 @@ impl Book {
     pub(crate) async fn catch_up(&mut self, store: &dyn Store) -> Result<(), EngineError> {
         let location = self.ledger.location().clone();
         loop {
-            let query = JournalQuery::new(location.clone(), JOURNAL_PAGE).after(self.store_seq);
+            self.skip_own();
+            // Read up to the next range of our own records at most.
+            let limit = match self.own.first() {
+                Some(&(first, _)) => u32::try_from(first - self.store_seq - 1)
+                    .map_or(JOURNAL_PAGE, |gap| gap.min(JOURNAL_PAGE)),
+                None => JOURNAL_PAGE,
+            };
+            let query = JournalQuery::new(location.clone(), limit).after(self.store_seq);
             let records = store.read_journal(&query).await?;
             let Some(last) = records.last() else {
                 return Ok(());
@@ -84,21 +95,38 @@ impl Book {
                     .apply_entry(&entry)
                     .map_err(|e| EngineError::Corrupt(format!("journal of {location}: {e}")))?;
             }
-            if records.len() < JOURNAL_PAGE as usize {
+            if records.len() < limit as usize {
+                self.skip_own();
                 return Ok(());
             }
         }
     }
 
-    /// Notes that this instance appended `count` journal records whose last
-    /// sequence number is `last`, so `catch_up` need not read them back. The read
-    /// position moves only when those records follow right after it: otherwise
-    /// another writer's records may lie in between, and `catch_up` reads the gap
-    /// (our own ledger entries in it are skipped there as already applied).
+    /// Notes that this instance appended `count` journal records, numbered by the
+    /// store consecutively up to `last`, so `catch_up` need not read them back.
+    /// The read position moves past them only when they follow right after it:
+    /// otherwise another writer's records may lie in between, and `catch_up`
+    /// reads that gap alone, then jumps over these.
     pub(crate) fn wrote(&mut self, count: usize, last: u64) {
-        let count = count as u64;
-        if count > 0 && last.checked_sub(count) == Some(self.store_seq) {
+        let Some(first) = last.checked_sub(count as u64).map(|before| before + 1) else {
+            return;
+        };
+        if count == 0 || last <= self.store_seq {
+            return;
+        }
+        self.own.push((first, last));
+        self.skip_own();
+    }
+
+    /// Moves the read position over our own ranges that follow right after it.
+    fn skip_own(&mut self) {
+        self.own.retain(|&(_, last)| last > self.store_seq);
+        while let Some(&(first, last)) = self.own.first() {
+            if first > self.store_seq + 1 {
+                break;
+            }
             self.store_seq = last;
+            self.own.remove(0);
         }
     }
 
@@ -276,12 +304,21 @@ mod tests {
         store.append_journal(&id, &records(1)).await.unwrap();
         write(store.as_ref(), &mut book, 2).await;
         assert_eq!(book.store_seq(), 2, "record 3 must still be read");
+        assert_eq!(book.own, [(4, 5)]);
+        write(store.as_ref(), &mut book, 3).await;
+        assert_eq!(book.own, [(4, 5), (6, 8)]);
         let unread = store
             .read_journal(&JournalQuery::new(id.clone(), 10).after(book.store_seq()))
             .await
             .unwrap();
-        assert_eq!(unread.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(unread.first().map(|r| r.seq), Some(3));
+        // catch_up reads the gap (record 3) and jumps over our own 4..=8.
         book.catch_up(store.as_ref()).await.unwrap();
-        assert_eq!(book.store_seq(), 5);
+        assert_eq!(book.store_seq(), 8);
+        assert!(book.own.is_empty());
+        // Another writer after our records: read as usual.
+        store.append_journal(&id, &records(2)).await.unwrap();
+        book.catch_up(store.as_ref()).await.unwrap();
+        assert_eq!(book.store_seq(), 10);
     }
 }

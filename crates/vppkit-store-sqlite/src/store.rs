@@ -65,6 +65,34 @@ impl fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Finishes a holdings query with the keyset page after `after`, in key order.
+    async fn holdings_after(
+        &self,
+        mut qb: QueryBuilder<'_, Sqlite>,
+        location: &LocationId,
+        after: Option<&HoldingKey>,
+        limit: i64,
+    ) -> Result<Vec<HoldingRecord>> {
+        if let Some(k) = after {
+            qb.push(" AND (adam_id, pricing_param, holder) > (")
+                .push_bind(k.asset.adam_id.as_str().to_owned())
+                .push(", ")
+                .push_bind(k.asset.pricing_param.as_str())
+                .push(", ")
+                .push_bind(k.holder.to_string())
+                .push(")");
+        }
+        qb.push(" ORDER BY adam_id, pricing_param, holder LIMIT ")
+            .push_bind(limit);
+        qb.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| holding_from_row(location, row))
+            .collect()
+    }
+
     pub(crate) fn from_parts(pool: SqlitePool, cipher: SecretCipher, url: String) -> Self {
         Self { pool, cipher, url }
     }
@@ -1001,24 +1029,7 @@ impl Store for SqliteStore {
             .push(" AND status <> 'reserved' AND (seen_generation IS NULL OR seen_generation < ")
             .push_bind(to_i64(generation, "sync generation")?)
             .push(")");
-        if let Some(k) = after {
-            qb.push(" AND (adam_id, pricing_param, holder) > (")
-                .push_bind(k.asset.adam_id.as_str().to_owned())
-                .push(", ")
-                .push_bind(k.asset.pricing_param.as_str())
-                .push(", ")
-                .push_bind(k.holder.to_string())
-                .push(")");
-        }
-        qb.push(" ORDER BY adam_id, pricing_param, holder LIMIT ")
-            .push_bind(limit);
-        qb.build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|row| holding_from_row(location, row))
-            .collect()
+        self.holdings_after(qb, location, after, limit).await
     }
 
     async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64> {
@@ -1339,24 +1350,7 @@ impl Store for SqliteStore {
             "SELECT {HOLDING_COLS} FROM holdings WHERE location_id = "
         ));
         qb.push_bind(location.as_str().to_owned());
-        if let Some(k) = after {
-            qb.push(" AND (adam_id, pricing_param, holder) > (")
-                .push_bind(k.asset.adam_id.as_str().to_owned())
-                .push(", ")
-                .push_bind(k.asset.pricing_param.as_str())
-                .push(", ")
-                .push_bind(k.holder.to_string())
-                .push(")");
-        }
-        qb.push(" ORDER BY adam_id, pricing_param, holder LIMIT ")
-            .push_bind(limit);
-        qb.build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|row| holding_from_row(location, row))
-            .collect()
+        self.holdings_after(qb, location, after, limit).await
     }
 
     async fn holding_counts(
@@ -1653,17 +1647,7 @@ impl Store for SqliteStore {
             .map(|c| to_u64(c, "policy revision"))
             .transpose()?
             .unwrap_or(0);
-        if let Some(expected) = expected_revision {
-            if expected != current {
-                return Err(if expected == 0 {
-                    StoreError::already_exists("policy", name)
-                } else if current == 0 {
-                    StoreError::not_found("policy", name)
-                } else {
-                    StoreError::version_mismatch("policy", name, expected, current)
-                });
-            }
-        }
+        StoreError::check_revision("policy", name, expected_revision, current)?;
         let revision = current + 1;
         sqlx::query(
             "INSERT INTO policies (name, document, revision, updated_at) VALUES (?, ?, ?, ?) \

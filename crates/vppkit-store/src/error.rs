@@ -217,6 +217,27 @@ impl StoreError {
         }
     }
 
+    /// The optimistic-revision rule every backend applies to revisioned records (policies):
+    /// `expected` 0 means "must not exist yet", any other value must equal the stored
+    /// revision (`current`, 0 when absent). `None` skips the check.
+    pub fn check_revision(
+        what: &'static str,
+        key: &str,
+        expected: Option<u64>,
+        current: u64,
+    ) -> Result<(), StoreError> {
+        match expected {
+            Some(expected) if expected != current => Err(if expected == 0 {
+                StoreError::already_exists(what, key)
+            } else if current == 0 {
+                StoreError::not_found(what, key)
+            } else {
+                StoreError::version_mismatch(what, key, expected, current)
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// An optimistic check failed.
     pub fn version_mismatch(
         what: &'static str,

@@ -746,17 +746,7 @@ impl Store for MemoryStore {
         }
         let mut state = self.lock();
         let current = state.policies.get(name).map_or(0, |p| p.revision);
-        if let Some(expected) = expected_revision {
-            if expected != current {
-                return Err(if expected == 0 {
-                    StoreError::already_exists("policy", name)
-                } else if current == 0 {
-                    StoreError::not_found("policy", name)
-                } else {
-                    StoreError::version_mismatch("policy", name, expected, current)
-                });
-            }
-        }
+        StoreError::check_revision("policy", name, expected_revision, current)?;
         let revision = current + 1;
         state.policies.insert(
             name.to_owned(),

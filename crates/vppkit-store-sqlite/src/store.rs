@@ -87,10 +87,8 @@ impl SqliteStore {
         qb.build()
             .fetch_all(&self.pool)
             .await
-            .map_err(db)?
-            .iter()
-            .map(|row| holding_from_row(location, row))
-            .collect()
+            .map_err(db)
+            .and_then(|rows| holdings_from_rows(location, &rows))
     }
 
     pub(crate) fn from_parts(pool: SqlitePool, cipher: SecretCipher, url: String) -> Self {
@@ -453,6 +451,13 @@ async fn mark_seen_in(
         .map_err(db)?;
     }
     Ok(())
+}
+
+/// Decodes the rows of a holdings query.
+fn holdings_from_rows(location: &LocationId, rows: &[SqliteRow]) -> Result<Vec<HoldingRecord>> {
+    rows.iter()
+        .map(|row| holding_from_row(location, row))
+        .collect()
 }
 
 fn holding_from_row(location: &LocationId, row: &SqliteRow) -> Result<HoldingRecord> {
@@ -1295,10 +1300,8 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?
-        .iter()
-        .map(|row| holding_from_row(location, row))
-        .collect()
+        .map_err(db)
+        .and_then(|rows| holdings_from_rows(location, &rows))
     }
 
     async fn holdings_by_holder(
@@ -1314,10 +1317,8 @@ impl Store for SqliteStore {
         .bind(holder.to_string())
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?
-        .iter()
-        .map(|row| holding_from_row(location, row))
-        .collect()
+        .map_err(db)
+        .and_then(|rows| holdings_from_rows(location, &rows))
     }
 
     async fn holdings_by_operation(
@@ -1333,10 +1334,8 @@ impl Store for SqliteStore {
         .bind(operation_id)
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?
-        .iter()
-        .map(|row| holding_from_row(location, row))
-        .collect()
+        .map_err(db)
+        .and_then(|rows| holdings_from_rows(location, &rows))
     }
 
     async fn holdings_page(

@@ -359,7 +359,11 @@ impl Directory {
     }
 
     /// Parses a JSON directory file (format in `docs/policies.md`).
+    ///
+    /// The top level must be a JSON object: anything else (an array, a string, ...) is
+    /// [`FormatError::NotAnObject`] with its line and column.
     pub fn from_json(text: &str) -> Result<Self, FormatError> {
+        FormatError::expect_object("directory file", text)?;
         let f: DirectoryFile =
             serde_json::from_str(text).map_err(|e| FormatError::json("directory file", &e))?;
         Self::new(f.users, f.devices, f.groups)

@@ -17,6 +17,20 @@ pub enum FormatError {
         /// What is wrong.
         message: String,
     },
+    /// The file is JSON, but its top level is not an object (`{ ... }`): an array, a
+    /// string, a number, `true`, `false` or `null`. Refused rather than read leniently (serde
+    /// reads a struct from an array, so `[]` would otherwise be an empty file).
+    #[error("{what} must be a JSON object ({{ ... }}) at the top level, found {found} at line {line}, column {column}")]
+    NotAnObject {
+        /// Which file kind.
+        what: &'static str,
+        /// What the top level is: `an array`, `a string`, `a number`, `a boolean` or `null`.
+        found: &'static str,
+        /// 1-based line of the top-level value's first character.
+        line: usize,
+        /// 1-based column of that character.
+        column: usize,
+    },
     /// Two entries share an id.
     #[error("{kind} {id:?} is listed twice")]
     Duplicate {
@@ -44,6 +58,39 @@ pub enum FormatError {
 }
 
 impl FormatError {
+    /// Refuses a document whose top-level value is not a JSON object. Text that is not JSON at
+    /// all (or empty) passes, so serde's own syntax error, with its position, reports it.
+    pub(crate) fn expect_object(what: &'static str, text: &str) -> Result<(), Self> {
+        let (mut line, mut column) = (1, 1);
+        for c in text.chars() {
+            let found = match c {
+                '{' => return Ok(()),
+                '\n' => {
+                    line += 1;
+                    column = 1;
+                    continue;
+                }
+                ' ' | '\t' | '\r' => {
+                    column += 1;
+                    continue;
+                }
+                '[' => "an array",
+                '"' => "a string",
+                '-' | '0'..='9' => "a number",
+                't' | 'f' => "a boolean",
+                'n' => "null",
+                _ => return Ok(()),
+            };
+            return Err(FormatError::NotAnObject {
+                what,
+                found,
+                line,
+                column,
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn json(what: &'static str, e: &serde_json::Error) -> Self {
         let full = e.to_string();
         // serde_json appends " at line L column C"; keep the message without it.

@@ -474,7 +474,11 @@ impl PolicySet {
     }
 
     /// Parses a JSON policy file (format in `docs/policies.md`) and checks ids are unique.
+    ///
+    /// The top level must be a JSON object: anything else (an array, a string, ...) is
+    /// [`FormatError::NotAnObject`] with its line and column.
     pub fn from_json(text: &str) -> Result<Self, FormatError> {
+        FormatError::expect_object("policy file", text)?;
         let set: Self =
             serde_json::from_str(text).map_err(|e| FormatError::json("policy file", &e))?;
         set.check()?;

@@ -2,6 +2,7 @@
 
 mod docs;
 mod fixture;
+mod format;
 mod gone;
 mod ledger;
 mod plans;

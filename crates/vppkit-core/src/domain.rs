@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::wire_enum;
+use crate::ids::{open_wire_enum, wire_enum};
 use crate::{AssetKey, ClientUserId, Platform, ProductType, ValueError};
 
 /// Apple's `totalCount` for free (unlimited) apps and books.
@@ -141,9 +141,11 @@ impl HoldingStatus {
     }
 }
 
-wire_enum!(
-    /// Apple's status of a VPP user.
-    VppUserStatus, "user status", "Registered, Associated, Retired, Deleted", {
+open_wire_enum!(
+    /// Apple's status of a VPP user. A status Apple adds later (its "Managing users"
+    /// page names more states than the four documented values) is kept as
+    /// [`VppUserStatus::Other`].
+    VppUserStatus, {
         /// Created, no Apple Account linked yet; has an invite code.
         Registered = "Registered",
         /// Linked to an Apple Account; has an `idHash`.

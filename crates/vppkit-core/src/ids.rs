@@ -78,6 +78,47 @@ macro_rules! string_id {
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
+        string_id!(@common $name, $kind, $max, $rule, $ok);
+    };
+    // An id Apple hands back: validated when an embedder builds it (`new`,
+    // `parse`, `try_from`), taken as Apple sends it when read (`from_apple`,
+    // and deserialisation, which reads Apple's answers and what was stored from them).
+    ($(#[$doc:meta])* lenient $name:ident, $kind:literal, $max:expr, $rule:literal, $ok:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(into = "String")]
+        pub struct $name(String);
+
+        string_id!(@common $name, $kind, $max, $rule, $ok);
+
+        impl $name {
+            /// Takes the value as Apple sent it: any non-empty string. Apple's own
+            /// examples use `serial-1` and UUID-like serial numbers, and Apple accepts
+            /// made-up ones, so what Apple hands back is not held to [`Self::new`]'s
+            /// rule (which is for values an MDM types in).
+            pub fn from_apple(value: impl Into<String>) -> Result<Self, ValueError> {
+                let value = value.into();
+                if value.is_empty() {
+                    return Err(ValueError::Empty { kind: $kind });
+                }
+                Ok(Self(value))
+            }
+
+            /// Whether the value also satisfies [`Self::new`]'s rule.
+            pub fn is_strictly_valid(&self) -> bool {
+                check($kind, &self.0, $max, $rule, $ok).is_ok()
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let value = String::deserialize(d)?;
+                Self::from_apple(value).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+    (@common $name:ident, $kind:literal, $max:expr, $rule:literal, $ok:expr) => {
+
         impl $name {
             /// Validates and wraps the value.
             pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
@@ -158,13 +199,20 @@ impl From<u64> for AdamId {
 
 string_id!(
     /// A device serial number, the device holder of a device licence.
-    SerialNumber, "serialNumber", 64, "letters, digits, '-' and '_'",
+    ///
+    /// [`SerialNumber::new`] holds what an MDM types in to letters, digits, `-` and
+    /// `_`; a serial number read from Apple ([`SerialNumber::from_apple`], serde) is
+    /// any non-empty string.
+    lenient SerialNumber, "serialNumber", 64, "letters, digits, '-' and '_'",
     |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_'
 );
 
 string_id!(
     /// The MDM's own stable id of a VPP user (`clientUserId`). Apple advises a GUID.
-    ClientUserId, "clientUserId", 255, "no whitespace or control characters", is_id_char
+    ///
+    /// [`ClientUserId::new`] refuses whitespace and control characters; an id read
+    /// from Apple ([`ClientUserId::from_apple`], serde) is any non-empty string.
+    lenient ClientUserId, "clientUserId", 255, "no whitespace or control characters", is_id_char
 );
 
 string_id!(
@@ -227,6 +275,130 @@ macro_rules! wire_enum {
 }
 pub(crate) use wire_enum;
 
+/// How many distinct unknown enum values one process keeps (see [`OtherValue`]).
+const MAX_OTHER_VALUES: usize = 256;
+/// The longest unknown enum value kept whole (longer ones are cut at a character boundary).
+const MAX_OTHER_LEN: usize = 64;
+/// What [`OtherValue`] holds once [`MAX_OTHER_VALUES`] distinct values were seen.
+const TOO_MANY_OTHER_VALUES: &str = "(more unknown values than vppkit keeps)";
+
+static OTHER_VALUES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+/// A value of an Apple enum that this version of vppkit does not know (a new user
+/// status, a new product type), kept as Apple sent it.
+///
+/// It stays `Copy` like the known values: each distinct text is stored once per
+/// process. The store is bounded ([`MAX_OTHER_VALUES`] values of at most
+/// [`MAX_OTHER_LEN`] bytes); past the bound a fixed placeholder is kept instead, so a
+/// misbehaving server cannot grow memory without end.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OtherValue(&'static str);
+
+impl OtherValue {
+    pub(crate) fn intern(value: &str) -> Self {
+        let mut end = value.len().min(MAX_OTHER_LEN);
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        let value = &value[..end];
+        let mut names = OTHER_VALUES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = names.iter().find(|n| **n == value) {
+            return Self(found);
+        }
+        if names.len() >= MAX_OTHER_VALUES {
+            return Self(TOO_MANY_OTHER_VALUES);
+        }
+        let kept: &'static str = Box::leak(value.to_owned().into_boxed_str());
+        names.push(kept);
+        Self(kept)
+    }
+
+    /// The value as Apple sent it.
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Debug for OtherValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl fmt::Display for OtherValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Like `wire_enum!`, for values Apple may extend: an unknown name parses to
+/// `Other(OtherValue)` instead of failing.
+macro_rules! open_wire_enum {
+    ($(#[$doc:meta])* $name:ident, { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+            /// A value this version of vppkit does not know, kept as Apple sent it.
+            Other($crate::OtherValue),
+        }
+
+        impl $name {
+            /// Every known value, in a stable order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text form (Apple's name on the wire).
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire,)+ $name::Other(v) => v.as_str() }
+            }
+
+            /// Whether this is a value vppkit knows (not [`Self::Other`]).
+            pub fn is_known(self) -> bool {
+                !matches!(self, $name::Other(_))
+            }
+
+            /// Reads a name: a known one, or `Other` with the text kept.
+            pub fn from_wire(s: &str) -> Self {
+                match s {
+                    $($wire => $name::$variant,)+
+                    other => $name::Other($crate::OtherValue::intern(other)),
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValueError;
+            /// Never fails: an unknown name becomes `Other`.
+            fn from_str(s: &str) -> Result<Self, ValueError> {
+                Ok(Self::from_wire(s))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                Ok(Self::from_wire(&text))
+            }
+        }
+    };
+}
+pub(crate) use open_wire_enum;
+
 wire_enum!(
     /// The store quality of a product (`pricingParam`).
     PricingParam, "pricingParam", "STDQ, PLUS", {
@@ -244,9 +416,10 @@ impl Default for PricingParam {
     }
 }
 
-wire_enum!(
-    /// What kind of product an asset is (`productType`).
-    ProductType, "productType", "App, Book", {
+open_wire_enum!(
+    /// What kind of product an asset is (`productType`). A value Apple adds later is
+    /// kept as [`ProductType::Other`].
+    ProductType, {
         /// An app.
         App = "App",
         /// A book (user licences only, never revocable).
@@ -339,13 +512,16 @@ impl fmt::Display for Holder {
 
 impl FromStr for Holder {
     type Err = ValueError;
-    /// Parses `device:SERIAL` or `user:CLIENT_USER_ID`.
+    /// Parses `device:SERIAL` or `user:CLIENT_USER_ID` (the [`Display`](fmt::Display)
+    /// form, which stores use). The id after the prefix is taken as Apple may have
+    /// sent it ([`SerialNumber::from_apple`], [`ClientUserId::from_apple`]): any
+    /// non-empty string.
     fn from_str(s: &str) -> Result<Self, ValueError> {
         if let Some(rest) = s.strip_prefix("device:") {
-            return Ok(Holder::Device(SerialNumber::new(rest)?));
+            return Ok(Holder::Device(SerialNumber::from_apple(rest)?));
         }
         if let Some(rest) = s.strip_prefix("user:") {
-            return Ok(Holder::User(ClientUserId::new(rest)?));
+            return Ok(Holder::User(ClientUserId::from_apple(rest)?));
         }
         Err(ValueError::Unknown {
             kind: "holder",
@@ -404,11 +580,49 @@ mod tests {
     }
 
     #[test]
+    fn ids_from_apple_are_lenient_ids_typed_in_are_not() {
+        // Apple's documented examples: UUID-like serials, `serial-1`, and serial
+        // numbers or user ids with a space or a dot that Apple accepts.
+        for serial in ["b6817f44-6229-4f1b-ba16-9eef9ebf24c6", "serial-1", "C02 000", "sn.1"] {
+            let s: SerialNumber = serde_json::from_str(&format!("{serial:?}")).unwrap();
+            assert_eq!(s.as_str(), serial);
+            assert_eq!(SerialNumber::from_apple(serial).unwrap(), s);
+        }
+        assert!(SerialNumber::new("C02 000").is_err());
+        assert!(SerialNumber::new("sn.1").is_err());
+        assert!(!SerialNumber::from_apple("sn.1").unwrap().is_strictly_valid());
+        assert!(SerialNumber::from_apple("C02").unwrap().is_strictly_valid());
+        let u: ClientUserId = serde_json::from_str(r#""ana maria.1""#).unwrap();
+        assert_eq!(u.as_str(), "ana maria.1");
+        assert!(ClientUserId::new("ana maria.1").is_err());
+        assert!(serde_json::from_str::<SerialNumber>(r#""""#).is_err());
+        assert!(serde_json::from_str::<ClientUserId>(r#""""#).is_err());
+        // What a store wrote from Apple's answer reads back.
+        let h: Holder = "device:C02 000".parse().unwrap();
+        assert_eq!(h.to_string(), "device:C02 000");
+        assert!("device:".parse::<Holder>().is_err());
+    }
+
+    #[test]
+    fn unknown_enum_values_are_kept() {
+        let p: ProductType = serde_json::from_str(r#""Subscription""#).unwrap();
+        assert!(!p.is_known());
+        assert_eq!(p.as_str(), "Subscription");
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#""Subscription""#);
+        assert_eq!("Subscription".parse::<ProductType>().unwrap(), p);
+        assert!(matches!(p, ProductType::Other(v) if v.as_str() == "Subscription"));
+        assert!(ProductType::App.is_known());
+        let long = "x".repeat(200);
+        assert_eq!(ProductType::from_wire(&long).as_str().len(), MAX_OTHER_LEN);
+    }
+
+    #[test]
     fn wire_enums_round_trip() {
         for p in Platform::ALL {
             assert_eq!(p.as_str().parse::<Platform>().unwrap(), *p);
         }
         assert_eq!("Book".parse::<ProductType>().unwrap(), ProductType::Book);
-        assert!("book".parse::<ProductType>().is_err());
+        assert!(!"book".parse::<ProductType>().unwrap().is_known());
+        assert!("GOLD".parse::<PricingParam>().is_err());
     }
 }

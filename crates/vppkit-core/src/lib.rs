@@ -40,7 +40,7 @@ pub use domain::{
     VppUserStatus, UNLIMITED_COUNT,
 };
 pub use ids::{
-    AdamId, AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId, Platform,
+    AdamId, AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId, OtherValue, Platform,
     PricingParam, ProductType, SerialNumber, Uid, ValueError,
 };
 pub use mdm_info::{

@@ -7,6 +7,7 @@ use vppkit_core::{
 
 use crate::envelope::enveloped;
 use crate::pagination::{PageFields, RawPage};
+use crate::records::Records;
 
 /// Query filters of `GET assets` (all optional, combined with AND).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -264,9 +265,9 @@ impl TryFrom<ResponseAsset> for Asset {
 enveloped! {
     pub(crate) struct RawAssetsPage {
         #[serde(default)]
-        assets: Vec<ResponseAsset>,
+        assets: Records<ResponseAsset>,
         #[serde(default)]
-        unlimited_assets: Vec<ResponseAsset>,
+        unlimited_assets: Records<ResponseAsset>,
         #[serde(default)]
         current_page_index: Option<u32>,
         #[serde(default)]
@@ -284,13 +285,16 @@ impl RawPage for RawAssetsPage {
     type Item = ResponseAsset;
     fn into_fields(mut self) -> PageFields<ResponseAsset> {
         let envelope = self.take_envelope();
-        let mut items = self.assets;
-        items.extend(self.unlimited_assets.into_iter().map(|mut a| {
+        let mut skipped = self.assets.skipped("assets");
+        skipped.extend(self.unlimited_assets.skipped("unlimitedAssets"));
+        let mut items = self.assets.items;
+        items.extend(self.unlimited_assets.items.into_iter().map(|mut a| {
             a.unlimited = true;
             a
         }));
         PageFields {
             items,
+            skipped,
             current_page_index: self.current_page_index,
             next_page_index: self.next_page_index,
             size: self.size,

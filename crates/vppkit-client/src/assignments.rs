@@ -7,6 +7,7 @@ use vppkit_core::{
 
 use crate::envelope::enveloped;
 use crate::pagination::{PageFields, RawPage};
+use crate::records::Records;
 
 /// Query filters of `GET assignments`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -172,7 +173,7 @@ impl Assignment {
 enveloped! {
     pub(crate) struct RawAssignmentsPage {
         #[serde(default)]
-        assignments: Vec<Assignment>,
+        assignments: Records<Assignment>,
         #[serde(default)]
         current_page_index: Option<u32>,
         #[serde(default)]
@@ -191,7 +192,8 @@ impl RawPage for RawAssignmentsPage {
     fn into_fields(mut self) -> PageFields<Assignment> {
         let envelope = self.take_envelope();
         PageFields {
-            items: self.assignments,
+            skipped: self.assignments.skipped("assignments"),
+            items: self.assignments.items,
             current_page_index: self.current_page_index,
             next_page_index: self.next_page_index,
             size: self.size,

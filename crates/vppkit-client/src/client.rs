@@ -86,6 +86,7 @@ pub struct ClientBuilder {
     pacing: Pacing,
     service_config_ttl: Duration,
     metadata_lookup_url: Option<String>,
+    strict_records: bool,
 }
 
 impl ClientBuilder {
@@ -114,6 +115,7 @@ impl ClientBuilder {
             pacing: Pacing::default(),
             service_config_ttl: Duration::from_secs(300),
             metadata_lookup_url: None,
+            strict_records: false,
         }
     }
 
@@ -198,6 +200,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether a record of a page that cannot be read fails the walk
+    /// ([`Error::Record`]) instead of being skipped and reported in
+    /// [`Page::skipped`] (default `false`: skip, report, log at `warn`).
+    pub fn strict_records(mut self, strict: bool) -> Self {
+        self.strict_records = strict;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let base = url::Url::parse(&self.base_url)
@@ -229,6 +239,7 @@ impl ClientBuilder {
             pacing: self.pacing,
             service_config_ttl: self.service_config_ttl,
             metadata_lookup_url: self.metadata_lookup_url,
+            strict_records: self.strict_records,
             service_cache: tokio::sync::Mutex::new(None),
             config_rate: AtomicU32::new(Limits::default().max_request_per_second),
         });
@@ -255,6 +266,7 @@ struct Shared {
     pacing: Pacing,
     service_config_ttl: Duration,
     metadata_lookup_url: Option<String>,
+    strict_records: bool,
     service_cache: tokio::sync::Mutex<Option<(Instant, Arc<ServiceConfig>)>>,
     config_rate: AtomicU32,
 }
@@ -756,6 +768,7 @@ impl Client {
             size: f.size,
             envelope: f.envelope,
             walk: 0,
+            skipped: f.skipped,
         })
     }
 
@@ -772,8 +785,28 @@ impl Client {
         let raw: W = decode("GET", path, RequestKind::Read, || {
             serde_json::from_slice(&bytes)
         })?;
-        let fields = raw.into_fields();
+        let mut fields = raw.into_fields();
         self.observe(&fields.envelope);
+        for s in &mut fields.skipped {
+            s.page = index;
+            if self.inner.shared.strict_records {
+                return Err(Error::Record {
+                    path: path.to_owned(),
+                    page: index,
+                    list: s.list,
+                    position: s.position,
+                    reason: s.reason.clone(),
+                });
+            }
+            tracing::warn!(
+                path,
+                page = index,
+                list = s.list,
+                position = s.position,
+                reason = %s.reason,
+                "skipped a record Apple sent that cannot be read"
+            );
+        }
         Ok(fields)
     }
 

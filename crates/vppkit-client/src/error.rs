@@ -436,6 +436,22 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A record of a page could not be read, and the client was built with
+    /// [`ClientBuilder::strict_records`](crate::ClientBuilder::strict_records)
+    /// (otherwise it is skipped and reported in [`Page::skipped`](crate::Page::skipped)).
+    #[error("GET {path}: page {page}: record {list}[{position}] cannot be read: {reason}")]
+    Record {
+        /// The endpoint path.
+        path: String,
+        /// The page index.
+        page: u32,
+        /// The list the record was in.
+        list: &'static str,
+        /// Its position in the list.
+        position: usize,
+        /// The parse error.
+        reason: String,
+    },
     /// The data changed during a paginated walk (`versionId` differs from the first page).
     #[error("{path}: versionId changed during the walk at page {page} (first {expected:?}, now {found:?})")]
     VersionChanged {
@@ -618,7 +634,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.number, ErrorNumber::NotEnoughLicenses);
-        assert!(e.info.is_none());
+        // Serial numbers Apple names are kept as Apple sent them.
+        assert_eq!(
+            e.info.unwrap().serial_numbers[0].as_str(),
+            "bad serial with spaces"
+        );
         let e: ApiError = serde_json::from_str(r#"{"errorNumber":42}"#).unwrap();
         assert_eq!(e.number, ErrorNumber::Other(42));
         assert_eq!(e.message, "");

@@ -62,6 +62,12 @@
 //! - **Limits** from service config, cached for 5 minutes ([`Client::limits`]),
 //!   and pure request splitters ([`split_manage_assets`], [`split_revoke`],
 //!   [`split_users`]).
+//! - **Lenient reading of what Apple sends**: a status or product type this
+//!   crate does not know is kept (`Other`), serial numbers and `clientUserId`s
+//!   are whatever non-empty string Apple sends, `artwork` is read as an object
+//!   or an array, and a record that still cannot be read is left out of its page
+//!   and reported in [`Page::skipped`] (logged at `warn`), or fails the walk with
+//!   [`Error::Record`] under [`ClientBuilder::strict_records`].
 //! - **Notifications**: [`parse_notification`] and the constant-time
 //!   [`verify_notification_bearer`].
 //!
@@ -78,6 +84,7 @@ mod metadata;
 mod notification;
 mod pacer;
 mod pagination;
+mod records;
 mod retry;
 mod serde_util;
 mod service_config;
@@ -102,6 +109,7 @@ pub use notification::{
 };
 pub use pacer::Pacing;
 pub use pagination::{Page, PageStream, VersionChangePolicy};
+pub use records::SkippedRecord;
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use service_config::{Limits, NotificationType, ServiceConfig, ServiceUrls};
 pub use split::{split_manage_assets, split_revoke, split_users};
@@ -122,5 +130,13 @@ pub fn parse_assignments_page(body: &[u8]) -> Result<Page<Assignment>, serde_jso
         size: f.size,
         envelope: f.envelope,
         walk: 0,
+        skipped: f
+            .skipped
+            .into_iter()
+            .map(|mut s| {
+                s.page = f.current_page_index.unwrap_or(0);
+                s
+            })
+            .collect(),
     })
 }

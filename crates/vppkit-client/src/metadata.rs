@@ -75,7 +75,7 @@ impl MetadataQuery {
 #[serde(rename_all = "camelCase")]
 struct RawLookup {
     #[serde(default)]
-    results: BTreeMap<String, RawItem>,
+    results: BTreeMap<String, Box<serde_json::value::RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -86,7 +86,7 @@ struct RawItem {
     #[serde(default)]
     bundle_id: Option<String>,
     #[serde(default)]
-    artwork: Option<RawArtwork>,
+    artwork: Option<RawArtworks>,
     #[serde(default)]
     offers: Vec<RawOffer>,
     #[serde(default)]
@@ -97,6 +97,32 @@ struct RawItem {
 struct RawArtwork {
     #[serde(default)]
     url: Option<String>,
+    #[serde(default)]
+    width: Option<u32>,
+}
+
+/// `artwork` comes in two forms: one object (a URL template with `{w}`, `{h}`,
+/// `{f}`: the B2B and current answers) or an array of sized images (the example of
+/// Apple's "Getting app and book information (Legacy)" page). Both are read.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawArtworks {
+    One(RawArtwork),
+    Many(Vec<RawArtwork>),
+}
+
+impl RawArtworks {
+    /// The template, or else the largest sized image.
+    fn url(self) -> Option<String> {
+        match self {
+            RawArtworks::One(a) => a.url,
+            RawArtworks::Many(list) => list
+                .into_iter()
+                .filter(|a| a.url.is_some())
+                .max_by_key(|a| a.width.unwrap_or(0))
+                .and_then(|a| a.url),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -120,11 +146,20 @@ pub fn parse_metadata_lookup(
     Ok(raw
         .results
         .into_iter()
-        .filter_map(|(id, item)| {
+        .filter_map(|(id, raw)| {
             let id = AdamId::new(id).ok()?;
+            // One product whose entry cannot be read is left out (and logged), not
+            // the whole batch.
+            let item: RawItem = match serde_json::from_str(raw.get()) {
+                Ok(item) => item,
+                Err(e) => {
+                    tracing::warn!(adam_id = %id, reason = %e, "skipped a metadata entry that cannot be read");
+                    return None;
+                }
+            };
             let mut meta = AssetMetadata::new(item.name.unwrap_or_default());
             meta.bundle_id = item.bundle_id;
-            meta.artwork_url = item.artwork.and_then(|a| a.url);
+            meta.artwork_url = item.artwork.and_then(RawArtworks::url);
             meta.version = item
                 .offers
                 .into_iter()

@@ -17,7 +17,7 @@ use futures::stream::{BoxStream, FuturesOrdered};
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 
-use crate::{Envelope, Error};
+use crate::{Envelope, Error, SkippedRecord};
 
 /// What to do when `versionId` changes in the middle of a walk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -52,6 +52,12 @@ pub struct Page<T> {
     pub envelope: Envelope,
     /// Which walk this page belongs to: 0, then 1, 2... after each restart.
     pub walk: u32,
+    /// Records of this page that could not be read and were left out of
+    /// [`Page::items`] (each also logged at `warn` level). Always empty with
+    /// [`ClientBuilder::strict_records`], which fails instead.
+    ///
+    /// [`ClientBuilder::strict_records`]: crate::ClientBuilder::strict_records
+    pub skipped: Vec<SkippedRecord>,
 }
 
 impl<T> Page<T> {
@@ -73,6 +79,7 @@ impl<T> Page<T> {
             total_pages: None,
             envelope,
             walk: 0,
+            skipped: Vec::new(),
         }
     }
 
@@ -97,6 +104,7 @@ pub(crate) struct PageFields<T> {
     pub(crate) total_pages: Option<u32>,
     pub(crate) version_id: Option<String>,
     pub(crate) envelope: Envelope,
+    pub(crate) skipped: Vec<SkippedRecord>,
 }
 
 /// A wire page type.
@@ -331,6 +339,7 @@ impl<T: Send + 'static> WalkState<T> {
                 size: fields.size,
                 envelope: fields.envelope,
                 walk: self.walk,
+                skipped: fields.skipped,
             }));
         }
     }

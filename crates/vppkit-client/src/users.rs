@@ -5,6 +5,7 @@ use vppkit_core::{ClientUserId, VppUser, VppUserStatus};
 
 use crate::envelope::enveloped;
 use crate::pagination::{PageFields, RawPage};
+use crate::records::Records;
 
 /// Query filters of `GET users`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -184,7 +185,7 @@ impl ManageUsersRequest {
 enveloped! {
     pub(crate) struct RawUsersPage {
         #[serde(default)]
-        users: Vec<ResponseUser>,
+        users: Records<ResponseUser>,
         #[serde(default)]
         current_page_index: Option<u32>,
         #[serde(default)]
@@ -203,7 +204,8 @@ impl RawPage for RawUsersPage {
     fn into_fields(mut self) -> PageFields<ResponseUser> {
         let envelope = self.take_envelope();
         PageFields {
-            items: self.users,
+            skipped: self.users.skipped("users"),
+            items: self.users.items,
             current_page_index: self.current_page_index,
             next_page_index: self.next_page_index,
             size: self.size,

@@ -126,13 +126,15 @@ async fn http_errors_without_apple_body() {
 }
 
 #[tokio::test]
-async fn malformed_success_is_a_decode_error() {
+async fn malformed_page_is_a_decode_error() {
+    // The page itself is not the documented shape (a bad record alone is skipped
+    // and reported instead: tests/it/lenient.rs).
     let server = server().await;
     Mock::given(method("GET"))
         .and(path("/mdm/v2/assignments"))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_json(json!({"assignments": [{"adamId": "not digits"}]})),
+                .set_body_json(json!({"assignments": {"adamId": "1"}, "currentPageIndex": "zero"})),
         )
         .expect(1)
         .mount(&server)

@@ -1,4 +1,5 @@
-//! The recorded Apple payloads parse unchanged.
+//! The recorded Apple payloads (tests/resources/recorded, copied with their README)
+//! parse unchanged.
 
 use vppkit_client::{
     parse_client_config, parse_notification, EventType, Notification, NotificationResult,
@@ -6,7 +7,7 @@ use vppkit_client::{
 };
 use vppkit_core::{format_apple_datetime, PricingParam};
 
-use crate::support::{recorded, shared_original};
+use crate::support::recorded;
 
 const FILES: [&str; 5] = [
     "client_config_response.json",
@@ -15,22 +16,6 @@ const FILES: [&str; 5] = [
     "notification_associate_success.json",
     "notification_disassociate_success.json",
 ];
-
-#[test]
-fn copies_match_the_shared_originals() {
-    for name in FILES {
-        let original = shared_original(name);
-        if !original.exists() {
-            eprintln!("skipped: {} not present (clean clone)", original.display());
-            continue;
-        }
-        assert_eq!(
-            std::fs::read(&original).unwrap(),
-            std::fs::read(recorded(name)).unwrap(),
-            "{name}: the copy differs from the shared original"
-        );
-    }
-}
 
 #[test]
 fn every_notification_fixture_parses() {

@@ -90,10 +90,3 @@ pub(crate) fn recorded(name: &str) -> std::path::PathBuf {
         .join("tests/resources/recorded")
         .join(name)
 }
-
-/// Path of the team's shared original, outside the repository (may be absent).
-pub(crate) fn shared_original(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/apple/recorded")
-        .join(name)
-}

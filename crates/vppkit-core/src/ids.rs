@@ -583,14 +583,21 @@ mod tests {
     fn ids_from_apple_are_lenient_ids_typed_in_are_not() {
         // Apple's documented examples: UUID-like serials, `serial-1`, and serial
         // numbers or user ids with a space or a dot that Apple accepts.
-        for serial in ["b6817f44-6229-4f1b-ba16-9eef9ebf24c6", "serial-1", "C02 000", "sn.1"] {
+        for serial in [
+            "b6817f44-6229-4f1b-ba16-9eef9ebf24c6",
+            "serial-1",
+            "C02 000",
+            "sn.1",
+        ] {
             let s: SerialNumber = serde_json::from_str(&format!("{serial:?}")).unwrap();
             assert_eq!(s.as_str(), serial);
             assert_eq!(SerialNumber::from_apple(serial).unwrap(), s);
         }
         assert!(SerialNumber::new("C02 000").is_err());
         assert!(SerialNumber::new("sn.1").is_err());
-        assert!(!SerialNumber::from_apple("sn.1").unwrap().is_strictly_valid());
+        assert!(!SerialNumber::from_apple("sn.1")
+            .unwrap()
+            .is_strictly_valid());
         assert!(SerialNumber::from_apple("C02").unwrap().is_strictly_valid());
         let u: ClientUserId = serde_json::from_str(r#""ana maria.1""#).unwrap();
         assert_eq!(u.as_str(), "ana maria.1");

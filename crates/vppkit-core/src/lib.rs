@@ -40,8 +40,8 @@ pub use domain::{
     VppUserStatus, UNLIMITED_COUNT,
 };
 pub use ids::{
-    AdamId, AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId, OtherValue, Platform,
-    PricingParam, ProductType, SerialNumber, Uid, ValueError,
+    AdamId, AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId, OtherValue,
+    Platform, PricingParam, ProductType, SerialNumber, Uid, ValueError,
 };
 pub use mdm_info::{
     MdmInfo, MdmInfoError, MAX_ID_LEN as MAX_MDM_ID_LEN, MAX_METADATA_LEN as MAX_MDM_METADATA_LEN,

@@ -1,5 +1,5 @@
 //! What the manager keeps in the store besides the engine's own data, as named JSON
-//! documents (`Store::put_policy`): its identity, the inputs of the last apply, what the
+//! documents (`DocumentStore::put_document`): its identity, the inputs of the last apply, what the
 //! last plan said beyond the engine's notes (ignored policies, pending releases), pending
 //! self-service requests and the MDM
 //! command outbox. Kept in the database so that every subcommand, run as its own process,
@@ -15,15 +15,17 @@ use serde::{Deserialize, Serialize};
 use vppkit::core::{AdamId, Secret, SerialNumber};
 use vppkit::engine::QueuedCommand;
 use vppkit::rules::{Directory, InstallRequest, PendingRelease, Plan, PolicySet, PolicyViolation};
-use vppkit::store::{ErrorKind, SecretCipher, Store};
+use vppkit::store::{ErrorKind, NewDocument, SecretCipher, Store};
 
 use super::error::{ManagerError, Result};
 
-const CONFIG: &str = "vppkit-manager/config";
-const INPUTS: &str = "vppkit-manager/inputs";
-const LAST_PLAN: &str = "vppkit-manager/last-plan";
-const REQUESTS: &str = "vppkit-manager/requests";
-const OUTBOX: &str = "vppkit-manager/outbox";
+/// The store collection of the manager's documents.
+const COLLECTION: &str = "vppkit-manager";
+const CONFIG: &str = "config";
+const INPUTS: &str = "inputs";
+const LAST_PLAN: &str = "last-plan";
+const REQUESTS: &str = "requests";
+const OUTBOX: &str = "outbox";
 const KEY_CHECK: &str = "vppkit-manager key check";
 /// How many recent commands the outbox keeps.
 const OUTBOX_RECENT: usize = 200;
@@ -56,9 +58,9 @@ fn unb64(text: &str) -> Result<Vec<u8>> {
 }
 
 async fn read<T: DeserializeOwned>(store: &Arc<dyn Store>, name: &str) -> Result<Option<T>> {
-    match store.policy(name).await? {
+    match store.document(COLLECTION, name).await? {
         None => Ok(None),
-        Some(rec) => serde_json::from_value(rec.document).map(Some).map_err(|e| {
+        Some(rec) => serde_json::from_value(rec.body).map(Some).map_err(|e| {
             ManagerError::usage(format!("stored document {name} cannot be read: {e}"))
         }),
     }
@@ -67,7 +69,8 @@ async fn read<T: DeserializeOwned>(store: &Arc<dyn Store>, name: &str) -> Result
 async fn write<T: Serialize>(store: &Arc<dyn Store>, name: &str, value: &T) -> Result<()> {
     let doc = serde_json::to_value(value)
         .map_err(|e| ManagerError::usage(format!("cannot encode {name}: {e}")))?;
-    store.put_policy(name, &doc, None, Utc::now()).await?;
+    let doc = NewDocument::new(COLLECTION, name, "stored", doc, Utc::now());
+    store.put_document(&doc, None).await?;
     Ok(())
 }
 
@@ -115,7 +118,8 @@ pub(crate) async fn identity(
         };
         let value = serde_json::to_value(&doc)
             .map_err(|e| ManagerError::usage(format!("cannot encode the configuration: {e}")))?;
-        match store.put_policy(CONFIG, &value, Some(0), Utc::now()).await {
+        let value = NewDocument::new(COLLECTION, CONFIG, "stored", value, Utc::now());
+        match store.put_document(&value, Some(0)).await {
             Ok(_) => {
                 return Ok(ManagerIdentity {
                     mdm_id: doc.mdm_id,

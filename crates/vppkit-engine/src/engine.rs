@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex as StdMutex};
 use chrono::{DateTime, Utc};
 use vppkit_client::{Client, ClientBuilder, Envelope};
 use vppkit_core::{LocationId, MdmInfo, TokenState};
-use vppkit_store::{ErrorKind, Lease, LocationRecord, NewJournalRecord, Store, StoreError};
+use vppkit_store::{
+    ErrorKind, Lease, LocationRecord, NewDocument, NewJournalRecord, Store, StoreError,
+};
 
 use crate::book::{Book, TOKEN_KIND};
 use crate::clock::{Clock, SystemClock};
@@ -512,10 +514,15 @@ impl Inner {
 
     /// Records that a location's users and assignments were just walked in full.
     pub(crate) async fn set_last_full_sync(&self, location: &LocationId) -> Result<()> {
-        let doc = serde_json::json!({ "at": self.now() });
-        self.store
-            .put_policy(&last_full_sync_name(location), &doc, None, self.now())
-            .await?;
+        let doc = NewDocument::new(
+            LAST_FULL_SYNC,
+            location.as_str(),
+            "done",
+            serde_json::json!({ "at": self.now() }),
+            self.now(),
+        )
+        .with_location(location.clone());
+        self.store.put_document(&doc, None).await?;
         Ok(())
     }
 
@@ -524,26 +531,38 @@ impl Inner {
         &self,
         location: &LocationId,
     ) -> Result<Option<DateTime<Utc>>> {
-        let Some(rec) = self.store.policy(&last_full_sync_name(location)).await? else {
+        let Some(doc) = self
+            .store
+            .document(LAST_FULL_SYNC, location.as_str())
+            .await?
+        else {
             return Ok(None);
         };
-        Ok(rec
-            .document
+        Ok(doc
+            .body
             .get("at")
             .and_then(|v| serde_json::from_value(v.clone()).ok()))
     }
 
     /// Stores what the last plan said about a location (`None`: the items
-    /// attributed to no location), as a named store document.
+    /// attributed to no location).
     pub(crate) async fn set_plan_notes(
         &self,
         location: Option<&LocationId>,
         notes: &PlanItems,
     ) -> Result<()> {
-        let doc = serde_json::to_value(notes).unwrap_or_default();
-        self.store
-            .put_policy(&plan_notes_name(location), &doc, None, self.now())
-            .await?;
+        let body = serde_json::to_value(notes).unwrap_or_default();
+        let mut doc = NewDocument::new(
+            PLAN_NOTES,
+            plan_notes_key(location),
+            "planned",
+            body,
+            self.now(),
+        );
+        if let Some(l) = location {
+            doc = doc.with_location(l.clone());
+        }
+        self.store.put_document(&doc, None).await?;
         Ok(())
     }
 
@@ -551,28 +570,28 @@ impl Inner {
     /// location (`None`: the items attributed to no location); empty when no
     /// plan was applied yet.
     pub(crate) async fn plan_notes(&self, location: Option<&LocationId>) -> Result<PlanItems> {
-        let Some(rec) = self.store.policy(&plan_notes_name(location)).await? else {
+        let Some(doc) = self
+            .store
+            .document(PLAN_NOTES, &plan_notes_key(location))
+            .await?
+        else {
             return Ok(PlanItems::default());
         };
-        Ok(serde_json::from_value(rec.document).unwrap_or_else(|e| {
+        Ok(serde_json::from_value(doc.body).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "stored plan notes are unreadable; ignored");
             PlanItems::default()
         }))
     }
 }
 
-/// The name of the store document holding when a location was last walked in full.
-pub(crate) fn last_full_sync_name(location: &LocationId) -> String {
-    format!("vppkit-engine/last-full-sync/{location}")
-}
+/// When each location was last walked in full (key: the location id).
+const LAST_FULL_SYNC: &str = "vppkit-engine/last-full-sync";
+/// What the last plan said per location (key: the location id, or `*` for the
+/// items of no location).
+const PLAN_NOTES: &str = "vppkit-engine/plan-notes";
 
-/// The name of the store document holding a location's last plan items
-/// (`None`: the items attributed to no location).
-pub(crate) fn plan_notes_name(location: Option<&LocationId>) -> String {
-    match location {
-        Some(l) => format!("vppkit-engine/plan-notes/{l}"),
-        None => "vppkit-engine/plan-notes".to_owned(),
-    }
+fn plan_notes_key(location: Option<&LocationId>) -> String {
+    location.map_or_else(|| "*".to_owned(), |l| l.as_str().to_owned())
 }
 
 /// The name of the lease that gives one instance a location.

@@ -378,22 +378,13 @@ impl Engine {
             self.revoke_everything(location).await?;
         }
         let guard = inner.lock_location(location).await?;
+        // Documents that belong to the location (its plan notes, last full sync,
+        // outbox, pending releases, ...) go with it.
         let deleted = inner.store.delete_location(location).await;
-        let mut notes = inner
-            .store
-            .delete_policy(&crate::engine::plan_notes_name(Some(location)))
-            .await;
-        if notes.is_ok() {
-            notes = inner
-                .store
-                .delete_policy(&crate::engine::last_full_sync_name(location))
-                .await;
-        }
         guard.release(inner).await;
         inner.forget_book(location);
         inner.forget_client(location);
         deleted?;
-        notes?;
         Ok(())
     }
 }

@@ -123,6 +123,7 @@ async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]
     let adam = r.asset.adam_id.as_str();
     let pp = r.asset.pricing_param.as_str();
     let mut tx = store.pool.begin().await?;
+    crate::documents::check_fence(&mut tx, r.fence.as_ref()).await?;
     // The asset's row lock orders every reservation of this asset, across
     // connections, pools and processes; held until commit.
     let counts: Option<(i64, i64, i64)> = sqlx::query_as(

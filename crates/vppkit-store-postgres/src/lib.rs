@@ -49,6 +49,7 @@
 //! `VPPKIT_TEST_POSTGRES_URL`; without it, tests print that they were skipped.
 
 mod codec;
+mod documents;
 mod error;
 mod holdings;
 mod leases;

@@ -1,4 +1,4 @@
-//! Users, the journal, operations, notification ids, policies and install statuses.
+//! Users, the journal, operations, notification ids and install statuses.
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -8,7 +8,7 @@ use vppkit_core::{
 };
 use vppkit_store::{
     InstallRecord, InstallState, JournalQuery, JournalRecord, NewJournalRecord, Operation,
-    OperationKind, OperationUpdate, PolicyRecord, Result, StoreError, UserRecord,
+    OperationKind, OperationUpdate, Result, StoreError, UserRecord,
 };
 
 use crate::codec::{self, build};
@@ -428,123 +428,6 @@ pub(crate) async fn prune_notifications(
                 .execute(&store.pool)
                 .await?;
             Ok(done.rows_affected())
-        })
-        .await
-}
-
-// ---- policies ----
-
-pub(crate) async fn put_policy(
-    store: &PostgresStore,
-    name: &str,
-    document: &serde_json::Value,
-    expected: Option<u64>,
-    at: DateTime<Utc>,
-) -> Result<u64> {
-    if name.is_empty() {
-        return Err(StoreError::invalid("policy name", "must not be empty"));
-    }
-    let expected = expected
-        .map(|e| codec::to_i64(e, "policy revision"))
-        .transpose()?;
-    let revision = store
-        .retry("writing a policy", || async move {
-            let written: Option<i64> = match expected {
-                None => {
-                    sqlx::query_scalar(
-                        "INSERT INTO policies (name, document, revision, updated_at) \
-                         VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO UPDATE SET \
-                           document = EXCLUDED.document, revision = policies.revision + 1, \
-                           updated_at = EXCLUDED.updated_at \
-                         RETURNING revision",
-                    )
-                    .bind(name)
-                    .bind(document)
-                    .bind(at)
-                    .fetch_optional(&store.pool)
-                    .await?
-                }
-                Some(0) => {
-                    sqlx::query_scalar(
-                        "INSERT INTO policies (name, document, revision, updated_at) \
-                         VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO NOTHING RETURNING revision",
-                    )
-                    .bind(name)
-                    .bind(document)
-                    .bind(at)
-                    .fetch_optional(&store.pool)
-                    .await?
-                }
-                Some(n) => {
-                    sqlx::query_scalar(
-                        "UPDATE policies SET document = $2, revision = revision + 1, \
-                         updated_at = $3 WHERE name = $1 AND revision = $4 RETURNING revision",
-                    )
-                    .bind(name)
-                    .bind(document)
-                    .bind(at)
-                    .bind(n)
-                    .fetch_optional(&store.pool)
-                    .await?
-                }
-            };
-            if let Some(revision) = written {
-                return Ok(revision);
-            }
-            let current: Option<i64> =
-                sqlx::query_scalar("SELECT revision FROM policies WHERE name = $1")
-                    .bind(name)
-                    .fetch_optional(&store.pool)
-                    .await?;
-            let expected = expected.unwrap_or(0);
-            Err(match current {
-                _ if expected == 0 => StoreError::already_exists("policy", name),
-                None => StoreError::not_found("policy", name),
-                Some(found) => StoreError::version_mismatch("policy", name, expected, found),
-            }
-            .into())
-        })
-        .await?;
-    codec::to_u64(revision, "policy revision")
-}
-
-fn policy_from_row(row: &PgRow) -> Result<PolicyRecord> {
-    let get = |e: sqlx::Error| db_error(e, "reading a policy");
-    Ok(PolicyRecord::new(
-        row.try_get::<String, _>(0).map_err(get)?,
-        row.try_get(1).map_err(get)?,
-        codec::to_u64(row.try_get(2).map_err(get)?, "policy revision")?,
-        row.try_get(3).map_err(get)?,
-    ))
-}
-
-pub(crate) async fn policy(store: &PostgresStore, name: &str) -> Result<Option<PolicyRecord>> {
-    let row =
-        sqlx::query("SELECT name, document, revision, updated_at FROM policies WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&store.pool)
-            .await
-            .map_err(|e| db_error(e, "reading a policy"))?;
-    row.as_ref().map(policy_from_row).transpose()
-}
-
-pub(crate) async fn policies(store: &PostgresStore) -> Result<Vec<PolicyRecord>> {
-    let rows =
-        sqlx::query("SELECT name, document, revision, updated_at FROM policies ORDER BY name")
-            .fetch_all(&store.pool)
-            .await
-            .map_err(|e| db_error(e, "reading policies"))?;
-    rows.iter().map(policy_from_row).collect()
-}
-
-pub(crate) async fn delete_policy(store: &PostgresStore, name: &str) -> Result<bool> {
-    store
-        .retry("deleting a policy", || async move {
-            let done = sqlx::query("DELETE FROM policies WHERE name = $1")
-                .bind(name)
-                .execute(&store.pool)
-                .await?;
-            Ok(done.rows_affected() > 0)
         })
         .await
 }

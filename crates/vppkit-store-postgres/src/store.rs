@@ -12,8 +12,8 @@ use vppkit_core::{AssetKey, ClientUserId, EventId, Holder, LocationId, Notificat
 use vppkit_store::{
     AssetRecord, HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, InstallRecord,
     JournalQuery, JournalRecord, Lease, LocationRecord, NewJournalRecord, Operation,
-    OperationUpdate, PolicyRecord, Reservation, Result, SecretCipher, Store, StoreError,
-    SyncOutcome, SyncPage, SyncStatus, UserRecord,
+    OperationUpdate, Reservation, Result, SecretCipher, Store, StoreError, SyncOutcome, SyncPage,
+    SyncStatus, UserRecord,
 };
 
 use crate::error::{db_error, TxResult};
@@ -364,28 +364,6 @@ impl Store for PostgresStore {
 
     async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
         records::prune_notifications(self, before).await
-    }
-
-    async fn put_policy(
-        &self,
-        name: &str,
-        document: &serde_json::Value,
-        expected_revision: Option<u64>,
-        at: DateTime<Utc>,
-    ) -> Result<u64> {
-        records::put_policy(self, name, document, expected_revision, at).await
-    }
-
-    async fn policy(&self, name: &str) -> Result<Option<PolicyRecord>> {
-        records::policy(self, name).await
-    }
-
-    async fn policies(&self) -> Result<Vec<PolicyRecord>> {
-        records::policies(self).await
-    }
-
-    async fn delete_policy(&self, name: &str) -> Result<bool> {
-        records::delete_policy(self, name).await
     }
 
     async fn put_install_status(&self, record: &InstallRecord) -> Result<()> {

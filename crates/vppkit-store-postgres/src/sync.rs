@@ -295,6 +295,25 @@ async fn apply_page_once(
             .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
             .await?
     };
+    crate::documents::check_fence(&mut tx, page.fence.as_ref()).await?;
+    if let Some(id) = &page.notification {
+        require_location(&mut tx, location).await?;
+        let done = sqlx::query(
+            "INSERT INTO notifications_seen (location_id, notification_id, seen_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (notification_id) DO NOTHING",
+        )
+        .bind(loc)
+        .bind(id.as_str())
+        .bind(page.at.unwrap_or_else(Utc::now))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::already_exists("notification", id).into());
+        }
+    }
+    for d in &page.documents {
+        crate::documents::put_document_in(&mut tx, d, None).await?;
+    }
     // The hot page of a sync: holdings of stored assets (and perhaps journal
     // records and a cursor). Its holdings statement locks the asset rows itself.
     let holdings_only = c.assets.adam.is_empty()

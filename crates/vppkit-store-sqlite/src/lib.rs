@@ -23,6 +23,7 @@
 //! Errors are [`StoreError`](vppkit_store::StoreError)s; no sqlx type appears in the API.
 
 mod codec;
+mod documents;
 mod error;
 mod migrate;
 mod options;

@@ -16,11 +16,12 @@ use vppkit_store::{
     AssetRecord, HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, HoldingUpsert,
     InstallRecord, InstallState, JournalQuery, JournalRecord, Lease, LocationRecord,
     NewJournalRecord, NotificationSettings, Operation, OperationKind, OperationStatus,
-    OperationUpdate, PolicyRecord, Reservation, Result, SecretCipher, Store, StoreError,
-    SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus, UserRecord,
+    OperationUpdate, Reservation, Result, SecretCipher, Store, StoreError, SyncCursor,
+    SyncEndpoint, SyncOutcome, SyncPage, SyncStatus, UserRecord,
 };
 
 use crate::codec::*;
+use crate::documents::{check_fence, put_document_in};
 use crate::error::db;
 
 /// Rows per multi-row statement (well under SQLite's 32,766 bound parameters).
@@ -123,7 +124,11 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
     }
 
@@ -607,16 +612,6 @@ fn operation_from_row(row: &SqliteRow) -> Result<Operation> {
     Ok(op)
 }
 
-fn policy_from_row(row: &SqliteRow) -> Result<PolicyRecord> {
-    let doc: String = row.try_get("document").map_err(db)?;
-    Ok(PolicyRecord::new(
-        row.try_get::<String, _>("name").map_err(db)?,
-        from_json(&doc, "policy document")?,
-        to_u64(row.try_get("revision").map_err(db)?, "policy revision")?,
-        from_ts(row.try_get("updated_at").map_err(db)?),
-    ))
-}
-
 fn install_from_row(location: &LocationId, row: &SqliteRow) -> Result<InstallRecord> {
     let h: String = row.try_get("holder").map_err(db)?;
     let adam: String = row.try_get("adam_id").map_err(db)?;
@@ -648,7 +643,7 @@ fn lease_from_row(row: &SqliteRow) -> Result<Lease> {
     ))
 }
 
-async fn lease_in(conn: &mut SqliteConnection, name: &str) -> Result<Option<Lease>> {
+pub(crate) async fn lease_in(conn: &mut SqliteConnection, name: &str) -> Result<Option<Lease>> {
     sqlx::query("SELECT name, owner, token, acquired_at, expires_at FROM leases WHERE name = ?")
         .bind(name)
         .fetch_optional(&mut *conn)
@@ -890,8 +885,28 @@ impl Store for SqliteStore {
             .map(|g| to_i64(g, "sync generation"))
             .transpose()?;
         let mut tx = self.write().await?;
+        check_fence(&mut tx, page.fence.as_ref()).await?;
         require_location(&mut tx, location).await?;
         let loc = location.as_str().to_owned();
+        if let Some(id) = &page.notification {
+            let n = sqlx::query(
+                "INSERT INTO notifications (id, location_id, at) VALUES (?, ?, ?) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(&loc)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::already_exists("notification", id));
+            }
+        }
+        for d in &page.documents {
+            put_document_in(&mut tx, d, None).await?;
+        }
 
         for chunk in page.upsert_assets.chunks(CHUNK) {
             let mut rows = Vec::with_capacity(chunk.len());
@@ -1107,6 +1122,7 @@ impl Store for SqliteStore {
         }
         let at = ts(r.at)?;
         let mut tx = self.write().await?;
+        check_fence(&mut tx, r.fence.as_ref()).await?;
         require_location(&mut tx, &r.location).await?;
         let loc = r.location.as_str();
         let row = sqlx::query(
@@ -1622,77 +1638,6 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?
             .rows_affected())
-    }
-
-    async fn put_policy(
-        &self,
-        name: &str,
-        document: &serde_json::Value,
-        expected_revision: Option<u64>,
-        at: DateTime<Utc>,
-    ) -> Result<u64> {
-        if name.is_empty() {
-            return Err(StoreError::invalid("policy name", "must not be empty"));
-        }
-        let doc = json_text(document)?;
-        let mut tx = self.write().await?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT revision FROM policies WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-        let current = current
-            .map(|c| to_u64(c, "policy revision"))
-            .transpose()?
-            .unwrap_or(0);
-        StoreError::check_revision("policy", name, expected_revision, current)?;
-        let revision = current + 1;
-        sqlx::query(
-            "INSERT INTO policies (name, document, revision, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET document = excluded.document, \
-             revision = excluded.revision, updated_at = excluded.updated_at",
-        )
-        .bind(name)
-        .bind(doc)
-        .bind(to_i64(revision, "policy revision")?)
-        .bind(ts(at)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(revision)
-    }
-
-    async fn policy(&self, name: &str) -> Result<Option<PolicyRecord>> {
-        sqlx::query("SELECT * FROM policies WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .as_ref()
-            .map(policy_from_row)
-            .transpose()
-    }
-
-    async fn policies(&self) -> Result<Vec<PolicyRecord>> {
-        sqlx::query("SELECT * FROM policies ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(policy_from_row)
-            .collect()
-    }
-
-    async fn delete_policy(&self, name: &str) -> Result<bool> {
-        Ok(sqlx::query("DELETE FROM policies WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?
-            .rows_affected()
-            > 0)
     }
 
     async fn put_install_status(&self, r: &InstallRecord) -> Result<()> {

@@ -104,6 +104,13 @@ pub enum StoreError {
         /// When the other owner's lease ends unless renewed.
         expires_at: chrono::DateTime<chrono::Utc>,
     },
+    /// A write carried a lease's fencing token, and that lease is no longer held
+    /// with it: another instance took over, so the write is refused.
+    #[error("lease {name} was taken over by another instance; the write is refused")]
+    Fenced {
+        /// The lease name.
+        name: String,
+    },
     /// An optimistic check failed.
     #[error("{what} {key} changed: expected {expected}, found {found}")]
     VersionMismatch {
@@ -190,7 +197,8 @@ impl StoreError {
             StoreError::NotFound { .. } => ErrorKind::NotFound,
             StoreError::AlreadyExists { .. }
             | StoreError::AlreadyHeld { .. }
-            | StoreError::LeaseHeld { .. } => ErrorKind::Conflict,
+            | StoreError::LeaseHeld { .. }
+            | StoreError::Fenced { .. } => ErrorKind::Conflict,
             StoreError::VersionMismatch { .. } => ErrorKind::VersionMismatch,
             StoreError::InsufficientLicences { .. } => ErrorKind::InsufficientLicences,
             StoreError::Invalid { .. } => ErrorKind::Invalid,

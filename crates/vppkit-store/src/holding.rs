@@ -174,6 +174,8 @@ pub struct Reservation {
     pub at: DateTime<Utc>,
     /// Journal records written with the reservation.
     pub journal: Vec<crate::NewJournalRecord>,
+    /// The writer's lease: the reservation is refused when it is no longer held.
+    pub fence: Option<crate::Fence>,
 }
 
 impl Reservation {
@@ -192,7 +194,14 @@ impl Reservation {
             operation_id: operation_id.into(),
             at,
             journal: Vec::new(),
+            fence: None,
         }
+    }
+
+    /// Refuses the reservation unless `fence` still holds its lease.
+    pub fn with_fence(mut self, fence: Option<crate::Fence>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Adds journal records written in the same transaction.

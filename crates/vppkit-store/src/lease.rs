@@ -125,3 +125,41 @@ impl Lease {
         self.owner == owner && self.token == token
     }
 }
+
+/// A lease's fencing token, carried by a write: the store refuses the write
+/// ([`StoreError::Fenced`](crate::StoreError::Fenced)) when the lease named here
+/// is now held with another token (another instance took over). A lease that
+/// expired but that nobody took since still fences with its old token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Fence {
+    /// The lease name.
+    pub lease: String,
+    /// The token the writer holds it with.
+    pub token: u64,
+}
+
+impl Fence {
+    /// A fence for a lease held with `token`.
+    pub fn new(lease: impl Into<String>, token: u64) -> Self {
+        Self {
+            lease: lease.into(),
+            token,
+        }
+    }
+
+    /// The fence of a lease.
+    pub fn of(lease: &Lease) -> Self {
+        Self::new(lease.name.clone(), lease.token)
+    }
+
+    /// Checks the fence against the lease as stored (`None`: never taken).
+    pub fn check(&self, stored: Option<&Lease>) -> crate::Result<()> {
+        match stored {
+            Some(l) if l.token == self.token => Ok(()),
+            _ => Err(crate::StoreError::Fenced {
+                name: self.lease.clone(),
+            }),
+        }
+    }
+}

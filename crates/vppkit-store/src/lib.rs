@@ -50,6 +50,7 @@
 
 mod asset;
 mod cipher;
+mod document;
 mod error;
 mod holding;
 mod install;
@@ -58,7 +59,6 @@ mod lease;
 mod location;
 mod memory;
 mod operation;
-mod policy;
 mod store;
 mod sync;
 mod text_enum;
@@ -69,6 +69,7 @@ pub mod testkit;
 
 pub use asset::AssetRecord;
 pub use cipher::SecretCipher;
+pub use document::{Document, DocumentQuery, DocumentStore, NewDocument};
 pub use error::{BoxError, ErrorKind, Result, StoreError};
 pub use holding::{
     sort_key as holding_sort_key, HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition,
@@ -76,11 +77,10 @@ pub use holding::{
 };
 pub use install::{InstallRecord, InstallState};
 pub use journal::{JournalQuery, JournalRecord, NewJournalRecord};
-pub use lease::Lease;
+pub use lease::{Fence, Lease};
 pub use location::{LocationRecord, NotificationSettings};
 pub use memory::MemoryStore;
 pub use operation::{Operation, OperationKind, OperationStatus, OperationUpdate};
-pub use policy::PolicyRecord;
 pub use store::{Store, StoreExt};
 pub use sync::{CursorUpdate, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus};
 pub use user::UserRecord;

@@ -11,16 +11,16 @@ use vppkit_core::{
 };
 
 use crate::asset::AssetRecord;
+use crate::document::{Document, DocumentQuery, DocumentStore, NewDocument};
 use crate::error::{Result, StoreError};
 use crate::holding::{
     sort_key, HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, Reservation,
 };
 use crate::install::InstallRecord;
 use crate::journal::{JournalQuery, JournalRecord, NewJournalRecord};
-use crate::lease::Lease;
+use crate::lease::{Fence, Lease};
 use crate::location::LocationRecord;
 use crate::operation::{Operation, OperationUpdate};
-use crate::policy::PolicyRecord;
 use crate::store::Store;
 use crate::sync::{SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus};
 use crate::user::UserRecord;
@@ -93,13 +93,34 @@ struct State {
     locations: BTreeMap<LocationId, LocationData>,
     operations: BTreeMap<String, Operation>,
     notifications: HashMap<NotificationId, (LocationId, DateTime<Utc>)>,
-    policies: BTreeMap<String, PolicyRecord>,
+    documents: BTreeMap<(String, String), Document>,
     leases: BTreeMap<String, Lease>,
 }
 
 impl State {
     fn loc(&self, id: &LocationId) -> Option<&LocationData> {
         self.locations.get(id).filter(|d| d.record.is_some())
+    }
+
+    fn check_fence(&self, fence: Option<&Fence>) -> Result<()> {
+        match fence {
+            Some(f) => f.check(self.leases.get(&f.lease)),
+            None => Ok(()),
+        }
+    }
+
+    fn put_document(&mut self, d: &NewDocument, expected: Option<u64>) -> Result<u64> {
+        d.validate()?;
+        if let Some(l) = &d.location {
+            if self.loc(l).is_none() {
+                return Err(StoreError::not_found("location", l));
+            }
+        }
+        let key = (d.collection.clone(), d.key.clone());
+        let current = self.documents.get(&key).map_or(0, |x| x.revision);
+        StoreError::check_revision("document", &d.key, expected, current)?;
+        self.documents.insert(key, d.stored(current + 1));
+        Ok(current + 1)
     }
 
     fn loc_mut(&mut self, id: &LocationId) -> Result<&mut LocationData> {
@@ -141,7 +162,7 @@ impl fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("locations", &state.locations.len())
             .field("operations", &state.operations.len())
-            .field("policies", &state.policies.len())
+            .field("documents", &state.documents.len())
             .finish_non_exhaustive()
     }
 }
@@ -221,6 +242,9 @@ impl Store for MemoryStore {
             .is_some_and(|d| d.record.is_some());
         state.operations.retain(|_, op| &op.location != id);
         state.notifications.retain(|_, (loc, _)| loc != id);
+        state
+            .documents
+            .retain(|_, d| d.location.as_ref() != Some(id));
         Ok(existed)
     }
 
@@ -254,6 +278,30 @@ impl Store for MemoryStore {
 
     async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>> {
         let mut state = self.lock();
+        state.check_fence(page.fence.as_ref())?;
+        state.loc_mut(location)?;
+        if let Some(id) = &page.notification {
+            if state.notifications.contains_key(id) {
+                return Err(StoreError::already_exists("notification", id));
+            }
+        }
+        for d in &page.documents {
+            d.validate()?;
+            if let Some(l) = &d.location {
+                if state.loc(l).is_none() {
+                    return Err(StoreError::not_found("location", l));
+                }
+            }
+        }
+        if let Some(id) = &page.notification {
+            let at = page.at.unwrap_or_else(Utc::now);
+            state
+                .notifications
+                .insert(id.clone(), (location.clone(), at));
+        }
+        for d in &page.documents {
+            state.put_document(d, None)?;
+        }
         let data = state.loc_mut(location)?;
         let at = page.at.unwrap_or_else(Utc::now);
 
@@ -388,6 +436,7 @@ impl Store for MemoryStore {
 
     async fn reserve(&self, r: &Reservation) -> Result<u32> {
         let mut state = self.lock();
+        state.check_fence(r.fence.as_ref())?;
         let data = state.loc_mut(&r.location)?;
         let akey = asset_sort(&r.asset);
         let Some(asset) = data.assets.get(&akey) else {
@@ -734,44 +783,6 @@ impl Store for MemoryStore {
         Ok((n - state.notifications.len()) as u64)
     }
 
-    async fn put_policy(
-        &self,
-        name: &str,
-        document: &serde_json::Value,
-        expected_revision: Option<u64>,
-        at: DateTime<Utc>,
-    ) -> Result<u64> {
-        if name.is_empty() {
-            return Err(StoreError::invalid("policy name", "must not be empty"));
-        }
-        let mut state = self.lock();
-        let current = state.policies.get(name).map_or(0, |p| p.revision);
-        StoreError::check_revision("policy", name, expected_revision, current)?;
-        let revision = current + 1;
-        state.policies.insert(
-            name.to_owned(),
-            PolicyRecord {
-                name: name.to_owned(),
-                document: document.clone(),
-                revision,
-                updated_at: at,
-            },
-        );
-        Ok(revision)
-    }
-
-    async fn policy(&self, name: &str) -> Result<Option<PolicyRecord>> {
-        Ok(self.lock().policies.get(name).cloned())
-    }
-
-    async fn policies(&self) -> Result<Vec<PolicyRecord>> {
-        Ok(self.lock().policies.values().cloned().collect())
-    }
-
-    async fn delete_policy(&self, name: &str) -> Result<bool> {
-        Ok(self.lock().policies.remove(name).is_some())
-    }
-
     async fn put_install_status(&self, record: &InstallRecord) -> Result<()> {
         let mut state = self.lock();
         let data = state.loc_mut(&record.location)?;
@@ -855,5 +866,85 @@ impl Store for MemoryStore {
 
     async fn lease(&self, name: &str) -> Result<Option<Lease>> {
         Ok(self.lock().leases.get(name).cloned())
+    }
+}
+
+#[async_trait]
+impl DocumentStore for MemoryStore {
+    async fn put_document(
+        &self,
+        document: &NewDocument,
+        expected_revision: Option<u64>,
+    ) -> Result<u64> {
+        self.lock().put_document(document, expected_revision)
+    }
+
+    async fn document(&self, collection: &str, key: &str) -> Result<Option<Document>> {
+        Ok(self
+            .lock()
+            .documents
+            .get(&(collection.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn documents(&self, query: &DocumentQuery) -> Result<Vec<Document>> {
+        let limit = check_limit(query.limit)?;
+        let state = self.lock();
+        let start = (query.collection.clone(), String::new());
+        Ok(state
+            .documents
+            .range(start..)
+            .take_while(|((c, _), _)| *c == query.collection)
+            .map(|(_, d)| d)
+            .filter(|d| query.matches(d))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_document(
+        &self,
+        collection: &str,
+        key: &str,
+        expected_revision: Option<u64>,
+    ) -> Result<bool> {
+        let mut state = self.lock();
+        let k = (collection.to_owned(), key.to_owned());
+        let current = state.documents.get(&k).map_or(0, |d| d.revision);
+        if expected_revision.is_some_and(|e| e != 0) {
+            StoreError::check_revision("document", key, expected_revision, current)?;
+        }
+        Ok(state.documents.remove(&k).is_some())
+    }
+
+    async fn prune_documents(
+        &self,
+        collection: &str,
+        statuses: &[&str],
+        before: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut state = self.lock();
+        let n = state.documents.len();
+        state.documents.retain(|(c, _), d| {
+            !(c == collection && statuses.contains(&d.status.as_str()) && d.updated_at < before)
+        });
+        Ok((n - state.documents.len()) as u64)
+    }
+
+    async fn insert_documents(&self, documents: &[NewDocument]) -> Result<Vec<String>> {
+        let mut state = self.lock();
+        for d in documents {
+            d.validate()?;
+        }
+        let mut inserted = Vec::new();
+        for d in documents {
+            let k = (d.collection.clone(), d.key.clone());
+            if state.documents.contains_key(&k) {
+                continue;
+            }
+            state.put_document(d, Some(0))?;
+            inserted.push(d.key.clone());
+        }
+        Ok(inserted)
     }
 }

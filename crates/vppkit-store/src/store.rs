@@ -10,6 +10,7 @@ use vppkit_core::{
 };
 
 use crate::asset::AssetRecord;
+use crate::document::DocumentStore;
 use crate::error::Result;
 use crate::holding::{
     HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, HoldingUpsert, Reservation,
@@ -19,13 +20,15 @@ use crate::journal::{JournalQuery, JournalRecord, NewJournalRecord};
 use crate::lease::Lease;
 use crate::location::LocationRecord;
 use crate::operation::{Operation, OperationUpdate};
-use crate::policy::PolicyRecord;
 use crate::sync::{SyncOutcome, SyncPage, SyncStatus};
 use crate::user::UserRecord;
 
 /// Everything vppkit persists, behind one object-safe async trait (`Arc<dyn Store>`).
 ///
-/// Every record except policies and leases belongs to a location: writing one for
+/// Roles split off so far: [`DocumentStore`] (the engine's own state, one
+/// document per row).
+///
+/// Every record except documents without a location and leases belongs to a location: writing one for
 /// a location that does not exist fails with [`ErrorKind::NotFound`](crate::ErrorKind::NotFound),
 /// and [`Store::delete_location`] removes them all. Reads of a missing record
 /// return `Ok(None)` (or an empty list). Timestamps are supplied by the caller, so
@@ -36,7 +39,7 @@ use crate::user::UserRecord;
 ///
 /// Backends run the conformance suite in `vppkit_store::testkit` (feature `testkit`).
 #[async_trait]
-pub trait Store: Send + Sync + Debug + 'static {
+pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
     // ---- locations ----
 
     /// Inserts (when `record.revision` is 0) or updates (when the stored revision
@@ -228,28 +231,6 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Forgets notification ids recorded before `before`; returns how many.
     async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64>;
-
-    // ---- policies ----
-
-    /// Writes a policy. With `expected_revision` `Some(0)` it must not exist, with
-    /// `Some(n)` its revision must be `n`, with `None` it is written regardless.
-    /// Returns the new revision.
-    async fn put_policy(
-        &self,
-        name: &str,
-        document: &serde_json::Value,
-        expected_revision: Option<u64>,
-        at: DateTime<Utc>,
-    ) -> Result<u64>;
-
-    /// One policy.
-    async fn policy(&self, name: &str) -> Result<Option<PolicyRecord>>;
-
-    /// Every policy, ordered by name.
-    async fn policies(&self) -> Result<Vec<PolicyRecord>>;
-
-    /// Deletes a policy; returns whether it existed.
-    async fn delete_policy(&self, name: &str) -> Result<bool>;
 
     // ---- install status ----
 

@@ -1,7 +1,7 @@
 //! Sync pages, cursors and outcomes.
 
 use chrono::{DateTime, Utc};
-use vppkit_core::{Asset, AssetMetadata, ClientUserId, VppUser};
+use vppkit_core::{Asset, AssetMetadata, ClientUserId, NotificationId, VppUser};
 
 use crate::holding::{HoldingKey, HoldingUpsert};
 use crate::journal::NewJournalRecord;
@@ -102,6 +102,15 @@ pub struct SyncPage {
     pub generation: Option<u64>,
     /// The cursor to commit with the data.
     pub cursor: Option<CursorUpdate>,
+    /// A notification whose effect this page is: its id is recorded in the same
+    /// transaction, and the page fails with
+    /// [`AlreadyExists`](crate::StoreError::AlreadyExists) (`notification`) when the
+    /// id was recorded before, writing nothing.
+    pub notification: Option<NotificationId>,
+    /// Documents written (unconditionally) in the same transaction.
+    pub documents: Vec<crate::NewDocument>,
+    /// The writer's lease: the page is refused when it is no longer held.
+    pub fence: Option<crate::Fence>,
 }
 
 impl SyncPage {
@@ -124,6 +133,8 @@ impl SyncPage {
             && self.delete_holdings.is_empty()
             && self.journal.is_empty()
             && self.cursor.is_none()
+            && self.notification.is_none()
+            && self.documents.is_empty()
     }
 }
 

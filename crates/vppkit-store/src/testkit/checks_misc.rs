@@ -1,4 +1,4 @@
-//! Checks on the journal, operations, notifications, policies, install status and leases.
+//! Checks on the journal, operations, notifications, install status and leases.
 
 use chrono::Duration;
 use serde_json::json;
@@ -284,90 +284,6 @@ pub async fn notifications_are_deduplicated(factory: &dyn StoreFactory) {
         "forgotten after pruning"
     );
     assert!(!s1.record_notification(&a, &n2, t(200)).await.unwrap());
-}
-
-/// Policies: create-only, compare-and-set, unconditional writes, listing and deletion.
-pub async fn policies_have_revisions(factory: &dyn StoreFactory) {
-    let Some(store) = fresh(factory, "policies_have_revisions").await else {
-        return;
-    };
-    let doc = json!({"asset": {"adamId": "1"}, "target": "allDevices", "intent": "Required"});
-    assert_eq!(
-        store
-            .put_policy("b-policy", &doc, Some(0), t(1))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .put_policy("b-policy", &doc, Some(0), t(1))
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Conflict
-    );
-    assert_eq!(
-        store
-            .put_policy("b-policy", &json!({"v": 2}), Some(1), t(2))
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        store
-            .put_policy("b-policy", &json!({"v": 3}), Some(1), t(3))
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::VersionMismatch
-    );
-    assert_eq!(
-        store
-            .put_policy("a-policy", &doc, Some(4), t(3))
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::NotFound
-    );
-    assert_eq!(
-        store
-            .put_policy("a-policy", &doc, None, t(3))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .put_policy("a-policy", &doc, None, t(4))
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        store
-            .put_policy("", &doc, None, t(4))
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Invalid
-    );
-    let p = store.policy("b-policy").await.unwrap().unwrap();
-    assert_eq!(
-        (p.document, p.revision, p.updated_at),
-        (json!({"v": 2}), 2, t(2))
-    );
-    let names: Vec<_> = store
-        .policies()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    assert_eq!(names, ["a-policy", "b-policy"]);
-    assert!(store.delete_policy("a-policy").await.unwrap());
-    assert!(!store.delete_policy("a-policy").await.unwrap());
-    assert!(store.policy("a-policy").await.unwrap().is_none());
 }
 
 /// Install status per (location, holder, asset), replaced by newer reports.

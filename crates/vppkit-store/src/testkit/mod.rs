@@ -21,12 +21,14 @@ use async_trait::async_trait;
 
 use crate::Store;
 
+mod checks_documents;
 mod checks_holdings;
 mod checks_misc;
 mod checks_records;
 mod checks_sync;
 mod fixtures;
 
+pub use checks_documents::*;
 pub use checks_holdings::*;
 pub use checks_misc::*;
 pub use checks_records::*;
@@ -96,7 +98,9 @@ macro_rules! __for_each_check {
             journal_sequences_and_queries,
             operations_lifecycle,
             notifications_are_deduplicated,
-            policies_have_revisions,
+            documents_have_revisions,
+            notification_ids_are_recorded_with_their_effect,
+            fences_refuse_writes_after_a_takeover,
             install_statuses_round_trip,
             leases_acquire_renew_release_expire
         );

@@ -6,6 +6,7 @@ use vppkit_core::{AdamId, Platform};
 
 use crate::directory::EnrollmentType;
 use crate::policy::AppSettings;
+use crate::schema::CommandKind;
 
 /// `ProgramID` of the Apps and Books invitation (`InviteToProgram`).
 pub const CLOUD_VPP_PROGRAM_ID: &str = "com.apple.cloudvpp";
@@ -37,7 +38,8 @@ pub enum MdmCommand {
     },
     /// `RemoveMedia` of a store book.
     RemoveMedia {
-        /// The book's adam id, sent as the integer `iTunesStoreID`.
+        /// The book's adam id, sent as the **string** `iTunesStoreID` (Apple's schema
+        /// types it `<string>` here, `<integer>` in `InstallMedia`).
         adam_id: AdamId,
     },
     /// `InviteToProgram` for the Apps and Books programme (`com.apple.cloudvpp`).
@@ -128,12 +130,17 @@ impl InstallApplication {
 impl MdmCommand {
     /// The `RequestType` value.
     pub fn request_type(&self) -> &'static str {
+        self.kind().request_type()
+    }
+
+    /// Which command this is.
+    pub fn kind(&self) -> CommandKind {
         match self {
-            MdmCommand::InstallApplication(_) => "InstallApplication",
-            MdmCommand::RemoveApplication { .. } => "RemoveApplication",
-            MdmCommand::InstallMedia { .. } => "InstallMedia",
-            MdmCommand::RemoveMedia { .. } => "RemoveMedia",
-            MdmCommand::InviteToProgram { .. } => "InviteToProgram",
+            MdmCommand::InstallApplication(_) => CommandKind::InstallApplication,
+            MdmCommand::RemoveApplication { .. } => CommandKind::RemoveApplication,
+            MdmCommand::InstallMedia { .. } => CommandKind::InstallMedia,
+            MdmCommand::RemoveMedia { .. } => CommandKind::RemoveMedia,
+            MdmCommand::InviteToProgram { .. } => CommandKind::InviteToProgram,
         }
     }
 
@@ -176,9 +183,13 @@ impl MdmCommand {
             MdmCommand::RemoveApplication { identifier, .. } => {
                 d.insert("Identifier".into(), Value::from(identifier.as_str()));
             }
-            MdmCommand::InstallMedia { adam_id } | MdmCommand::RemoveMedia { adam_id } => {
+            MdmCommand::InstallMedia { adam_id } => {
                 d.insert("MediaType".into(), Value::from("Book"));
                 d.insert("iTunesStoreID".into(), Value::from(adam_id.as_u64()));
+            }
+            MdmCommand::RemoveMedia { adam_id } => {
+                d.insert("MediaType".into(), Value::from("Book"));
+                d.insert("iTunesStoreID".into(), Value::from(adam_id.as_str()));
             }
             MdmCommand::InviteToProgram { invitation_url } => {
                 d.insert("ProgramID".into(), Value::from(CLOUD_VPP_PROGRAM_ID));
@@ -316,6 +327,12 @@ mod tests {
 
     #[test]
     fn xml_rendering() {
+        let remove = MdmCommand::RemoveMedia { adam_id: adam() }.to_plist();
+        assert_eq!(
+            remove.get("iTunesStoreID").and_then(Value::as_string),
+            Some("1200000001"),
+            "RemoveMedia's iTunesStoreID is a string in Apple's schema"
+        );
         let xml = MdmCommand::InstallMedia { adam_id: adam() }.to_xml("cmd-1");
         assert!(xml.contains("<key>MediaType</key>"));
         assert!(xml.contains("<string>Book</string>"));

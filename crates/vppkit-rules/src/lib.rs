@@ -65,6 +65,7 @@ mod plan;
 mod planner;
 mod policy;
 mod release;
+mod schema;
 mod view;
 
 pub use command::{
@@ -88,4 +89,7 @@ pub use policy::{
     AppSettings, DeviceFilter, Intent, LicenceType, OsVersion, Policy, PolicySet, Target,
 };
 pub use release::{GoneRelease, ReleaseRules, ScopeRelease, UninstallRelease};
+pub use schema::{
+    command_channel, platform_rule, Channel, CommandKind, CommandRefusal, PlatformRule,
+};
 pub use view::{AssetInfo, LicenceState, LicenceView, LocationInfo};

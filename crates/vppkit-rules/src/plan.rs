@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use vppkit_core::{AdamId, AssetKey, ClientUserId, Holder, LocationId, Platform, SerialNumber};
 
 use crate::command::{invitation_link, MdmCommand};
+use crate::directory::EnrollmentType;
 use crate::ids::{GroupId, PolicyId};
 use crate::policy::{Intent, Target};
+use crate::schema::{Channel, CommandKind, CommandRefusal};
 
 /// Why a licence is associated or released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -201,8 +203,14 @@ pub struct Invitation {
     pub client_user_id: ClientUserId,
     /// Their email.
     pub email: Option<String>,
-    /// Devices with this user's affinity, to receive `InviteToProgram`.
+    /// Devices with this user's affinity where Apple allows `InviteToProgram` (devices
+    /// under User Enrollment, and platforms without the command, are left out and
+    /// reported as blocked).
     pub devices: Vec<SerialNumber>,
+    /// The channel for each of [`Invitation::devices`], in the same order (the user
+    /// channel on macOS and Shared iPad).
+    #[serde(default)]
+    pub channels: Vec<Channel>,
     /// The invite code when the user already exists at Apple; `None` for a user created in
     /// this plan (take it from the create event's result).
     pub invite_code: Option<String>,
@@ -219,6 +227,21 @@ impl Invitation {
         MdmCommand::InviteToProgram {
             invitation_url: invitation_url.into(),
         }
+    }
+
+    /// The `InviteToProgram` command for each device, on its channel.
+    pub fn commands(&self, invitation_url: &str) -> Vec<DeviceCommand> {
+        self.devices
+            .iter()
+            .enumerate()
+            .map(|(i, device)| DeviceCommand {
+                device: device.clone(),
+                command: self.command(invitation_url),
+                channel: self.channels.get(i).copied().unwrap_or_default(),
+                after: Precondition::None,
+                policy: None,
+            })
+            .collect()
     }
 
     /// One sentence.
@@ -359,6 +382,11 @@ pub struct DeviceCommand {
     pub device: SerialNumber,
     /// The command.
     pub command: MdmCommand,
+    /// The MDM channel to send it on, as Apple's schema says for the device's OS and
+    /// enrollment: the device channel, or the channel of the device's user (macOS,
+    /// Shared iPad).
+    #[serde(default)]
+    pub channel: Channel,
     /// When it may be sent.
     pub after: Precondition,
     /// The policy behind it.
@@ -370,6 +398,10 @@ impl DeviceCommand {
     pub fn explain(&self) -> String {
         let what = self.command.explain();
         let what = what.trim_end_matches('.');
+        let what = match self.channel {
+            Channel::User => format!("{what} (on the user channel)"),
+            _ => what.to_owned(),
+        };
         let policy = match &self.policy {
             Some(p) => format!(" (policy {p})"),
             None => String::new(),
@@ -503,6 +535,27 @@ pub enum BlockReason {
         /// The device.
         device: SerialNumber,
     },
+    /// Apple's MDM schema does not allow the command this would need on the device
+    /// (its OS, its enrollment type, Shared iPad); nothing is sent and, for an install,
+    /// no licence is taken.
+    CommandNotAllowed {
+        /// The device.
+        device: SerialNumber,
+        /// The command.
+        command: CommandKind,
+        /// The device's platform.
+        platform: Platform,
+        /// The device's enrollment type.
+        enrollment: EnrollmentType,
+        /// Why Apple does not allow it.
+        refusal: CommandRefusal,
+    },
+    /// The asset's product type is one vppkit does not know (Apple added it after this
+    /// version), so no command for it can be rendered.
+    UnknownProductType {
+        /// The product type as Apple sent it.
+        product_type: String,
+    },
 }
 
 /// An item the plan cannot do, with its reason.
@@ -571,6 +624,19 @@ impl Blocked {
             ),
             BlockReason::NotOffered { device } => format!(
                 "The install request for {a} from device {device} is ignored: no Available policy offers it to that device."
+            ),
+            BlockReason::CommandNotAllowed {
+                device,
+                command,
+                platform,
+                enrollment,
+                refusal,
+            } => format!(
+                "{command} for {a} is not sent to device {device} ({platform}, {} enrollment){by}: {refusal}.",
+                enrollment.as_str()
+            ),
+            BlockReason::UnknownProductType { product_type } => format!(
+                "{h} does not get {a}{by}: its product type {product_type:?} is not one vppkit knows how to install."
             ),
         }
     }

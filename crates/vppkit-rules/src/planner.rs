@@ -35,8 +35,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use vppkit_core::{
-    AdamId, AssetKey, ClientUserId, Holder, HoldingStatus, LocationId, Platform, SerialNumber,
-    VppUserStatus,
+    AdamId, AssetKey, ClientUserId, Holder, HoldingStatus, LocationId, Platform, ProductType,
+    SerialNumber, VppUserStatus,
 };
 
 use crate::batch::{
@@ -54,6 +54,7 @@ use crate::plan::{
 };
 use crate::policy::{Intent, LicenceType, Policy, PolicySet, Target};
 use crate::release::{GoneRelease, ScopeRelease, UninstallRelease};
+use crate::schema::{command_channel, CommandKind};
 use crate::view::LicenceView;
 
 /// Apple's (uncertain) cap of devices one user licence covers.
@@ -256,6 +257,8 @@ struct SlotMeta {
     loc: usize,
     key: AssetKey,
     book: bool,
+    /// The product type when it is not one vppkit knows (no command can be rendered).
+    unknown_type: Option<ProductType>,
     device_assignable: bool,
     revocable: bool,
     platforms: Vec<Platform>,
@@ -315,6 +318,8 @@ impl Snapshot {
                     loc: li,
                     key: a.asset.key.clone(),
                     book,
+                    unknown_type: (!a.asset.product_type.is_known())
+                        .then_some(a.asset.product_type),
                     device_assignable: a.asset.device_assignable && !book,
                     revocable: a.asset.revocable && !book,
                     platforms: a.asset.supported_platforms.clone(),
@@ -849,6 +854,12 @@ impl<'a> Run<'a> {
         let slots: Vec<usize> = self.snap.catalog.get(adam).cloned().unwrap_or_default();
         let pols: Vec<u32> = self.by_adam.get(adam).cloned().unwrap_or_default();
         let book = slots.iter().any(|&s| self.snap.slots[s].book);
+        let unknown_type = slots.iter().find_map(|&s| self.snap.slots[s].unknown_type);
+        let install_kind = if book {
+            CommandKind::InstallMedia
+        } else {
+            CommandKind::InstallApplication
+        };
         let platforms: BTreeSet<Platform> = slots
             .iter()
             .flat_map(|&s| self.snap.slots[s].platforms.iter().copied())
@@ -961,6 +972,39 @@ impl<'a> Run<'a> {
                     BlockReason::PlatformNotSupported {
                         device: dev.serial_number.clone(),
                         platform: dev.platform,
+                    },
+                );
+                continue;
+            }
+            if let Some(t) = unknown_type {
+                self.block(
+                    adam,
+                    Holder::Device(dev.serial_number.clone()),
+                    Some(w.policy),
+                    BlockReason::UnknownProductType {
+                        product_type: t.as_str().to_owned(),
+                    },
+                );
+                continue;
+            }
+            // The install Apple's schema forbids on this device: no licence is taken for it.
+            if let Err(refusal) = command_channel(
+                install_kind,
+                dev.platform,
+                dev.enrollment,
+                &dev.os_version,
+                p.licence == LicenceType::User,
+            ) {
+                self.block(
+                    adam,
+                    Holder::Device(dev.serial_number.clone()),
+                    Some(w.policy),
+                    BlockReason::CommandNotAllowed {
+                        device: dev.serial_number.clone(),
+                        command: install_kind,
+                        platform: dev.platform,
+                        enrollment: dev.enrollment,
+                        refusal,
                     },
                 );
                 continue;
@@ -1197,7 +1241,7 @@ impl<'a> Run<'a> {
                         let pick = best_free(&free, &mut writable.iter().copied());
                         if let Some(s) = pick {
                             let li = self.snap.slots[s].loc;
-                            self.register(li, u);
+                            self.register(li, u, adam, dm.policy);
                             if user.managed_apple_id.is_none() {
                                 let loc = self.snap.locs[li].id.clone();
                                 self.block(
@@ -1351,14 +1395,41 @@ impl<'a> Run<'a> {
                         adam_id: adam.clone(),
                     })
                 };
-                match command {
-                    Some(command) => self.push_command(
+                let checked = command.map(|command| {
+                    command_channel(
+                        command.kind(),
+                        dev.platform,
+                        dev.enrollment,
+                        &dev.os_version,
+                        book,
+                    )
+                    .map(|channel| (command, channel))
+                });
+                match checked {
+                    Some(Ok((command, channel))) => self.push_command(
                         d,
                         DeviceCommand {
                             device: dev.serial_number.clone(),
                             command,
+                            channel,
                             after: Precondition::None,
                             policy: Some(self.policies[pi as usize].id.clone()),
+                        },
+                    ),
+                    Some(Err(refusal)) => self.block(
+                        adam,
+                        Holder::Device(dev.serial_number.clone()),
+                        Some(pi),
+                        BlockReason::CommandNotAllowed {
+                            device: dev.serial_number.clone(),
+                            command: if book {
+                                CommandKind::RemoveMedia
+                            } else {
+                                CommandKind::RemoveApplication
+                            },
+                            platform: dev.platform,
+                            enrollment: dev.enrollment,
+                            refusal,
                         },
                     ),
                     None => self.block(
@@ -1513,7 +1584,7 @@ impl<'a> Run<'a> {
         });
     }
 
-    fn register(&mut self, li: usize, u: u32) {
+    fn register(&mut self, li: usize, u: u32, adam: &AdamId, pi: u32) {
         let user = &self.dir.users()[u as usize];
         if self.loc_acc[li].create.contains_key(&user.id) {
             return;
@@ -1527,15 +1598,38 @@ impl<'a> Run<'a> {
             },
         );
         if user.managed_apple_id.is_none() {
+            let (client_user_id, email) = (user.id.clone(), user.email.clone());
+            let mut devices = Vec::new();
+            let mut channels = Vec::new();
+            let user_devices = self.user_devs[u as usize].clone();
+            for d in user_devices {
+                let dev = &self.dir.devices()[d as usize];
+                let kind = CommandKind::InviteToProgram;
+                match command_channel(kind, dev.platform, dev.enrollment, &dev.os_version, true) {
+                    Ok(channel) => {
+                        devices.push(dev.serial_number.clone());
+                        channels.push(channel);
+                    }
+                    Err(refusal) => {
+                        let reason = BlockReason::CommandNotAllowed {
+                            device: dev.serial_number.clone(),
+                            command: kind,
+                            platform: dev.platform,
+                            enrollment: dev.enrollment,
+                            refusal,
+                        };
+                        let holder = Holder::User(client_user_id.clone());
+                        self.block(adam, holder, Some(pi), reason);
+                    }
+                }
+            }
             self.invitations.insert(
-                (li, user.id.clone()),
+                (li, client_user_id.clone()),
                 Invitation {
-                    client_user_id: user.id.clone(),
-                    email: user.email.clone(),
-                    devices: self.user_devs[u as usize]
-                        .iter()
-                        .map(|&d| self.serial(d).clone())
-                        .collect(),
+                    client_user_id,
+                    email,
+                    devices,
+                    channels,
                     invite_code: None,
                 },
             );
@@ -1545,6 +1639,44 @@ impl<'a> Run<'a> {
     fn install(&mut self, adam: &AdamId, book: bool, d: u32, pi: u32, after: Precondition) {
         let dev = &self.dir.devices()[d as usize];
         let p = self.policies[pi as usize];
+        let kind = if book {
+            CommandKind::InstallMedia
+        } else {
+            CommandKind::InstallApplication
+        };
+        let user_licensed = matches!(
+            &after,
+            Precondition::Associated {
+                holder: Holder::User(_),
+                ..
+            }
+        ) || p.licence == LicenceType::User;
+        let channel = match command_channel(
+            kind,
+            dev.platform,
+            dev.enrollment,
+            &dev.os_version,
+            user_licensed,
+        ) {
+            Ok(channel) => channel,
+            Err(refusal) => {
+                let serial = dev.serial_number.clone();
+                let (platform, enrollment) = (dev.platform, dev.enrollment);
+                self.block(
+                    adam,
+                    Holder::Device(serial.clone()),
+                    Some(pi),
+                    BlockReason::CommandNotAllowed {
+                        device: serial,
+                        command: kind,
+                        platform,
+                        enrollment,
+                        refusal,
+                    },
+                );
+                return;
+            }
+        };
         let command = if book {
             MdmCommand::InstallMedia {
                 adam_id: adam.clone(),
@@ -1562,6 +1694,7 @@ impl<'a> Run<'a> {
             DeviceCommand {
                 device: dev.serial_number.clone(),
                 command,
+                channel,
                 after,
                 policy: Some(p.id.clone()),
             },

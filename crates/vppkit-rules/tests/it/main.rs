@@ -1,5 +1,6 @@
 //! Integration tests of vppkit-rules.
 
+mod apple_schema;
 mod docs;
 mod fixture;
 mod format;

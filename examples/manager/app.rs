@@ -24,7 +24,7 @@ pub(crate) const KEY_ENV: &str = "VPPKIT_SECRET_KEY";
 /// What the manager is opened with.
 #[derive(Debug, Clone)]
 pub(crate) struct OpenOptions {
-    /// `postgres://...`, `sqlite:...` or a file path.
+    /// `postgres://...`, `sqlite:...` or a file path (see [`sqlite_url`]).
     pub(crate) db: String,
     /// Apple's API base (or the simulator's).
     pub(crate) apple_url: String,
@@ -61,18 +61,50 @@ pub(crate) fn is_loopback(url: &str) -> bool {
         .any(|h| rest.starts_with(h))
 }
 
-/// Opens a store from a URL: `postgres://` / `postgresql://`, `sqlite:` or a plain path
-/// (a SQLite file, created if missing).
-pub(crate) async fn open_store(url: &str, cipher: SecretCipher) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::connect_url(url, cipher).await?));
+/// The SQLite URL for `--db`: a plain path becomes `sqlite://PATH?mode=rwc`; a `sqlite:` URL
+/// gets `mode=rwc` when it names no mode, so both create a missing file (sqlx's default
+/// for a URL is `mode=rw`, which fails with "unable to open database file"). `None` for a
+/// PostgreSQL URL. Any other `scheme://` is an error rather than a file name.
+pub(crate) fn sqlite_url(db: &str) -> Result<Option<String>> {
+    if let Some((scheme, _)) = db.split_once("://") {
+        let is_scheme = !scheme.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if is_scheme {
+            match scheme.to_ascii_lowercase().as_str() {
+                "postgres" | "postgresql" => return Ok(None),
+                "sqlite" => {}
+                _ => {
+                    return Err(ManagerError::usage(format!(
+                        "--db {scheme}://...: unknown database scheme {scheme:?}; use a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB"
+                    )))
+                }
+            }
+        }
     }
-    let sqlite_url = if url.starts_with("sqlite:") {
-        url.to_owned()
-    } else {
-        format!("sqlite://{url}?mode=rwc")
+    let Some(rest) = db.strip_prefix("sqlite:") else {
+        return Ok(Some(format!("sqlite://{db}?mode=rwc")));
     };
-    Ok(Arc::new(SqliteStore::connect(&sqlite_url, cipher).await?))
+    let in_memory = rest.trim_start_matches('/').starts_with(":memory:");
+    let has_mode = rest
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|pair| pair.starts_with("mode=")));
+    if in_memory || has_mode {
+        return Ok(Some(db.to_owned()));
+    }
+    let separator = if rest.contains('?') { '&' } else { '?' };
+    Ok(Some(format!("{db}{separator}mode=rwc")))
+}
+
+/// Opens a store from `--db`: `postgres://` / `postgresql://`, `sqlite:` or a plain path
+/// (a SQLite file, created if missing, see [`sqlite_url`]).
+pub(crate) async fn open_store(url: &str, cipher: SecretCipher) -> Result<Arc<dyn Store>> {
+    match sqlite_url(url)? {
+        None => Ok(Arc::new(PostgresStore::connect_url(url, cipher).await?)),
+        Some(sqlite_url) => Ok(Arc::new(SqliteStore::connect(&sqlite_url, cipher).await?)),
+    }
 }
 
 impl App {

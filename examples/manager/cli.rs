@@ -1,8 +1,10 @@
 //! The command line. Every error ends as one line on stderr and exit status 1 (2 for a
-//! command line that cannot be parsed).
+//! command line that cannot be parsed); with `--json` the same error is also printed on
+//! stdout as `{"error": {"kind": ..., "message": ...}}`, so a script reading stdout sees it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -13,18 +15,40 @@ use super::demo::{self, DemoOptions};
 use super::error::Result;
 use super::progress::{self, Mode};
 use super::report;
-use super::serve;
+use super::serve::{self, ServeOptions};
+
+/// The environment the manager reads, for `--help` (the README lists the same).
+const ENVIRONMENT: &str = "\
+Environment:
+  VPPKIT_SECRET_KEY   base64 32-byte key that encrypts content tokens at rest; required by every
+                      command but `demo` (which makes one up when unset). Create it once with
+                      `openssl rand -base64 32` and keep it: the database cannot be read without it.
+  VPPKIT_DB           the database, as --db
+  VPPKIT_APPLE_URL    Apple's API base, as --apple-url
+  VPPKIT_WEBHOOK_URL  the notification URL, as --webhook-url
+  VPPKIT_LISTEN       `serve`: the address to listen on, as --listen
+  VPPKIT_ADMIN_TOKEN  `serve`: bearer credential for GET /report and POST /sync (at least 24
+                      characters); unset, those endpoints answer 403
+  RUST_LOG            log filter on stderr (e.g. `RUST_LOG=vppkit_engine=debug`)";
 
 /// A licence manager for Apple Apps and Books (VPP), built from the vppkit crates.
 ///
 /// With no command it runs the demo: a simulator of Apple's API, four content tokens, a
 /// sync, the example policies applied, and a report.
 #[derive(Debug, Parser)]
-#[command(name = "manager", version, about, long_about = None)]
+#[command(name = "manager", version, about, long_about = None, after_help = ENVIRONMENT)]
 struct Cli {
-    /// Database: a SQLite file path, `sqlite://PATH?mode=rwc` or `postgres://...`
-    /// [default: vppkit-manager.db; the demo uses a fresh file in the temp directory].
-    #[arg(long, global = true, env = "VPPKIT_DB", value_name = "URL")]
+    /// Database: a SQLite file path, `sqlite://PATH` (created when missing, as a path is) or
+    /// `postgres://...` [default: vppkit-manager.db; the demo uses a fresh file in the temp
+    /// directory].
+    /// (`--help` hides the variable's value: a PostgreSQL URL may hold a password.)
+    #[arg(
+        long,
+        global = true,
+        env = "VPPKIT_DB",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     db: Option<String>,
     /// Apple's Apps and Books API base (the simulator serves the same paths). Against a
     /// loopback URL event status is polled every 250 ms instead of Apple's 30 s.
@@ -34,7 +58,8 @@ struct Cli {
     /// simulator). Tokens added with it are subscribed.
     #[arg(long, global = true, env = "VPPKIT_WEBHOOK_URL", value_name = "URL")]
     webhook_url: Option<String>,
-    /// Print JSON (for scripts) instead of text.
+    /// Print JSON (for scripts) instead of text; errors too, on stdout as
+    /// `{"error": {"kind", "message"}}` (and as one line on stderr), with a non-zero exit.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -82,11 +107,32 @@ enum Command {
     },
     /// Per location and app: owned, used, reserved, free; waitlists; blocked items; tokens.
     Report,
-    /// Run the scheduler (syncs, event polling) and the notification webhook until Ctrl-C.
+    /// Run the scheduler (syncs, event polling) and the HTTP listener until SIGTERM or Ctrl-C.
+    ///
+    /// The listener serves Apple's notifications (POST, at the --webhook-url path, checked
+    /// against the bearer secret Apple was given), `GET /healthz`, and two admin endpoints,
+    /// `GET /report` and `POST /sync` (an incremental sync of every location), which need
+    /// `Authorization: Bearer $VPPKIT_ADMIN_TOKEN`: without that variable they answer 403,
+    /// with a wrong or missing credential 401. A client gets --read-timeout seconds for a
+    /// request's headers and again for its body (then 408 and the connection is closed);
+    /// bodies over 256 KiB are answered 413. On SIGTERM or Ctrl-C it stops accepting, lets
+    /// in-flight requests and the running sync finish within --shutdown-timeout, and exits 0.
+    #[command(after_help = ENVIRONMENT)]
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8086", value_name = "ADDR")]
+        /// Address to listen on (`127.0.0.1:0` picks a free port; the ready line says which).
+        #[arg(
+            long,
+            env = "VPPKIT_LISTEN",
+            default_value = "127.0.0.1:8086",
+            value_name = "ADDR"
+        )]
         listen: String,
+        /// Seconds a client has to send a request's headers, and again its body.
+        #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+        read_timeout: u64,
+        /// Seconds in-flight requests and the running sync get after SIGTERM or Ctrl-C.
+        #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=3600))]
+        shutdown_timeout: u64,
     },
     /// The whole demo against a simulator on loopback (the default command).
     Demo {
@@ -143,7 +189,13 @@ pub(crate) fn main() -> ExitCode {
         Err(e) => {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid command line");
-            eprintln!("{first} (see --help)");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            // The command line did not parse, so look for --json by hand.
+            let json = std::env::args_os()
+                .skip(1)
+                .take_while(|a| a != "--")
+                .any(|a| a == "--json");
+            fail(json, "commandLine", &format!("{first} (see --help)"));
             return ExitCode::from(2);
         }
     };
@@ -170,12 +222,22 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.json;
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", e.one_line());
+            fail(json, e.kind(), &e.one_line());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reports an error: one line on stderr, and with `--json` also a JSON object on stdout.
+fn fail(json: bool, kind: &str, message: &str) {
+    eprintln!("error: {message}");
+    if json {
+        let value = serde_json::json!({ "error": { "kind": kind, "message": message } });
+        println!("{value}");
     }
 }
 
@@ -283,8 +345,18 @@ async fn run(cli: Cli) -> Result<()> {
             let r = report::build(&app).await?;
             emit(json, &r, report::render);
         }
-        Command::Serve { listen } => {
-            serve::run(options(&cli), app::cipher_from_env()?, listen, json).await?;
+        Command::Serve {
+            listen,
+            read_timeout,
+            shutdown_timeout,
+        } => {
+            let serve_options = ServeOptions {
+                listen: listen.clone(),
+                read_timeout: Duration::from_secs(*read_timeout),
+                shutdown_timeout: Duration::from_secs(*shutdown_timeout),
+                admin_token: serve::admin_token_from_env()?,
+            };
+            serve::run(options(&cli), app::cipher_from_env()?, serve_options, json).await?;
         }
     }
     Ok(())

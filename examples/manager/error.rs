@@ -1,4 +1,5 @@
-//! The manager's errors: each becomes one line on stderr and a non-zero exit.
+//! The manager's errors: each becomes one line on stderr and a non-zero exit (and, with
+//! `--json`, a JSON object on stdout naming its [`ManagerError::kind`]).
 
 use std::path::PathBuf;
 
@@ -50,6 +51,21 @@ impl ManagerError {
         ManagerError::File {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A stable word for the kind of error, for `--json` output: `file`, `format`, `store`,
+    /// `engine`, `usage`, `key`, `simulator` or `net`.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            ManagerError::File { .. } => "file",
+            ManagerError::Format { .. } => "format",
+            ManagerError::Store(_) => "store",
+            ManagerError::Engine(_) => "engine",
+            ManagerError::Usage(_) => "usage",
+            ManagerError::Key(_) => "key",
+            ManagerError::Simulator(_) => "simulator",
+            ManagerError::Net { .. } => "net",
         }
     }
 

@@ -71,9 +71,10 @@ fn device_families(platforms: &[Platform]) -> Vec<&'static str> {
 
 /// One lookup result in the legacy `mdm-lockup` shape.
 pub(crate) fn lookup_entry(root: &str, adam: u64, e: &CatalogEntry, cc: &str) -> Value {
+    // The `kind` values the live lookup answers with.
     let kind = match e.kind {
-        ProductType::Book => "ebook",
-        _ if e.platforms == [Platform::MacOs] => "macSoftware",
+        ProductType::Book => "epubBook",
+        _ if e.platforms == [Platform::MacOs] => "desktopApp",
         _ => "iosSoftware",
     };
     let store = if e.kind == ProductType::Book {

@@ -76,7 +76,8 @@ impl Limits {
 pub(crate) struct SimConfig {
     pub(crate) limits: Limits,
     pub(crate) allow_http_loopback_notifications: bool,
-    pub(crate) notification_retries: u32,
+    /// Delivery attempts per notification in all (Apple: up to three), 1..=3.
+    pub(crate) notification_attempts: u32,
     pub(crate) notification_retry_delay: Duration,
     pub(crate) notification_timeout: Duration,
     pub(crate) notification_log_limit: usize,
@@ -88,7 +89,7 @@ impl Default for SimConfig {
         Self {
             limits: Limits::default(),
             allow_http_loopback_notifications: false,
-            notification_retries: 3,
+            notification_attempts: 3,
             notification_retry_delay: Duration::from_millis(100),
             notification_timeout: Duration::from_secs(5),
             notification_log_limit: 10_000,

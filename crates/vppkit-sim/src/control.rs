@@ -222,6 +222,14 @@ impl Control {
         self.shared.throttle.store(on, Ordering::Relaxed);
     }
 
+    /// `Retry-After` on throttled answers: `Some(secs)` sends it, `None` (the
+    /// default) does not, as Apple documents the header for 5xx only.
+    pub fn set_throttle_retry_after(&self, secs: Option<u32>) {
+        self.shared
+            .throttle_retry_after
+            .store(secs.unwrap_or(0), Ordering::Relaxed);
+    }
+
     /// The next `count` requests to `/mdm/v2` answer a 5xx with
     /// `Retry-After: retry_after_secs`.
     pub fn fail_next_requests(&self, count: u32, kind: ServerErrorKind, retry_after_secs: u32) {
@@ -237,7 +245,7 @@ impl Control {
         *lock(&self.shared.latency) = latency;
     }
 
-    /// Answers 9622 with HTTP 200 (on) or 401 (off).
+    /// Answers 9622 with HTTP 200 (on, the default) or 401 (off).
     pub fn set_invalid_token_http_200(&self, on: bool) {
         self.shared
             .invalid_token_http_200

@@ -449,9 +449,10 @@ async fn dispatch(c: &Control, method: &Method, route: Route, q: &Query<'_>, raw
             ok(clock_json(c))
         }
         ("PUT", Route::Throttling) => {
-            let input: EnabledIn = body(raw)?;
+            let input: ThrottlingIn = body(raw)?;
             c.set_throttling(input.enabled);
-            ok(json!({ "enabled": input.enabled }))
+            c.set_throttle_retry_after(input.retry_after_seconds);
+            ok(json!({ "enabled": input.enabled, "retryAfterSeconds": input.retry_after_seconds }))
         }
         ("POST", Route::ServerErrors) => {
             let input: ServerErrorsIn = body(raw)?;
@@ -711,6 +712,15 @@ impl AdvanceIn {
             )),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ThrottlingIn {
+    enabled: bool,
+    /// `Retry-After` on 429 answers; absent or null: none.
+    #[serde(default)]
+    retry_after_seconds: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

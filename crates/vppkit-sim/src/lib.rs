@@ -32,8 +32,9 @@
 //!
 //! - **Auth**, in this order: no `Authorization` header 9601; not `Bearer
 //!   <token>` 9722; unknown token (including the inner `token` field of the
-//!   file) 9622 with HTTP 401 (or 200 behind
-//!   [`SimulatorBuilder::invalid_token_http_200`]); revoked 9625; expired 9621.
+//!   file) 9622 with HTTP 200 and the error body, as real clients meet it (HTTP
+//!   401 with [`SimulatorBuilder::invalid_token_http_200`]`(false)`); revoked
+//!   9625; expired 9621.
 //!   `service/config` needs no auth. The method is checked before auth (9726,
 //!   HTTP 405), the `Content-Type` of POSTs after it (9727, HTTP 415); a body
 //!   that is not JSON is 9602.
@@ -73,7 +74,8 @@
 //!   removals). An id that is not one this location issued is 9721.
 //! - **Notifications**: POSTed with `Authorization: Bearer
 //!   <notificationAuthToken>`, fresh `notificationId`s, at most 100 items each,
-//!   only for subscribed types; up to 3 retries on failure; switches to drop,
+//!   only for subscribed types; at most 3 delivery attempts in all, as Apple
+//!   ([`MAX_NOTIFICATION_ATTEMPTS`]); switches to drop,
 //!   duplicate or reorder ([`NotificationFaults`]). Setting a URL sends
 //!   `TEST_NOTIFICATION` first and answers 9728 if it is not delivered. URLs
 //!   must be `https://` (no query), unless
@@ -82,13 +84,18 @@
 //!   stored one; without `notificationUrl`/`notificationAuthToken` keeps the
 //!   subscription; both given as empty strings unsubscribes.
 //! - **Throttling and faults**: [`Control::set_throttling`] (9646, HTTP 429,
-//!   `Retry-After: 1`, per location at `maxRequestPerSecond`),
+//!   per location at `maxRequestPerSecond`; no `Retry-After`, which Apple
+//!   documents for 5xx only, unless [`Control::set_throttle_retry_after`] asks),
 //!   [`Control::fail_next_requests`] (HTTP 500/9603 or 503/9729 with
 //!   `Retry-After`), [`Control::set_latency`].
 //! - **Metadata lookup** (`urls.contentMetadataLookup`): `results` keyed by
 //!   adam id with `name`, `bundleId`, `artwork` (`{w}x{h}bb.{f}` template served
 //!   by the simulator), `offers[].version.display`, `deviceFamilies`, `kind`,
-//!   `url`. A present but unknown `itvt` cookie, or no `id`, answers 403;
+//!   `url`; `kind` as the live lookup answers (`iosSoftware`, `desktopApp` for
+//!   Mac apps, `epubBook` for books). The service config's `errorCodes` are the
+//!   numbers of Apple's Service Config example (9622 and 9729 are answered but
+//!   not listed; 9634, 9709 and 9716 are listed), with Apple's messages where a
+//!   documented example shows them. A present but unknown `itvt` cookie, or no `id`, answers 403;
 //!   custom (B2B) apps appear only with the cookie of a location owning them.
 //!
 //! # Driving the simulator from any language
@@ -162,7 +169,8 @@
 //! | `GET /locations/{uId}/events`, `/notifications`, `/heap-bytes` | | [`Control::events`], [`Control::notifications`], [`Control::heap_bytes`] |
 //! | `POST /clock/advance` | `{seconds}` or `{millis}` | [`Control::advance`] |
 //! | `POST /events/complete-pending` | | [`Control::complete_pending`] |
-//! | `PUT /throttling`, `PUT /invalid-token-http-200` | `{enabled}` | [`Control::set_throttling`], [`Control::set_invalid_token_http_200`] |
+//! | `PUT /throttling` | `{enabled, retryAfterSeconds?}` | [`Control::set_throttling`], [`Control::set_throttle_retry_after`] |
+//! | `PUT /invalid-token-http-200` | `{enabled}` | [`Control::set_invalid_token_http_200`] |
 //! | `POST /server-errors` | `{count, kind?: "unavailable" \| "internal", retryAfterSeconds?}` | [`Control::fail_next_requests`] |
 //! | `PUT /latency` | `{millis}` | [`Control::set_latency`] |
 //! | `PUT /page-size` | `{pageSize}` | [`Control::set_page_size`] |
@@ -201,7 +209,7 @@ pub use control::{Control, ServerErrorKind};
 pub use error::SimError;
 pub use notify::NotificationFaults;
 pub use presets::{demo, scale, Preset};
-pub use sim::{RunningSimulator, Simulator, SimulatorBuilder};
+pub use sim::{RunningSimulator, Simulator, SimulatorBuilder, MAX_NOTIFICATION_ATTEMPTS};
 pub use spec::{AssetSpec, LocationSpec};
 pub use truth::{
     DeliveryOutcome, EventFailure, EventKind, EventRecord, EventStatus, LocationInfo,

@@ -119,7 +119,7 @@ pub(crate) struct Notifier {
     in_flight: AtomicUsize,
     idle: Notify,
     client: reqwest::Client,
-    retries: u32,
+    attempts: u32,
     retry_delay: Duration,
     log_limit: usize,
 }
@@ -139,7 +139,7 @@ impl Notifier {
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
             client,
-            retries: config.notification_retries,
+            attempts: config.notification_attempts,
             retry_delay: config.notification_retry_delay,
             log_limit: config.notification_log_limit,
         }
@@ -230,22 +230,22 @@ impl Notifier {
             self.finish(seq, DeliveryOutcome::Dropped);
             return;
         }
+        // At most `self.attempts` HTTP attempts for this notification in all
+        // (Apple: up to three); the duplicate switch sends a second copy only
+        // when attempts are left.
         let copies = if faults.duplicate { 2 } else { 1 };
         let mut attempts = 0;
         let mut delivered = 0;
         for _ in 0..copies {
-            let mut tries = 0;
-            loop {
+            while attempts < self.attempts {
+                if attempts > 0 && delivered == 0 {
+                    tokio::time::sleep(self.retry_delay).await;
+                }
                 attempts += 1;
-                tries += 1;
                 if self.post(&n).await {
                     delivered += 1;
                     break;
                 }
-                if tries > self.retries {
-                    break;
-                }
-                tokio::time::sleep(self.retry_delay).await;
             }
         }
         let outcome = if delivered > 0 {

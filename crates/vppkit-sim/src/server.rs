@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use vppkit_core::{format_apple_datetime, MdmInfo};
 
 use crate::catalog::{lookup_entry, ARTWORK_PNG};
-use crate::codes::{ApiError, Code};
+use crate::codes::{ApiError, Code, SERVICE_CONFIG_CODES};
 use crate::control::ServerErrorKind;
 use crate::control_http::CONTROL_PREFIX;
 use crate::location::{Location, NotifyConfig, RateWindow};
@@ -201,8 +201,12 @@ impl Simulator {
             shared.notifier.enqueue(out);
             if throttled {
                 let mut r = api_error(&ApiError::new(Code::TooManyRequests));
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                let secs = shared.throttle_retry_after.load(Ordering::Relaxed);
+                if secs > 0 {
+                    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                        r.headers_mut().insert(header::RETRY_AFTER, v);
+                    }
+                }
                 return Err(r);
             }
             if is_post {
@@ -379,11 +383,10 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(u32, String), (
 fn service_config(shared: &Shared) -> Vec<u8> {
     let root = shared.root();
     let base = format!("{root}/mdm/v2");
-    let mut codes: Vec<Value> = Code::ALL
+    let codes: Vec<Value> = SERVICE_CONFIG_CODES
         .iter()
         .map(|c| json!({"errorMessage": c.message(), "errorNumber": c.number()}))
         .collect();
-    codes.sort_by_key(|v| v["errorNumber"].as_u64());
     let body = json!({
         "errorCodes": codes,
         "limits": shared.config.limits.to_json(),

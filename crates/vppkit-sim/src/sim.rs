@@ -63,6 +63,9 @@ pub(crate) struct Shared {
     pub(crate) root_url: RwLock<String>,
     pub(crate) server_faults: Mutex<Option<ServerFaults>>,
     pub(crate) throttle: AtomicBool,
+    /// `Retry-After` seconds on a 429 (9646); 0: none (Apple documents the
+    /// header for 5xx only).
+    pub(crate) throttle_retry_after: std::sync::atomic::AtomicU32,
     pub(crate) invalid_token_http_200: AtomicBool,
     pub(crate) latency: Mutex<Duration>,
 }
@@ -276,6 +279,9 @@ impl Simulator {
     }
 }
 
+/// Apple makes up to three delivery attempts per notification, in all.
+pub const MAX_NOTIFICATION_ATTEMPTS: u32 = 3;
+
 /// Configures and starts a [`Simulator`].
 #[derive(Debug, Clone)]
 pub struct SimulatorBuilder {
@@ -286,6 +292,7 @@ pub struct SimulatorBuilder {
     config: SimConfig,
     listen: String,
     throttle: bool,
+    throttle_retry_after: u32,
     invalid_token_http_200: bool,
     token_expiry: DateTime<Utc>,
     public_root: Option<String>,
@@ -301,7 +308,8 @@ impl Default for SimulatorBuilder {
             config: SimConfig::default(),
             listen: "127.0.0.1:0".to_owned(),
             throttle: false,
-            invalid_token_http_200: false,
+            throttle_retry_after: 0,
+            invalid_token_http_200: true,
             token_expiry: Utc
                 .with_ymd_and_hms(2035, 12, 31, 23, 59, 59)
                 .single()
@@ -356,10 +364,11 @@ impl SimulatorBuilder {
         self
     }
 
-    /// Retries after a failed notification delivery (default 3) and the pause
-    /// between attempts (default 100 ms; Apple spreads them over minutes).
-    pub fn notification_retries(mut self, retries: u32, delay: Duration) -> Self {
-        self.config.notification_retries = retries;
+    /// Delivery attempts per notification in all, first one included (default
+    /// and at most 3, as Apple: "up to three attempts"; at least 1), and the pause
+    /// between attempts (default 100 ms; Apple spreads them over 1 to 5 minutes).
+    pub fn notification_attempts(mut self, attempts: u32, delay: Duration) -> Self {
+        self.config.notification_attempts = attempts.clamp(1, MAX_NOTIFICATION_ATTEMPTS);
         self.config.notification_retry_delay = delay;
         self
     }
@@ -373,14 +382,23 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Send `Retry-After: secs` with a throttled answer (9646, HTTP 429). Default
+    /// `None`: no header, as Apple documents `Retry-After` for 5xx answers only.
+    pub fn throttle_retry_after(mut self, secs: Option<u32>) -> Self {
+        self.throttle_retry_after = secs.unwrap_or(0);
+        self
+    }
+
     /// Start with throttling at `maxRequestPerSecond` switched on.
     pub fn throttle(mut self, yes: bool) -> Self {
         self.throttle = yes;
         self
     }
 
-    /// Answer 9622 (unknown token) with HTTP 200 instead of 401, as Fleet
-    /// reports Apple doing.
+    /// Answer 9622 (unknown token) with HTTP 200 and the error body (default
+    /// `true`: what Fleet's and zentral's clients of the real service meet, and
+    /// what zentral's token-reload path relies on). `false` answers HTTP 401, the
+    /// form of Fleet's own unit test.
     pub fn invalid_token_http_200(mut self, yes: bool) -> Self {
         self.invalid_token_http_200 = yes;
         self
@@ -426,6 +444,7 @@ impl SimulatorBuilder {
             ),
             server_faults: Mutex::new(None),
             throttle: AtomicBool::new(self.throttle),
+            throttle_retry_after: std::sync::atomic::AtomicU32::new(self.throttle_retry_after),
             invalid_token_http_200: AtomicBool::new(self.invalid_token_http_200),
             latency: Mutex::new(Duration::ZERO),
             config: self.config,

@@ -59,6 +59,10 @@ impl Location {
     ) -> Result<Vec<u8>, ApiError> {
         let index = q.page_index()?;
         let product: Option<ProductType> = parse_enum(q, "productType")?;
+        // Apple knows only App and Book here: anything else is a bad argument.
+        if product.is_some_and(|p| !p.is_known()) {
+            return Err(ApiError::new(Code::InvalidArgument));
+        }
         let pricing: Option<PricingParam> = parse_enum(q, "pricingParam")?;
         let revocable = q.bool("revocable")?;
         let device_assignable = q.bool("deviceAssignable")?;

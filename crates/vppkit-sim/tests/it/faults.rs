@@ -24,8 +24,11 @@ async fn throttling_at_max_request_per_second() {
     }
     if started.elapsed() < Duration::from_millis(900) {
         assert!(statuses[..15].iter().all(|s| s.0 == 200), "{statuses:?}");
+        // No Retry-After: Apple documents the header for 5xx answers only.
         assert!(
-            statuses[15..].iter().all(|s| *s == (429, Some(9646), true)),
+            statuses[15..]
+                .iter()
+                .all(|s| *s == (429, Some(9646), false)),
             "{statuses:?}"
         );
     }
@@ -37,6 +40,31 @@ async fn throttling_at_max_request_per_second() {
     for _ in 0..30 {
         h.get(UID, "/client/config").await.ok();
     }
+}
+
+#[tokio::test]
+async fn retry_after_on_429_only_when_asked() {
+    let h = start(Preset::Demo).await;
+    let c = h.sim.control();
+    c.set_throttling(true);
+    c.set_throttle_retry_after(Some(2));
+    let mut seen = None;
+    for _ in 0..40 {
+        let r = h.get(UID, "/client/config").await;
+        if r.status.as_u16() == 429 {
+            seen = r
+                .headers
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            break;
+        }
+    }
+    assert_eq!(
+        seen.as_deref(),
+        Some("2"),
+        "a 429 within 40 quick requests carries the header"
+    );
+    c.set_throttling(false);
 }
 
 #[tokio::test]

@@ -32,7 +32,7 @@ async fn every_seeded_asset_has_name_bundle_and_artwork() {
         assert_eq!(e["name"], *name, "{adam}");
         assert_eq!(e["id"], adam.to_string());
         if kind.contains("book") {
-            assert_eq!(e["kind"], "ebook");
+            assert_eq!(e["kind"], "epubBook", "the live lookup's kind for books");
             assert!(e.get("bundleId").is_none());
         } else {
             assert_eq!(e["bundleId"], *bundle);

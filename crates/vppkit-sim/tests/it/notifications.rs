@@ -85,7 +85,7 @@ async fn asset_management_with_bearer_fresh_ids_and_chunks() {
 }
 
 #[tokio::test]
-async fn retries_up_to_three_times() {
+async fn at_most_three_delivery_attempts_in_all() {
     let h = start_notifying(Preset::Demo).await;
     let r = Receiver::start(0).await;
     subscribe(&h, UID, &r).await;
@@ -102,11 +102,11 @@ async fn retries_up_to_three_times() {
             copies: 1
         }
     );
-    // Fails four times: the first attempt and 3 retries, then given up.
+    // Keeps failing: three attempts in all (Apple: "up to three"), then given up.
     r.fail_first.store(10, std::sync::atomic::Ordering::SeqCst);
     associate(&h, "1200000006", serials(2, 1)).await;
     let last = c.notifications(UID).last().unwrap().clone();
-    assert_eq!(last.outcome, DeliveryOutcome::Failed { attempts: 4 });
+    assert_eq!(last.outcome, DeliveryOutcome::Failed { attempts: 3 });
 }
 
 #[tokio::test]

@@ -10,14 +10,13 @@ use vppkit_sim::{demo, Preset};
 use crate::envelope::assert_apple_date;
 use crate::support::{start_notifying, subscribe, Receiver};
 
-const DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/apple/recorded"
-);
+/// In-repository copies of the recorded payloads (with their README).
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/resources/recorded");
 
-fn recorded(name: &str) -> Option<Value> {
-    let text = std::fs::read_to_string(format!("{DIR}/{name}")).ok()?;
-    Some(serde_json::from_str(&text).expect("recorded fixture is JSON"))
+fn recorded(name: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{DIR}/{name}"))
+        .unwrap_or_else(|e| panic!("{DIR}/{name}: {e}"));
+    serde_json::from_str(&text).expect("recorded fixture is JSON")
 }
 
 /// Every key path of a JSON value (array items merged).
@@ -51,10 +50,7 @@ fn same_kind(a: &Value, b: &Value) -> bool {
 
 #[tokio::test]
 async fn answers_and_notifications_have_the_recorded_shapes() {
-    let Some(client_config) = recorded("client_config_response.json") else {
-        eprintln!("skipped: recorded fixtures not found at {DIR}");
-        return;
-    };
+    let client_config = recorded("client_config_response.json");
     let uid = demo::ACME_LONDON;
     let h = start_notifying(Preset::Demo).await;
     let r = Receiver::start(0).await;
@@ -102,7 +98,7 @@ async fn answers_and_notifications_have_the_recorded_shapes() {
             Some("DISASSOCIATE"),
         ),
     ] {
-        let want = recorded(file).unwrap();
+        let want = recorded(file);
         let ours = find(kind, sub);
         assert_eq!(keys(&ours), keys(&want), "{file}");
         let order: Vec<&String> = ours.as_object().unwrap().keys().collect();

@@ -82,3 +82,60 @@ async fn urls_limits_codes_and_types() {
         ])
     );
 }
+
+/// In-repository copy of one of Apple's documented examples.
+fn documented(name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/tests/resources/documented/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).expect("documented example is JSON")
+}
+
+#[tokio::test]
+async fn error_codes_are_the_ones_apples_example_lists() {
+    let h = start(Preset::Demo).await;
+    let cfg = h
+        .raw(Method::GET, "/service/config", None, None, None)
+        .await
+        .ok();
+    let numbers = |v: &serde_json::Value| -> Vec<u64> {
+        v["errorCodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["errorNumber"].as_u64().unwrap())
+            .collect()
+    };
+    let apple = documented("sc_doc.json");
+    assert_eq!(numbers(&cfg), numbers(&apple));
+    let ours = numbers(&cfg);
+    assert!(ours.contains(&9634) && ours.contains(&9709) && ours.contains(&9716));
+    assert!(!ours.contains(&9622) && !ours.contains(&9729));
+    // Apple's wording where a documented example shows it.
+    let message = |n: u64| -> String {
+        cfg["errorCodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["errorNumber"] == n)
+            .map(|c| c["errorMessage"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let failed = documented("status_failed_9609.json");
+    assert_eq!(message(9609), failed["failures"][0]["errorMessage"]);
+    assert_eq!(
+        message(9709),
+        "There aren't enough assets available to complete this association."
+    );
+    assert_eq!(
+        message(9646),
+        "There are too many recent requests. Try again momentarily."
+    );
+    assert_eq!(message(9625), "The server has revoked the sToken.");
+    assert_eq!(
+        message(9728),
+        "The provided notification URL is unreachable."
+    );
+}

@@ -283,7 +283,7 @@ pub(crate) async fn start_notifying(preset: Preset) -> Harness {
             .preset(preset)
             .clock(SimClock::manual())
             .allow_http_loopback_notifications(true)
-            .notification_retries(3, Duration::from_millis(10)),
+            .notification_attempts(3, Duration::from_millis(10)),
     )
     .await
 }

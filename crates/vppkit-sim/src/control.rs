@@ -184,6 +184,43 @@ impl Control {
         Ok(())
     }
 
+    // ----- another MDM -----
+
+    /// Another MDM (one holding the same token, or an administrator in Apple
+    /// Business or School Manager) associates licences of an asset with devices
+    /// and users between two syncs. Applied at once, without an event of ours;
+    /// the assignments' `versionId` changes and an incremental read
+    /// (`sinceVersionId`) returns the new pairs. Sends no notification: whether
+    /// Apple notifies our URL of another MDM's work is not documented. Users must
+    /// be active; fails without changing anything on a shortage. Returns how many
+    /// pairs were new.
+    pub fn foreign_associate(
+        &self,
+        uid: impl AsRef<str>,
+        key: &AssetKey,
+        serial_numbers: &[&str],
+        client_user_ids: &[&str],
+    ) -> Result<usize, SimError> {
+        let serials: Vec<String> = serial_numbers.iter().map(|s| (*s).to_owned()).collect();
+        let users: Vec<String> = client_user_ids.iter().map(|s| (*s).to_owned()).collect();
+        self.with_loc(uid, |l| l.foreign_change(key, &serials, &users, true))
+    }
+
+    /// Another MDM disassociates licences (see [`Control::foreign_associate`]).
+    /// Pairs that do not exist are skipped; a non-revocable asset fails
+    /// ([`SimError::NotRevocable`]). Returns how many pairs were removed.
+    pub fn foreign_disassociate(
+        &self,
+        uid: impl AsRef<str>,
+        key: &AssetKey,
+        serial_numbers: &[&str],
+        client_user_ids: &[&str],
+    ) -> Result<usize, SimError> {
+        let serials: Vec<String> = serial_numbers.iter().map(|s| (*s).to_owned()).collect();
+        let users: Vec<String> = client_user_ids.iter().map(|s| (*s).to_owned()).collect();
+        self.with_loc(uid, |l| l.foreign_change(key, &serials, &users, false))
+    }
+
     // ----- users -----
 
     /// The user accepts the invitation: Registered -> Associated, fires

@@ -74,6 +74,7 @@ impl From<SimError> for HttpError {
             SimError::DuplicateAsset { .. } => (StatusCode::CONFLICT, "duplicate_asset"),
             SimError::NotRegistered { .. } => (StatusCode::CONFLICT, "not_registered"),
             SimError::NotEnoughLicences { .. } => (StatusCode::CONFLICT, "not_enough_licences"),
+            SimError::NotRevocable { .. } => (StatusCode::CONFLICT, "not_revocable"),
             SimError::ManualClockRequired => (StatusCode::CONFLICT, "manual_clock_required"),
             SimError::Bind { .. } | SimError::Io { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -149,6 +150,7 @@ enum Route {
     Assets(String),
     Asset(String, String),
     AssetCount(String, String, bool),
+    Foreign(String, String, bool),
     Assignments(String),
     AssignmentCount(String),
     Users(String),
@@ -214,6 +216,10 @@ impl Route {
             ["locations", u, "assets", a] => Route::Asset(o(u), o(a)),
             ["locations", u, "assets", a, "buy"] => Route::AssetCount(o(u), o(a), true),
             ["locations", u, "assets", a, "refund"] => Route::AssetCount(o(u), o(a), false),
+            ["locations", u, "assets", a, "foreign-associate"] => Route::Foreign(o(u), o(a), true),
+            ["locations", u, "assets", a, "foreign-disassociate"] => {
+                Route::Foreign(o(u), o(a), false)
+            }
             ["locations", u, "assignments"] => Route::Assignments(o(u)),
             ["locations", u, "assignments", "count"] => Route::AssignmentCount(o(u)),
             ["locations", u, "users"] => Route::Users(o(u)),
@@ -259,6 +265,7 @@ impl Route {
             | Route::NotificationFaults => "PUT",
             Route::TokenAction(..)
             | Route::AssetCount(..)
+            | Route::Foreign(..)
             | Route::AcceptInvitation(..)
             | Route::Advance
             | Route::CompletePending
@@ -399,6 +406,18 @@ async fn dispatch(c: &Control, method: &Method, route: Route, q: &Query<'_>, raw
                 c.refund_licences(&uid, &key, input.count)?;
             }
             ok(asset_json(&c.asset(&uid, &key)?))
+        }
+        ("POST", Route::Foreign(uid, adam, associate)) => {
+            let key = asset_key(&adam, q)?;
+            let input: ForeignIn = body(raw)?;
+            let serials: Vec<&str> = input.serial_numbers.iter().map(String::as_str).collect();
+            let users: Vec<&str> = input.client_user_ids.iter().map(String::as_str).collect();
+            let changed = if associate {
+                c.foreign_associate(&uid, &key, &serials, &users)?
+            } else {
+                c.foreign_disassociate(&uid, &key, &serials, &users)?
+            };
+            ok(json!({ "changed": changed, "asset": asset_json(&c.asset(&uid, &key)?) }))
         }
         ("GET", Route::Assignments(uid)) => {
             let offset = q.u32("offset").map_err(|_| bad_number("offset"))?;
@@ -692,6 +711,15 @@ struct ExpiryIn {
 #[serde(deny_unknown_fields)]
 struct CountIn {
     count: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ForeignIn {
+    #[serde(default)]
+    serial_numbers: Vec<String>,
+    #[serde(default)]
+    client_user_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -61,6 +61,12 @@ pub enum SimError {
         /// Licences asked for.
         requested: u32,
     },
+    /// A licence of an asset that is not revocable cannot be disassociated (9706).
+    #[error("asset {asset} is not revocable: its licences cannot be disassociated")]
+    NotRevocable {
+        /// The asset.
+        asset: String,
+    },
     /// The token is not one this simulator issued.
     #[error("the token is not one this simulator issued")]
     UnknownToken,

@@ -169,6 +169,7 @@
 //! | `GET /locations/{uId}/events`, `/notifications`, `/heap-bytes` | | [`Control::events`], [`Control::notifications`], [`Control::heap_bytes`] |
 //! | `POST /clock/advance` | `{seconds}` or `{millis}` | [`Control::advance`] |
 //! | `POST /events/complete-pending` | | [`Control::complete_pending`] |
+//! | `POST /locations/{uId}/assets/{adamId}/foreign-associate`, `.../foreign-disassociate` (`?pricingParam=`) | `{serialNumbers?, clientUserIds?}` | [`Control::foreign_associate`], [`Control::foreign_disassociate`]: `{changed, asset}` |
 //! | `PUT /throttling` | `{enabled, retryAfterSeconds?}` | [`Control::set_throttling`], [`Control::set_throttle_retry_after`] |
 //! | `PUT /invalid-token-http-200` | `{enabled}` | [`Control::set_invalid_token_http_200`] |
 //! | `POST /server-errors` | `{count, kind?: "unavailable" \| "internal", retryAfterSeconds?}` | [`Control::fail_next_requests`] |

@@ -173,6 +173,80 @@ impl Location {
         completed
     }
 
+    /// Another MDM's associate or disassociate on this location, done at once
+    /// (its event is not ours to follow): counts move, the assignments'
+    /// `versionId` changes and the change log records each pair, so an
+    /// incremental read (`sinceVersionId`) sees it. All or nothing: an unknown
+    /// asset or user, a shortage or a non-revocable asset changes nothing.
+    /// Returns how many pairs changed.
+    pub(crate) fn foreign_change(
+        &mut self,
+        key: &vppkit_core::AssetKey,
+        serials: &[String],
+        users: &[String],
+        associate: bool,
+    ) -> Result<usize, crate::SimError> {
+        let a = self
+            .live_asset(key)
+            .ok_or_else(|| crate::SimError::UnknownAsset {
+                uid: self.uid.to_string(),
+                asset: key.to_string(),
+            })?;
+        if !associate && !self.assets[a as usize].revocable {
+            return Err(crate::SimError::NotRevocable {
+                asset: key.to_string(),
+            });
+        }
+        let mut holders = Vec::with_capacity(serials.len() + users.len());
+        for s in serials {
+            let code = if associate {
+                Some(self.devices.intern(s))
+            } else {
+                self.devices.get(s)
+            };
+            holders.extend(code);
+        }
+        for u in users {
+            let (c, _) = self
+                .active_user(u)
+                .ok_or_else(|| crate::SimError::UnknownUser {
+                    uid: self.uid.to_string(),
+                    client_user_id: u.clone(),
+                })?;
+            holders.push(c | USER_BIT);
+        }
+        holders.sort_unstable();
+        holders.dedup();
+        if associate {
+            let new = holders
+                .iter()
+                .filter(|&&h| !self.store.contains(a, h))
+                .count();
+            let available = self.available(a);
+            if new as u64 > u64::from(available) {
+                return Err(crate::SimError::NotEnoughLicences {
+                    asset: key.to_string(),
+                    available,
+                    requested: new as u32,
+                });
+            }
+        }
+        let mut changed = false;
+        let mut n = 0;
+        for h in holders {
+            let mut this = false;
+            self.apply_pair(a, h, associate, &mut this);
+            if this {
+                n += 1;
+                changed = true;
+            }
+        }
+        if changed {
+            self.commit_assignments();
+        }
+        Ok(n)
+    }
+
     /// Associates or disassociates one pair. `false` only for a licence shortage.
     fn apply_pair(&mut self, a: u32, h: u32, associate: bool, changed: &mut bool) -> bool {
         if associate {

@@ -12,6 +12,7 @@ mod counts; // 6
 mod envelope; // 2
 mod events; // 5, 9
 mod faults; // 12
+mod foreign;
 mod metadata; // 14
 mod methods; // 3
 mod notifications; // 11

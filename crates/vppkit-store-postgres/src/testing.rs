@@ -7,7 +7,7 @@
 //! use vppkit_store_postgres::testing::TestSchema;
 //!
 //! let Some(schema) = TestSchema::from_env().await? else {
-//!     return Ok(()); // printed "skipped: VPPKIT_TEST_POSTGRES_URL not set"
+//!     return Ok(()); // skipped (printed); an error instead under VPPKIT_REQUIRE_POSTGRES
 //! };
 //! let a = schema.open(SecretCipher::plaintext()).await?; // instance A
 //! let b = schema.open(SecretCipher::plaintext()).await?; // instance B, same data
@@ -30,6 +30,32 @@ use crate::{PostgresOptions, PostgresStore};
 /// `postgres://postgres@127.0.0.1:5432/test`.
 pub const TEST_URL_ENV: &str = "VPPKIT_TEST_POSTGRES_URL";
 
+/// The environment variable that makes a missing [`TEST_URL_ENV`] a failure
+/// instead of a skip (set by `.ci/run`, so CI cannot pass without PostgreSQL).
+/// Any value but empty or `0` switches it on.
+pub const REQUIRE_ENV: &str = "VPPKIT_REQUIRE_POSTGRES";
+
+/// Whether [`REQUIRE_ENV`] asks for PostgreSQL tests to run for real.
+pub fn required() -> bool {
+    std::env::var(REQUIRE_ENV).is_ok_and(|v| !v.trim().is_empty() && v.trim() != "0")
+}
+
+/// Reports a skipped PostgreSQL test on the real standard output (not the test
+/// harness's captured output), so a run without a server shows it; panics when
+/// [`REQUIRE_ENV`] is set, so a CI run without a server fails instead.
+pub fn skip_or_fail(what: &str) {
+    if required() {
+        panic!(
+            "{REQUIRE_ENV} is set but {TEST_URL_ENV} is not: {what} cannot run without PostgreSQL"
+        );
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout(),
+        "skipped (no PostgreSQL): {what}; set {TEST_URL_ENV} to run it"
+    );
+}
+
 /// Test schemas are named `vppkit_test_<unix seconds>_<pid>_<n>`.
 const PREFIX: &str = "vppkit_test_";
 
@@ -49,12 +75,17 @@ pub struct TestSchema {
 
 impl TestSchema {
     /// Creates a fresh schema on the server named by [`TEST_URL_ENV`]; `None`
-    /// (after printing `skipped: VPPKIT_TEST_POSTGRES_URL not set`) when it is unset.
+    /// (after printing the skip on standard output) when it is unset. When
+    /// [`REQUIRE_ENV`] is set, an unset [`TEST_URL_ENV`] is an error instead.
     pub async fn from_env() -> Result<Option<Self>, StoreError> {
         match std::env::var(TEST_URL_ENV) {
             Ok(url) if !url.trim().is_empty() => Self::create(url.trim()).await.map(Some),
+            _ if required() => Err(StoreError::invalid(
+                "test database",
+                format!("{REQUIRE_ENV} is set but {TEST_URL_ENV} is not"),
+            )),
             _ => {
-                eprintln!("skipped: {TEST_URL_ENV} not set");
+                skip_or_fail("a PostgreSQL test");
                 Ok(None)
             }
         }

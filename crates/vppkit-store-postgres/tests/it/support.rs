@@ -8,9 +8,13 @@ pub(crate) fn cipher() -> SecretCipher {
     SecretCipher::from_key_bytes(&[0x5a; 32]).expect("32-byte key")
 }
 
-/// A fresh schema, or `None` (skipped) without `VPPKIT_TEST_POSTGRES_URL`.
+/// A fresh schema, or `None` (skipped, printed on standard output) without
+/// `VPPKIT_TEST_POSTGRES_URL`. With `VPPKIT_REQUIRE_POSTGRES` set (as `.ci/run`
+/// does) a missing server fails the test instead.
 pub(crate) async fn schema() -> Option<TestSchema> {
-    TestSchema::from_env().await.expect("create a test schema")
+    TestSchema::from_env()
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL test cannot run: {e}"))
 }
 
 /// A raw connection searching only the schema, for inspecting rows.

@@ -1,4 +1,8 @@
 //! The examples in docs/policies.md parse, and example 1 does what the page says.
+//!
+//! The page is the workspace's `docs/policies.md`; the crate carries a copy
+//! (`crates/vppkit-rules/docs/policies.md`) so these tests also run from the published
+//! package, and [`the_packaged_copy_is_the_workspace_page`] keeps the two identical.
 
 use vppkit_core::{
     Asset, AssetCounts, HoldingStatus, Platform, ProductType, VppUser, VppUserStatus,
@@ -7,7 +11,19 @@ use vppkit_rules::{BlockReason, Directory, PlanContext, Planner, PolicySet};
 
 use crate::fixture::*;
 
-const PAGE: &str = include_str!("../../../../docs/policies.md");
+const PAGE: &str = include_str!("../../docs/policies.md");
+
+#[test]
+fn the_packaged_copy_is_the_workspace_page() {
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policies.md");
+    // From the published package there is no workspace: nothing to compare.
+    if let Ok(page) = std::fs::read_to_string(workspace) {
+        assert!(
+            page == PAGE,
+            "docs/policies.md changed: copy it to crates/vppkit-rules/docs/policies.md"
+        );
+    }
+}
 
 /// The ```json blocks of the page, in order.
 fn json_blocks() -> Vec<&'static str> {

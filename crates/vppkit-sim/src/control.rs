@@ -115,6 +115,16 @@ impl Control {
         self.with_token(token, |t| t.revoked = true)
     }
 
+    /// Makes Apple no longer recognise a token: it answers 9622 (invalid
+    /// authentication token; HTTP 200 with the error body by default) from now on,
+    /// as for a token Apple never issued. Not undone by [`Control::restore_token`].
+    pub fn forget_token(&self, token: &TokenFile) -> Result<(), SimError> {
+        write(&self.shared.tokens)
+            .remove(token.content.expose())
+            .map(|_| ())
+            .ok_or(SimError::UnknownToken)
+    }
+
     /// Restores an expired or revoked token.
     pub fn restore_token(&self, token: &TokenFile) -> Result<(), SimError> {
         self.with_token(token, |t| {

@@ -152,3 +152,30 @@ async fn service_config_needs_no_auth_and_tolerates_it() {
         .ok();
     assert!(r["urls"].is_object());
 }
+
+#[tokio::test]
+async fn a_forgotten_token_answers_9622_with_http_200() {
+    let h = start_with(
+        Simulator::builder()
+            .preset(Preset::Demo)
+            .clock(SimClock::manual()),
+    )
+    .await;
+    let token = h.token(UID);
+    h.get(UID, "/client/config").await.ok();
+    h.sim.control().forget_token(&token).unwrap();
+    let r = h
+        .raw(
+            Method::GET,
+            "/client/config",
+            Some(&format!("Bearer {}", token.content.expose())),
+            None,
+            None,
+        )
+        .await;
+    r.assert_error(9622, 200);
+    assert!(matches!(
+        h.sim.control().forget_token(&token),
+        Err(vppkit_sim::SimError::UnknownToken)
+    ));
+}

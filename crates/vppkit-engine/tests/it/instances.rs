@@ -59,11 +59,33 @@ async fn two_engines_applying_at_once_do_not_over_spend() {
         };
         let (a, a_sink) = w.another_engine(cfg("instance-a"), |b| b).await;
         let (b, b_sink) = w.another_engine(cfg("instance-b"), |b| b).await;
+        let events_before = w
+            .sim
+            .control()
+            .events(demo::SPRINGFIELD_HIGH)
+            .unwrap()
+            .len();
         let (ra, rb) = tokio::join!(
             a.plan_and_apply(&dir, &set, &ctx),
             b.plan_and_apply(&dir, &set, &ctx)
         );
         let (ra, rb) = (ra.unwrap().1, rb.unwrap().1);
+        // What the two engines asked Apple for, from the simulator's record of
+        // every accepted write: associations of 5 licences in all, none refused.
+        // (The simulator would refuse an excess with 9709, so counting Apple's
+        // assigned licences alone cannot catch an engine that asks for too much.)
+        let events = w.sim.control().events(demo::SPRINGFIELD_HIGH).unwrap();
+        let new_events = &events[events_before..];
+        let asked: u32 = new_events
+            .iter()
+            .filter(|e| e.kind == vppkit_sim::EventKind::Associate)
+            .map(|e| e.num_requested)
+            .sum();
+        assert_eq!(asked, 5, "licences asked of Apple: {new_events:?}");
+        assert!(
+            new_events.iter().all(|e| e.failures.is_empty()),
+            "no write was refused for want of licences: {new_events:?}"
+        );
         let confirmed: usize = ra
             .locations
             .iter()

@@ -2,7 +2,9 @@
 
 mod crash;
 mod faults;
+mod foreign_changes;
 mod instances;
+mod invalid_token;
 mod licences;
 mod mocks;
 mod notifications;

@@ -127,7 +127,7 @@ async fn duplicated_and_reordered_notifications_are_applied_once() {
 }
 
 #[tokio::test]
-async fn dropped_notifications_are_caught_up_by_polling_and_sync() {
+async fn dropped_notifications_with_nothing_in_flight_are_caught_up_by_the_incremental_sync() {
     for backend in backends() {
         let w = notified_world(backend).await;
         w.sim

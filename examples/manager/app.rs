@@ -11,7 +11,7 @@ use vppkit::store_sqlite::SqliteStore;
 use vppkit_store_postgres::PostgresStore;
 
 use super::error::{ManagerError, Result};
-use super::sink::OutboxSink;
+use super::sink::RecordingSink;
 use super::state::{self, ManagerIdentity};
 
 /// Apple's Apps and Books API v2.
@@ -37,7 +37,7 @@ pub(crate) struct OpenOptions {
 pub(crate) struct App {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) engine: Engine,
-    pub(crate) sink: Arc<OutboxSink>,
+    pub(crate) sink: Arc<RecordingSink>,
     pub(crate) identity: ManagerIdentity,
 }
 
@@ -136,7 +136,7 @@ impl App {
                 .map_err(|e| ManagerError::usage(format!("--webhook-url {url}: {e}")))?;
             config = config.with_webhook(webhook);
         }
-        let sink = Arc::new(OutboxSink::new(store.clone()));
+        let sink = Arc::new(RecordingSink::default());
         let engine = Engine::builder(store.clone(), config)
             .sink(sink.clone())
             .apple_base_url(options.apple_url.clone())

@@ -1,18 +1,18 @@
-//! `plan`, `apply` and `request-install`: the rules' plan over the engine's licence
-//! state, applied through the engine, with what the plan said kept in the store.
+//! `plan`, `apply` and `request-install`: the engine keeps the desired state (directory
+//! and policies) and converges to it; `apply` stores a new revision and runs one reconcile
+//! pass, `request-install` stores a self-service request and runs one pass, `plan` shows
+//! what a pass would do without changing anything.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::Utc;
 use serde::Serialize;
 use vppkit::core::{AdamId, Holder, LocationId, SerialNumber};
-use vppkit::engine::QueuedCommand;
-use vppkit::rules::{BlockReason, Directory, Plan, PlanContext, PolicySet};
+use vppkit::engine::{DesiredState, HeldReleases, ReconcileReport, RequestOutcome};
+use vppkit::rules::{Directory, Plan, PolicySet};
 
 use super::app::App;
 use super::error::{ManagerError, Result};
-use super::state::{self, Inputs, PlanNotes, Request};
 
 /// Reads a policy file.
 pub(crate) fn read_policies(path: &Path) -> Result<PolicySet> {
@@ -76,25 +76,14 @@ impl Planned {
     }
 }
 
-async fn context(app: &App, extra: Option<&Request>) -> Result<PlanContext> {
-    let mut requests = state::requests(&app.store).await?;
-    if let Some(r) = extra {
-        requests.retain(|x| !(x.device == r.device && x.adam_id == r.adam_id));
-        requests.push(r.clone());
-    }
-    let notes = state::plan_notes(&app.store).await?;
-    Ok(PlanContext::new(Utc::now())
-        .with_requests(requests.iter().map(Request::to_rules).collect())
-        .with_pending(&notes.pending_releases))
-}
-
-/// `plan --policies FILE --directory FILE`: what apply would do; nothing is changed.
+/// `plan --policies FILE --directory FILE`: what `apply` would do with these files, over
+/// the current licence state and the stored requests and grace periods; nothing changes.
 pub(crate) async fn plan(
     app: &App,
     policies: &PolicySet,
     directory: &Directory,
 ) -> Result<Planned> {
-    let ctx = context(app, None).await?;
+    let ctx = app.engine.plan_context().await?;
     Ok(Planned::of(
         app.engine.plan(directory, policies, &ctx).await?,
     ))
@@ -109,98 +98,51 @@ pub(crate) struct AppliedLocation {
     pub(crate) confirmed: usize,
     pub(crate) refused: Vec<String>,
     pub(crate) released: usize,
+    pub(crate) left_alone: Vec<String>,
     pub(crate) users_created: usize,
     pub(crate) users_retired: usize,
     pub(crate) invitation_links: usize,
     pub(crate) commands_sent: usize,
     pub(crate) pending_operations: usize,
+    pub(crate) recovered_operations: usize,
 }
 
-/// What `apply` (and `request-install`) did.
+/// What `apply` (and `request-install`) did: one reconcile pass.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Applied {
+    /// The desired-state revision the pass converged to.
+    pub(crate) desired_revision: u64,
     pub(crate) apple_calls: usize,
     pub(crate) locations: Vec<AppliedLocation>,
+    /// MDM commands handed to the MDM in this pass, by request type.
     pub(crate) commands_by_type: BTreeMap<String, usize>,
     pub(crate) waitlisted: usize,
     pub(crate) blocked: usize,
     pub(crate) invalid_policies: usize,
+    /// Releases the blast-radius guard held back (run `apply --confirm-releases` to let
+    /// them through).
+    pub(crate) held: Vec<HeldReleases>,
+    /// Whether everything the plan asked for is done or waiting only for licences or
+    /// invitations (no held releases, no operation still open at Apple, no location
+    /// skipped).
+    pub(crate) complete: bool,
     #[serde(skip)]
-    pub(crate) plan: Plan,
-    #[serde(skip)]
-    pub(crate) commands: Vec<QueuedCommand>,
+    pub(crate) report: ReconcileReport,
 }
 
 impl Applied {
-    pub(crate) fn text(&self) -> String {
-        let mut s = format!(
-            "applied: {} Apple requests; {} waitlisted, {} blocked, {} policies ignored (see `report`)\n",
-            self.apple_calls, self.waitlisted, self.blocked, self.invalid_policies
-        );
-        for l in &self.locations {
-            let id = l
-                .location
-                .as_ref()
-                .map(|l| l.to_string())
-                .unwrap_or_default();
-            match &l.skipped {
-                Some(why) => s.push_str(&format!("  {id}: skipped: {why}\n")),
-                None => s.push_str(&format!(
-                    "  {id}: {} licences confirmed, {} released, {} refused, {} users created, {} invitation links, {} commands, {} operations still pending\n",
-                    l.confirmed, l.released, l.refused.len(), l.users_created, l.invitation_links,
-                    l.commands_sent, l.pending_operations
-                )),
-            }
-            for r in l.refused.iter().take(5) {
-                s.push_str(&format!("    refused: {r}\n"));
-            }
+    pub(crate) fn of(
+        report: ReconcileReport,
+        handed_out: &[vppkit::engine::QueuedCommand],
+    ) -> Self {
+        let mut by_type = BTreeMap::new();
+        for c in handed_out {
+            *by_type.entry(c.reference.request_type.clone()).or_default() += 1;
         }
-        for (kind, n) in &self.commands_by_type {
-            s.push_str(&format!("  MDM {kind}: {n}\n"));
-        }
-        s
-    }
-}
-
-/// Plans and applies `inputs` (with the stored requests and `extra`), then stores what the
-/// plan said and which requests still wait.
-pub(crate) async fn apply_inputs(
-    app: &App,
-    inputs: &Inputs,
-    extra: Option<&Request>,
-) -> Result<Applied> {
-    let recovered = app.engine.recover().await?;
-    if recovered.found > 0 {
-        tracing::info!(
-            found = recovered.found,
-            "finished operations left in flight"
-        );
-    }
-    let ctx = context(app, extra).await?;
-    app.sink.take();
-    let plan = app
-        .engine
-        .plan(&inputs.directory, &inputs.policies, &ctx)
-        .await?;
-    let report = app.engine.apply(&plan).await?;
-    let commands = app.sink.take();
-    state::save_inputs(&app.store, inputs).await?;
-    state::save_plan_notes(&app.store, &PlanNotes::of(&plan, Utc::now())).await?;
-    let mut requests = state::requests(&app.store).await?;
-    if let Some(r) = extra {
-        requests.retain(|x| !(x.device == r.device && x.adam_id == r.adam_id));
-        requests.push(r.clone());
-    }
-    requests.retain(|r| still_waiting(r, &plan, &inputs.directory, &commands));
-    state::save_requests(&app.store, &requests).await?;
-    let mut by_type = BTreeMap::new();
-    for c in &commands {
-        *by_type.entry(c.reference.request_type.clone()).or_default() += 1;
-    }
-    Ok(Applied {
-        apple_calls: plan.apple_calls(),
-        locations: report
+        let plan = &report.plan;
+        let locations: Vec<AppliedLocation> = report
+            .applied
             .locations
             .iter()
             .map(|l| AppliedLocation {
@@ -213,72 +155,141 @@ pub(crate) async fn apply_inputs(
                     .map(|(a, h, why)| format!("{h} {a}: {why}"))
                     .collect(),
                 released: l.released,
+                left_alone: l
+                    .left_alone
+                    .iter()
+                    .map(|(a, h, why)| format!("{h} {a}: {why}"))
+                    .chain(
+                        l.users_left_alone
+                            .iter()
+                            .map(|(u, why)| format!("user:{u}: {why}")),
+                    )
+                    .collect(),
                 users_created: l.users_created,
                 users_retired: l.users_retired,
                 invitation_links: l.invitation_links.len(),
                 commands_sent: l.commands_sent,
                 pending_operations: l.pending_operations,
+                recovered_operations: l.recovered_operations,
             })
-            .collect(),
-        commands_by_type: by_type,
-        waitlisted: plan.waitlisted.len(),
-        blocked: plan.blocked.len(),
-        invalid_policies: plan.invalid_policies.len(),
-        plan,
-        commands,
-    })
-}
-
-fn sent_install(commands: &[QueuedCommand], device: &SerialNumber, adam: &AdamId) -> bool {
-    commands.iter().any(|c| {
-        &c.reference.device == device
-            && c.command.adam_id() == Some(adam)
-            && c.reference.request_type.starts_with("Install")
-    })
-}
-
-/// The holders that stand for a device's request: the device, and its user.
-fn request_holders(r: &Request, directory: &Directory) -> Vec<Holder> {
-    let mut holders = vec![Holder::Device(r.device.clone())];
-    if let Some(u) = directory
-        .device(&r.device)
-        .and_then(|d| d.licence_user().cloned())
-    {
-        holders.push(Holder::User(u));
+            .collect();
+        let complete = report.held.is_empty()
+            && locations
+                .iter()
+                .all(|l| l.pending_operations == 0 && l.skipped.is_none());
+        Self {
+            desired_revision: report.desired_revision,
+            apple_calls: plan.apple_calls(),
+            locations,
+            commands_by_type: by_type,
+            waitlisted: plan.waitlisted.len(),
+            blocked: plan.blocked.len(),
+            invalid_policies: plan.invalid_policies.len(),
+            held: report.held.clone(),
+            complete,
+            report,
+        }
     }
-    holders
-}
 
-/// A request stays while it waits for a licence (waitlisted, or its user has not accepted
-/// the invitation yet); it goes once its install was sent or it cannot be served.
-fn still_waiting(r: &Request, plan: &Plan, directory: &Directory, sent: &[QueuedCommand]) -> bool {
-    if sent_install(sent, &r.device, &r.adam_id) {
-        return false;
+    /// What is left undone, in one line (for the exit status), or `None`.
+    pub(crate) fn unfinished(&self) -> Option<String> {
+        if self.complete {
+            return None;
+        }
+        let open: usize = self.locations.iter().map(|l| l.pending_operations).sum();
+        let skipped = self
+            .locations
+            .iter()
+            .filter(|l| l.skipped.is_some())
+            .count();
+        let mut parts = Vec::new();
+        if !self.held.is_empty() {
+            parts.push(format!(
+                "releases held in {} location(s): check them, then `apply --confirm-releases`",
+                self.held.len()
+            ));
+        }
+        if open > 0 {
+            parts.push(format!(
+                "{open} operation(s) still open at Apple: `serve` (or the next `apply`) finishes them"
+            ));
+        }
+        if skipped > 0 {
+            parts.push(format!("{skipped} location(s) skipped (see above)"));
+        }
+        Some(parts.join("; "))
     }
-    let holders = request_holders(r, directory);
-    let waitlisted = plan
-        .waitlisted
-        .iter()
-        .any(|w| w.adam_id == r.adam_id && holders.contains(&w.holder));
-    let awaiting = plan.blocked.iter().any(|b| {
-        b.adam_id == r.adam_id
-            && holders.contains(&b.holder)
-            && matches!(
-                b.reason,
-                BlockReason::AwaitingInvitation { .. } | BlockReason::ReleaseInFlight { .. }
-            )
-    });
-    waitlisted || awaiting
+
+    pub(crate) fn text(&self) -> String {
+        let mut s = format!(
+            "applied desired state revision {}: {} Apple requests; {} waitlisted, {} blocked, {} policies ignored (see `report`)\n",
+            self.desired_revision, self.apple_calls, self.waitlisted, self.blocked, self.invalid_policies
+        );
+        for l in &self.locations {
+            let id = l
+                .location
+                .as_ref()
+                .map(|l| l.to_string())
+                .unwrap_or_default();
+            match &l.skipped {
+                Some(why) => s.push_str(&format!("  {id}: skipped: {why}\n")),
+                None => s.push_str(&format!(
+                    "  {id}: {} licences confirmed, {} released, {} refused, {} left alone, {} users created, {} invitation links, {} commands, {} operations still pending\n",
+                    l.confirmed, l.released, l.refused.len(), l.left_alone.len(), l.users_created,
+                    l.invitation_links, l.commands_sent, l.pending_operations
+                )),
+            }
+            if l.recovered_operations > 0 {
+                s.push_str(&format!(
+                    "    {} operation(s) left open earlier were finished first\n",
+                    l.recovered_operations
+                ));
+            }
+            for r in l.refused.iter().take(5) {
+                s.push_str(&format!("    refused: {r}\n"));
+            }
+            for r in l.left_alone.iter().take(5) {
+                s.push_str(&format!("    left alone: {r}\n"));
+            }
+        }
+        for h in &self.held {
+            s.push_str(&format!("  HELD: {}\n", h.explain()));
+            for step in &h.steps {
+                s.push_str(&format!("    would {step}\n"));
+            }
+        }
+        for (kind, n) in &self.commands_by_type {
+            s.push_str(&format!("  MDM {kind}: {n}\n"));
+        }
+        s
+    }
 }
 
-/// `apply --policies FILE --directory FILE`.
-pub(crate) async fn apply(app: &App, policies: PolicySet, directory: Directory) -> Result<Applied> {
-    let inputs = Inputs {
-        policies,
-        directory,
-        applied_at: Utc::now(),
-    };
-    apply_inputs(app, &inputs, None).await
+/// Stores the desired state (a new revision), confirms its releases when asked, and runs
+/// one reconcile pass.
+pub(crate) async fn apply(
+    app: &App,
+    policies: PolicySet,
+    directory: Directory,
+    confirm_releases: bool,
+) -> Result<Applied> {
+    let revision = app
+        .engine
+        .set_desired_state(DesiredState::new(directory, policies))
+        .await?;
+    if confirm_releases {
+        app.engine.confirm_releases(revision).await?;
+    }
+    reconcile(app).await
+}
+
+/// One reconcile pass of the stored desired state (operations a crash left open are
+/// finished first, by the engine).
+pub(crate) async fn reconcile(app: &App) -> Result<Applied> {
+    app.sink.take();
+    let report = app.engine.reconcile_all().await?;
+    let handed_out = app.sink.take();
+    Ok(Applied::of(report, &handed_out))
 }
 
 /// What became of a self-service request.
@@ -308,47 +319,36 @@ pub(crate) fn parse_device(holder: &str) -> Result<SerialNumber> {
 }
 
 /// `request-install HOLDER APP`: a device asks for an app an Available policy offers it.
-/// Plans and applies with the last applied policies and directory.
+/// The engine keeps the request until it is served.
 pub(crate) async fn request_install(app: &App, holder: &str, adam: &str) -> Result<Requested> {
     let device = parse_device(holder)?;
     let adam_id = AdamId::new(adam).map_err(|e| ManagerError::usage(format!("APP: {e}")))?;
-    let inputs = state::inputs(&app.store).await?.ok_or_else(|| {
-        ManagerError::usage(
+    if app.engine.desired_revision().await? == 0 {
+        return Err(ManagerError::usage(
             "no policies applied yet: run `apply --policies FILE --directory FILE` first",
-        )
-    })?;
-    let request = Request {
-        device: device.clone(),
-        adam_id: adam_id.clone(),
-        asked_at: Utc::now(),
-    };
-    let applied = apply_inputs(app, &inputs, Some(&request)).await?;
-    let holders = request_holders(&request, &inputs.directory);
-    let plan = &applied.plan;
-    let (outcome, explain) = if sent_install(&applied.commands, &device, &adam_id) {
-        (
-            "installing",
-            format!("{device} gets {adam_id}: Apple confirmed the licence and the install command was handed to the MDM"),
-        )
-    } else if let Some(w) = plan
-        .waitlisted
+        ));
+    }
+    app.engine
+        .request_install(device.clone(), adam_id.clone())
+        .await?;
+    let applied = reconcile(app).await?;
+    let status = applied
+        .report
+        .requests
         .iter()
-        .find(|w| w.adam_id == adam_id && holders.contains(&w.holder))
-    {
-        ("waitlisted", w.explain())
-    } else if let Some(b) = plan
-        .blocked
-        .iter()
-        .find(|b| b.adam_id == adam_id && holders.contains(&b.holder))
-    {
-        if !matches!(b.reason, BlockReason::AwaitingInvitation { .. }) {
-            return Err(ManagerError::usage(b.explain()));
+        .find(|r| r.request.device == device && r.request.adam_id == adam_id)
+        .cloned();
+    let (outcome, explain) = match status.map(|s| s.outcome) {
+        Some(RequestOutcome::Installing { explain }) => ("installing", explain),
+        Some(RequestOutcome::Waitlisted { explain }) => ("waitlisted", explain),
+        Some(RequestOutcome::Waiting { explain }) => ("waiting", explain),
+        Some(RequestOutcome::Refused { explain }) => return Err(ManagerError::usage(explain)),
+        Some(other) => ("unknown", format!("{other:?}")),
+        None => {
+            return Err(ManagerError::usage(format!(
+                "the request of {device} for {adam_id} was not found after the pass"
+            )))
         }
-        ("waiting", b.explain())
-    } else {
-        return Err(ManagerError::usage(format!(
-            "nothing to do: {device} already has {adam_id} or no Available policy offers it"
-        )));
     };
     Ok(Requested {
         device,

@@ -1,5 +1,6 @@
 //! The command line. Every error ends as one line on stderr and exit status 1 (2 for a
-//! command line that cannot be parsed); with `--json` the same error is also printed on
+//! command line that cannot be parsed; 3 for an `apply` whose output lists what is left:
+//! held releases, operations still open at Apple); with `--json` the same error is also printed on
 //! stdout as `{"error": {"kind": ..., "message": ...}}`, so a script reading stdout sees it.
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use super::app::{self, App, OpenOptions};
 use super::apply;
 use super::commands::{self, emit};
 use super::demo::{self, DemoOptions};
-use super::error::Result;
+use super::error::{ManagerError, Result};
 use super::progress::{self, Mode};
 use super::report;
 use super::serve::{self, ServeOptions};
@@ -88,7 +89,14 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         directory: PathBuf,
     },
-    /// Plan and apply: licences at Apple, then MDM commands.
+    /// Store the policies and directory as the desired state, then reconcile once:
+    /// licences at Apple, then MDM commands. `serve` keeps reconciling by itself.
+    ///
+    /// A plan that would release, disassociate or revoke more than 10% (or 100) of a
+    /// location's held licences is held back (an empty or broken directory export must
+    /// not take every licence back): it is listed, nothing of it is done, and the exit
+    /// status is 3. Look at it, then run the same apply with --confirm-releases.
+    /// Exit status 3 also when operations are still open at Apple after the pass.
     Apply {
         /// The policy file (format: docs/policies.md).
         #[arg(long, value_name = "FILE")]
@@ -96,6 +104,9 @@ enum Command {
         /// The directory file (users, devices, groups).
         #[arg(long, value_name = "FILE")]
         directory: PathBuf,
+        /// Let this desired state's releases through the blast-radius guard.
+        #[arg(long)]
+        confirm_releases: bool,
     },
     /// A device asks for an app an Available policy offers it (self-service), planned with
     /// the last applied policies and directory.
@@ -225,6 +236,11 @@ pub(crate) fn main() -> ExitCode {
     let json = cli.json;
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The output (JSON or text) already said what is left; one line on stderr.
+        Err(ManagerError::Unfinished(left)) => {
+            eprintln!("unfinished: {left}");
+            ExitCode::from(3)
+        }
         Err(e) => {
             fail(json, e.kind(), &e.one_line());
             ExitCode::FAILURE
@@ -328,12 +344,16 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Apply {
             policies,
             directory,
+            confirm_releases,
         } => {
             let policies = apply::read_policies(policies)?;
             let directory = apply::read_directory(directory)?;
             let app = open(&cli).await?;
-            let applied = apply::apply(&app, policies, directory).await?;
+            let applied = apply::apply(&app, policies, directory, *confirm_releases).await?;
             emit(json, &applied, |a| a.text());
+            if let Some(left) = applied.unfinished() {
+                return Err(ManagerError::Unfinished(left));
+            }
         }
         Command::RequestInstall { holder, app: adam } => {
             let app = open(&cli).await?;

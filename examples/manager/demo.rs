@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use vppkit::core::{AssetKey, VppUserStatus};
+use vppkit::engine::DesiredState;
 use vppkit::rules::{Directory, Intent, PolicySet, Target};
 use vppkit::store::SecretCipher;
 use vppkit_sim::{Preset, SimClock, Simulator};
@@ -27,7 +28,6 @@ use super::commands;
 use super::error::{ManagerError, Result};
 use super::progress::{self, Mode};
 use super::report::{self, ManagerReport};
-use super::state::Inputs;
 use super::webhook::{self, Counters};
 
 /// The example policies, built into the binary so the demo runs from any directory.
@@ -254,12 +254,14 @@ async fn story(
     }
 
     out.step("Applying examples/data/policies.json to examples/data/directory.json");
-    let inputs = Inputs {
-        policies,
-        directory,
-        applied_at: chrono::Utc::now(),
-    };
-    let applied = apply::apply_inputs(app, &inputs, None).await?;
+    let inputs = DesiredState::new(directory, policies);
+    let applied = apply::apply(
+        app,
+        inputs.policies.clone(),
+        inputs.directory.clone(),
+        false,
+    )
+    .await?;
     out.line(applied.text());
 
     out.step("Letting the simulated world move");
@@ -272,9 +274,11 @@ async fn story(
         ));
     }
     control.flush_notifications(Duration::from_secs(10)).await;
-    let again = apply::apply_inputs(app, &inputs, None).await?;
+    // What `serve` does by itself on USER_ASSOCIATED: a sync, then a reconcile pass.
+    commands::sync(app, None, false, &progress::reporter(Mode::Quiet)).await?;
+    let again = apply::reconcile(app).await?;
     out.line(format!(
-        "applied again for the users who accepted: {}",
+        "reconciled for the users who accepted: {}",
         again.text()
     ));
     if let Some((device, adam)) = self_service_example(&inputs) {
@@ -291,7 +295,7 @@ async fn story(
 /// the report still shows someone waiting for their invitation).
 fn accept_invitations(
     sim: &vppkit_sim::RunningSimulator,
-    inputs: &Inputs,
+    inputs: &DesiredState,
 ) -> Result<Vec<(String, String)>> {
     let control = sim.control();
     let mut pending_all = Vec::new();
@@ -320,7 +324,7 @@ fn accept_invitations(
 
 /// A device that an Available policy offers an app to: the first device of the first
 /// user of the first Available policy's group.
-fn self_service_example(inputs: &Inputs) -> Option<(String, String)> {
+fn self_service_example(inputs: &DesiredState) -> Option<(String, String)> {
     let dir = &inputs.directory;
     inputs
         .policies

@@ -34,6 +34,10 @@ pub(crate) enum ManagerError {
     /// The simulator (demo only) failed.
     #[error("simulator: {0}")]
     Simulator(#[from] vppkit_sim::SimError),
+    /// The command did its work and printed it, but left something undone that the
+    /// output lists (held releases, operations still open): exit status 3.
+    #[error("{0}")]
+    Unfinished(String),
     /// A network listener or server failed.
     #[error("{what}: {source}")]
     Net {
@@ -66,6 +70,7 @@ impl ManagerError {
             ManagerError::Key(_) => "key",
             ManagerError::Simulator(_) => "simulator",
             ManagerError::Net { .. } => "net",
+            ManagerError::Unfinished(_) => "unfinished",
         }
     }
 

@@ -7,12 +7,13 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vppkit::core::{AdamId, ProductType};
-use vppkit::engine::{AppReport, LocationReport, PlanItems, ReportOptions};
+use vppkit::engine::{
+    AppReport, LocationReport, OutboxSummary, PlanItems, ReportOptions, StoredRequest,
+};
 use vppkit::rules::{Blocked, PendingRelease, PolicyViolation, Waitlisted};
 
 use super::app::App;
 use super::error::Result;
-use super::state::{self, PlanNotes, Request};
 use super::webhook::NotificationCounts;
 
 /// Everything the manager knows, in one document.
@@ -26,10 +27,14 @@ pub(crate) struct ManagerReport {
     pub(crate) locations: Vec<LocationReport>,
     /// What the last applied plan said, whole (also the items tied to no location).
     pub(crate) last_plan: LastPlan,
+    /// The desired-state revision the engine converges to (0: none stored yet).
+    pub(crate) desired_revision: u64,
     /// Self-service requests still waiting for a licence.
-    pub(crate) pending_requests: Vec<Request>,
-    /// MDM commands handed out so far, by request type.
+    pub(crate) pending_requests: Vec<StoredRequest>,
+    /// MDM commands in the engine's outbox, by request type.
     pub(crate) commands_sent: BTreeMap<String, u64>,
+    /// MDM commands in the engine's outbox, by type and by status.
+    pub(crate) outbox: OutboxSummary,
     /// Notifications the webhook received (only when this process ran it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) notifications: Option<NotificationCounts>,
@@ -48,7 +53,11 @@ pub(crate) struct LastPlan {
 }
 
 impl LastPlan {
-    fn collect(locations: &[LocationReport], unplaced: PlanItems, notes: PlanNotes) -> Self {
+    fn collect(
+        locations: &[LocationReport],
+        unplaced: PlanItems,
+        pending_releases: Vec<PendingRelease>,
+    ) -> Self {
         let mut waitlisted = unplaced.waitlisted;
         let mut blocked = unplaced.blocked;
         for app in locations.iter().flat_map(|l| &l.apps) {
@@ -64,11 +73,11 @@ impl LastPlan {
             }
         }
         Self {
-            planned_at: notes.planned_at,
+            planned_at: unplaced.planned_at,
             waitlisted,
             blocked,
-            invalid_policies: notes.invalid_policies,
-            pending_releases: notes.pending_releases,
+            invalid_policies: unplaced.invalid_policies,
+            pending_releases,
         }
     }
 }
@@ -77,14 +86,17 @@ impl LastPlan {
 pub(crate) async fn build(app: &App) -> Result<ManagerReport> {
     let locations = app.engine.reports(ReportOptions::summary()).await?;
     let unplaced = app.engine.unplaced_plan_items().await?;
-    let notes = state::plan_notes(&app.store).await?;
-    let last_plan = LastPlan::collect(&locations, unplaced, notes);
+    let pending_releases = app.engine.pending_releases().await?;
+    let last_plan = LastPlan::collect(&locations, unplaced, pending_releases);
+    let outbox = app.engine.outbox_summary().await?;
     Ok(ManagerReport {
         generated_at: Utc::now(),
         mdm_id: app.identity.mdm_id.clone(),
         locations,
-        pending_requests: state::requests(&app.store).await?,
-        commands_sent: state::outbox(&app.store).await?.by_type,
+        desired_revision: app.engine.desired_revision().await?,
+        pending_requests: app.engine.install_requests().await?,
+        commands_sent: outbox.by_type.clone(),
+        outbox,
         last_plan,
         notifications: None,
     })
@@ -251,12 +263,25 @@ pub(crate) fn render(report: &ManagerReport) -> String {
             r.asked_at.format("%Y-%m-%d %H:%M:%S")
         );
     }
-    let _ = writeln!(out, "\nMDM COMMANDS HANDED OUT");
+    let _ = writeln!(
+        out,
+        "\nMDM COMMANDS (engine outbox, desired state revision {})",
+        report.desired_revision
+    );
     if report.commands_sent.is_empty() {
         let _ = writeln!(out, "  none yet");
     }
     for (kind, n) in &report.commands_sent {
         let _ = writeln!(out, "  {kind:<20} {n}");
+    }
+    if !report.outbox.by_status.is_empty() {
+        let statuses: Vec<String> = report
+            .outbox
+            .by_status
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        let _ = writeln!(out, "  by status: {}", statuses.join(", "));
     }
     if let Some(n) = &report.notifications {
         let _ = writeln!(

@@ -1,30 +1,21 @@
-//! The MDM command sink: the engine hands out `InstallApplication`, `InstallMedia`,
-//! `RemoveApplication` and `InviteToProgram` commands only once Apple confirmed the
-//! licences. This example has no devices, so it keeps them in the store's outbox document
-//! and remembers the ones of the current run.
+//! The MDM command sink of the example. The engine stores every command in its outbox
+//! first and hands it here once Apple has confirmed the licence it needs; a real MDM
+//! queues it for the device (APNs push, then the device fetches it). This example has no
+//! devices: it remembers what this process was handed, so `apply` can say what went out
+//! (the engine's outbox keeps the record across processes: `report`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use vppkit::engine::{CommandSink, QueuedCommand, SinkError};
-use vppkit::store::Store;
 
-use super::state;
-
-/// Keeps every queued command in the store's outbox.
-pub(crate) struct OutboxSink {
-    store: Arc<dyn Store>,
+/// Remembers the commands handed out in this process.
+#[derive(Default)]
+pub(crate) struct RecordingSink {
     this_run: Mutex<Vec<QueuedCommand>>,
 }
 
-impl OutboxSink {
-    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            this_run: Mutex::new(Vec::new()),
-        }
-    }
-
+impl RecordingSink {
     /// The commands handed out since the last call.
     pub(crate) fn take(&self) -> Vec<QueuedCommand> {
         std::mem::take(&mut *self.this_run.lock().unwrap_or_else(|e| e.into_inner()))
@@ -32,15 +23,18 @@ impl OutboxSink {
 }
 
 #[async_trait]
-impl CommandSink for OutboxSink {
+impl CommandSink for RecordingSink {
     async fn send(&self, commands: Vec<QueuedCommand>) -> Result<(), SinkError> {
-        state::append_outbox(&self.store, &commands)
-            .await
-            .map_err(|e| SinkError::new(format!("could not write the outbox: {e}")))?;
-        self.this_run
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(commands);
+        let mut seen = self.this_run.lock().unwrap_or_else(|e| e.into_inner());
+        for c in commands {
+            // Idempotent on the command UUID, as a sink must be.
+            if !seen
+                .iter()
+                .any(|s| s.reference.command_uuid == c.reference.command_uuid)
+            {
+                seen.push(c);
+            }
+        }
         Ok(())
     }
 }

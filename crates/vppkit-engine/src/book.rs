@@ -34,6 +34,10 @@ pub(crate) struct Book {
     /// Ranges of journal sequence numbers after `store_seq` that this instance
     /// wrote itself (ascending), which `catch_up` need not read back.
     own: Vec<(u64, u64)>,
+    /// The lease this instance holds the location with, while it does: every
+    /// page written carries it, and the store refuses the page once another
+    /// instance took the location over.
+    pub(crate) fence: Option<vppkit_store::Fence>,
 }
 
 impl Book {
@@ -47,6 +51,7 @@ impl Book {
             own_users: HashSet::new(),
             store_seq: 0,
             own: Vec::new(),
+            fence: None,
         };
         book.catch_up(store).await?;
         let mut after: Option<ClientUserId> = None;
@@ -131,7 +136,6 @@ impl Book {
     }
 
     /// The store journal sequence number read up to.
-    #[cfg(test)]
     pub(crate) fn store_seq(&self) -> u64 {
         self.store_seq
     }
@@ -247,6 +251,7 @@ impl PageBuilder {
         if self.page.is_empty() {
             return Ok(());
         }
+        self.page.fence = book.fence.clone();
         if let Some(last) = store.apply_sync_page(location, &self.page).await? {
             book.wrote(self.page.journal.len(), last);
         }

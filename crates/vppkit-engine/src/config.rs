@@ -154,6 +154,83 @@ pub struct EngineConfig {
     /// How many locations are synced or applied at the same time (default 64).
     /// Each location keeps within its own token's rate limit.
     pub max_concurrent_locations: usize,
+    /// The reconcile loop's slow tick: every location is reconciled at least this
+    /// often even when nothing asked for it (default 15 minutes). Triggers
+    /// (purchases, accepted invitations, finished events, desired-state edits,
+    /// self-service requests, syncs that found changes) reconcile at once.
+    pub reconcile_interval: Duration,
+    /// When a plan releases too many of a location's licences, its releases are
+    /// held until confirmed (see [`BlastRadius`]).
+    pub blast_radius: BlastRadius,
+    /// A command the MDM already has (handed out, or answered) is not handed out
+    /// again for the same desired-state revision before this long (default 24
+    /// hours), so a re-plan that asks for the same install or removal again
+    /// does not flood the device.
+    pub command_cooldown: Duration,
+    /// Processed notification ids, finished operations and answered commands are
+    /// forgotten after this long (default 30 days).
+    pub retention: Duration,
+    /// How many locations' ledgers this instance keeps in memory at most
+    /// (default 256); the least recently used one is dropped past that and
+    /// rebuilt from the store when needed again.
+    pub ledger_cache_capacity: usize,
+}
+
+/// The blast-radius guard: a plan that would release, disassociate or revoke
+/// more than `max_share` of a location's held licences, or more than
+/// `max_count` of them, has those releases held until an operator confirms the
+/// desired-state revision ([`Engine::confirm_releases`](crate::Engine::confirm_releases)).
+/// An empty or broken directory export then never takes every licence back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct BlastRadius {
+    /// Largest share of a location's held licences released without
+    /// confirmation (default 0.10).
+    pub max_share: f64,
+    /// Largest number released without confirmation (default 100).
+    pub max_count: u64,
+}
+
+impl BlastRadius {
+    /// The defaults: 10% or 100 licences.
+    pub const DEFAULT: BlastRadius = BlastRadius {
+        max_share: 0.10,
+        max_count: 100,
+    };
+
+    /// A guard with these limits.
+    pub fn new(max_share: f64, max_count: u64) -> Self {
+        Self {
+            max_share,
+            max_count,
+        }
+    }
+
+    /// No guard (every plan is applied as it is).
+    pub fn off() -> Self {
+        Self {
+            max_share: 1.0,
+            max_count: u64::MAX,
+        }
+    }
+
+    /// Whether releasing `released` of `held` licences needs a confirmation.
+    pub fn exceeded(&self, released: u64, held: u64) -> bool {
+        if released == 0 {
+            return false;
+        }
+        if released > self.max_count {
+            return true;
+        }
+        let held = held.max(released);
+        (released as f64) / (held as f64) > self.max_share
+    }
+}
+
+impl Default for BlastRadius {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl EngineConfig {
@@ -172,7 +249,43 @@ impl EngineConfig {
             instance_id: uuid::Uuid::new_v4().to_string(),
             lease_duration: Duration::from_secs(120),
             max_concurrent_locations: 64,
+            reconcile_interval: Duration::from_secs(15 * 60),
+            blast_radius: BlastRadius::DEFAULT,
+            command_cooldown: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            ledger_cache_capacity: 256,
         }
+    }
+
+    /// Sets the reconcile loop's slow tick.
+    pub fn with_reconcile_interval(mut self, interval: Duration) -> Self {
+        self.reconcile_interval = interval;
+        self
+    }
+
+    /// Sets the blast-radius guard.
+    pub fn with_blast_radius(mut self, guard: BlastRadius) -> Self {
+        self.blast_radius = guard;
+        self
+    }
+
+    /// Sets how long a command the MDM has is not handed out again.
+    pub fn with_command_cooldown(mut self, cooldown: Duration) -> Self {
+        self.command_cooldown = cooldown;
+        self
+    }
+
+    /// Sets how long processed notifications, finished operations and answered
+    /// commands are kept.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Sets how many locations' ledgers are kept in memory.
+    pub fn with_ledger_cache_capacity(mut self, n: usize) -> Self {
+        self.ledger_cache_capacity = n;
+        self
     }
 
     /// Subscribes to notifications at this webhook.
@@ -250,6 +363,18 @@ impl EngineConfig {
         }
         if self.max_concurrent_locations == 0 {
             return Err(ConfigError::Zero("max concurrent locations"));
+        }
+        if self.reconcile_interval.is_zero() {
+            return Err(ConfigError::Zero("reconcile interval"));
+        }
+        if self.retention.is_zero() {
+            return Err(ConfigError::Zero("retention"));
+        }
+        if self.ledger_cache_capacity == 0 {
+            return Err(ConfigError::Zero("ledger cache capacity"));
+        }
+        if self.blast_radius.max_share.is_nan() || self.blast_radius.max_share < 0.0 {
+            return Err(ConfigError::Zero("blast radius share"));
         }
         if self.instance_id.is_empty() {
             return Err(ConfigError::Zero("instance id length"));

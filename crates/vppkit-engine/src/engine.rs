@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use vppkit_client::{Client, ClientBuilder, Envelope};
 use vppkit_core::{LocationId, MdmInfo, TokenState};
 use vppkit_store::{
-    ErrorKind, Lease, LocationRecord, NewDocument, NewJournalRecord, Store, StoreError,
+    ErrorKind, Fence, Lease, LocationRecord, NewDocument, NewJournalRecord, Store, StoreError,
 };
 
 use crate::book::{Book, TOKEN_KIND};
@@ -117,8 +117,8 @@ impl EngineBuilder {
                 customize: self.customize,
                 crash_hook: self.crash_hook,
                 clients: StdMutex::new(HashMap::new()),
-                books: StdMutex::new(HashMap::new()),
-                needs_sync: StdMutex::new(HashMap::new()),
+                books: StdMutex::new(BookCache::default()),
+                wake: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -147,8 +147,9 @@ pub(crate) struct Inner {
     customize: Option<ClientCustomizer>,
     crash_hook: Option<CrashHook>,
     clients: StdMutex<HashMap<LocationId, (String, Client)>>,
-    books: StdMutex<HashMap<LocationId, Arc<tokio::sync::Mutex<Option<Book>>>>>,
-    pub(crate) needs_sync: StdMutex<HashMap<LocationId, DateTime<Utc>>>,
+    books: StdMutex<BookCache>,
+    /// Wakes the scheduler: a trigger was stored, or commands were queued.
+    pub(crate) wake: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -177,6 +178,13 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// How many locations' ledgers this instance holds in memory (at most
+    /// [`EngineConfig::ledger_cache_capacity`](crate::EngineConfig::ledger_cache_capacity)
+    /// while none is in use).
+    pub fn cached_ledgers(&self) -> usize {
+        lock(&self.inner.books).slots.len()
     }
 }
 
@@ -228,14 +236,12 @@ impl Inner {
     }
 
     fn book_slot(&self, location: &LocationId) -> Arc<tokio::sync::Mutex<Option<Book>>> {
-        lock(&self.books)
-            .entry(location.clone())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
-            .clone()
+        let capacity = self.config.ledger_cache_capacity;
+        lock(&self.books).slot(location, capacity)
     }
 
     pub(crate) fn forget_book(&self, location: &LocationId) {
-        lock(&self.books).remove(location);
+        lock(&self.books).slots.remove(location);
     }
 
     /// Locks a location for work: in-process first, then the store lease (so
@@ -266,6 +272,9 @@ impl Inner {
                 .release_lease(&lease.name, &lease.owner, lease.token)
                 .await;
             return Err(e);
+        }
+        if let Some(b) = book.as_mut() {
+            b.fence = Some(Fence::of(&lease));
         }
         Ok(LocationGuard {
             book,
@@ -502,14 +511,14 @@ impl Inner {
         }
     }
 
-    pub(crate) fn mark_needs_sync(&self, location: &LocationId) {
-        lock(&self.needs_sync)
-            .entry(location.clone())
-            .or_insert_with(|| self.clock.now());
+    /// Wakes the scheduler (it looks at the stored marks at once).
+    pub(crate) fn wake_scheduler(&self) {
+        self.wake.notify_one();
     }
 
-    pub(crate) fn take_needs_sync(&self, location: &LocationId) -> bool {
-        lock(&self.needs_sync).remove(location).is_some()
+    /// Wakes the scheduler to hand out queued commands.
+    pub(crate) fn wake_dispatcher(&self) {
+        self.wake.notify_one();
     }
 
     /// Records that a location's users and assignments were just walked in full.
@@ -608,6 +617,51 @@ fn token_fingerprint(token: &vppkit_core::Secret) -> String {
     format!("{:016x}", h.finish())
 }
 
+/// One location's ledger, loaded on first use, locked while in use.
+type BookSlot = Arc<tokio::sync::Mutex<Option<Book>>>;
+
+/// The ledgers of the locations this instance works on, bounded: past the
+/// capacity, the least recently used ledger nobody is using is dropped (it is
+/// rebuilt from the store's journal when needed again).
+#[derive(Default)]
+struct BookCache {
+    slots: HashMap<LocationId, (u64, BookSlot)>,
+    clock: u64,
+}
+
+impl BookCache {
+    fn slot(
+        &mut self,
+        location: &LocationId,
+        capacity: usize,
+    ) -> Arc<tokio::sync::Mutex<Option<Book>>> {
+        self.clock += 1;
+        let now = self.clock;
+        if let Some((used, slot)) = self.slots.get_mut(location) {
+            *used = now;
+            return slot.clone();
+        }
+        while self.slots.len() >= capacity {
+            // The oldest slot no task holds (only the map refers to it).
+            let victim = self
+                .slots
+                .iter()
+                .filter(|(_, (_, slot))| Arc::strong_count(slot) == 1)
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(l, _)| l.clone());
+            match victim {
+                Some(l) => {
+                    self.slots.remove(&l);
+                }
+                None => break,
+            }
+        }
+        let slot = Arc::new(tokio::sync::Mutex::new(None));
+        self.slots.insert(location.clone(), (now, slot.clone()));
+        slot
+    }
+}
+
 /// A location locked for work by this instance.
 pub(crate) struct LocationGuard {
     book: tokio::sync::OwnedMutexGuard<Option<Book>>,
@@ -616,6 +670,11 @@ pub(crate) struct LocationGuard {
 }
 
 impl LocationGuard {
+    /// The fencing token of the lease this guard holds.
+    pub(crate) fn fence(&self) -> Fence {
+        Fence::of(&self.lease)
+    }
+
     pub(crate) fn book(&mut self) -> &mut Book {
         self.book
             .as_mut()
@@ -664,6 +723,9 @@ impl LocationGuard {
                 // written meanwhile before going on.
                 let lease = inner.acquire_lease(&self.record.id).await?;
                 let renewed = lease.token == self.lease.token;
+                if let Some(book) = self.book.as_mut() {
+                    book.fence = Some(Fence::of(&lease));
+                }
                 self.lease = lease;
                 if !renewed {
                     if let Some(book) = self.book.as_mut() {

@@ -88,6 +88,20 @@ pub enum EngineError {
     /// A test's crash hook stopped an apply at this step (tests only).
     #[error("crash injected at {0:?}")]
     Crashed(crate::engine::ApplyStep),
+    /// No desired state is stored yet (or only part of one).
+    #[error("no desired state: {0}")]
+    NoDesiredState(String),
+    /// A write kept meeting concurrent writes and gave up.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Another instance took over the location's lease while this one worked;
+    /// its later writes were refused by the lease's fencing token.
+    #[error("location {0} was taken over by another instance")]
+    LeaseLost(LocationId),
+    /// No stored MDM command has this UUID (never queued, or forgotten after
+    /// the retention period).
+    #[error("no MDM command {0} is known")]
+    UnknownCommand(String),
     /// Apple's answer does not fit what was asked.
     #[error("unexpected answer from Apple: {0}")]
     Unexpected(String),
@@ -99,7 +113,10 @@ impl EngineError {
         match self {
             EngineError::Store(e) => e.kind().is_transient(),
             EngineError::Apple(e) => e.is_retryable() || e.is_outcome_unknown(),
-            EngineError::Busy(_) | EngineError::Sink(_) => true,
+            EngineError::Busy(_)
+            | EngineError::Sink(_)
+            | EngineError::Conflict(_)
+            | EngineError::LeaseLost(_) => true,
             _ => false,
         }
     }

@@ -7,9 +7,12 @@
 //! # Embedding it in an MDM
 //!
 //! The MDM supplies a [`Store`](vppkit_store::Store) (SQLite for one server,
-//! PostgreSQL for several), its `mdmInfo`, a [`CommandSink`] that queues MDM
-//! commands for its devices, and, for each planning round, its directory and
-//! policies (`vppkit-rules` formats).
+//! PostgreSQL for several), its `mdmInfo`, and a [`CommandSink`] that queues MDM
+//! commands for its devices. It states the **desired state** (its directory
+//! and policies, `vppkit-rules` formats) and the engine keeps the licences
+//! there by itself: the [`Scheduler`] runs the reconcile loop (observe, plan,
+//! apply) whenever something may have changed, and hands every MDM command to
+//! the sink through a persisted outbox.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -17,10 +20,10 @@
 //! use async_trait::async_trait;
 //! use vppkit_core::{LocationId, MdmInfo, Secret};
 //! use vppkit_engine::{
-//!     AddToken, CommandResult, CommandSink, Engine, EngineConfig, ProgressReporter,
-//!     QueuedCommand, ReportOptions, SinkError, WebhookConfig,
+//!     AddToken, CommandResult, CommandSink, DesiredState, Engine, EngineConfig,
+//!     ProgressReporter, QueuedCommand, ReportOptions, SinkError, WebhookConfig,
 //! };
-//! use vppkit_rules::{Directory, PlanContext, PolicySet};
+//! use vppkit_rules::{Directory, PolicySet};
 //! use vppkit_store::{SecretCipher, Store};
 //! use vppkit_store_sqlite::SqliteStore;
 //!
@@ -31,11 +34,12 @@
 //! impl CommandSink for Queue {
 //!     async fn send(&self, commands: Vec<QueuedCommand>) -> Result<(), SinkError> {
 //!         for c in commands {
-//!             // Queue `c.to_xml()` for device `c.reference.device` (idempotent on
-//!             // `c.reference.command_uuid`) and keep `c.reference` to report the result.
+//!             // Queue `c.to_xml()` for device `c.reference.device`, idempotent on
+//!             // `c.reference.command_uuid` (a command may be handed out again
+//!             // after a crash, always with the same UUID).
 //!             let _ = (c.to_xml(), &c.reference);
 //!         }
-//!         Ok(())
+//!         Ok(()) // an error keeps the commands queued and retried
 //!     }
 //! }
 //!
@@ -61,16 +65,21 @@
 //!     .await?;
 //! println!("{} ({:?}): {}", onboarded.name, onboarded.account_type, onboarded.token_state);
 //!
-//! // 3. Background work: scheduled syncs, event polling, crash recovery.
+//! // 3. The loop: syncs, notifications' follow-ups, reconcile passes, the outbox.
 //! let (scheduler, _handle) = engine.scheduler(ProgressReporter::none());
 //! tokio::spawn(scheduler.run(std::future::pending()));
 //!
-//! // 4. Policies and directory in, licences and MDM commands out.
+//! // 4. Desired state in: stored as a revision, converged to by the loop.
 //! let directory = Directory::from_json(&std::fs::read_to_string("directory.json")?)?;
 //! let policies = PolicySet::from_json(&std::fs::read_to_string("policies.json")?)?;
-//! let context = PlanContext::new(chrono::Utc::now());
-//! let (plan, applied) = engine.plan_and_apply(&directory, &policies, &context).await?;
-//! println!("{} Apple calls, {:?}", plan.apple_calls(), applied);
+//! let revision = engine.set_desired_state(DesiredState::new(directory, policies)).await?;
+//! // (or wait for it now: one pass, with what it did)
+//! let pass = engine.reconcile(&school).await?;
+//! for held in &pass.held {
+//!     // The blast-radius guard held releases back: confirm only after a look.
+//!     println!("{}", held.explain());
+//! }
+//! # let _ = revision;
 //!
 //! // 5. The webhook handler: headers and body in, an HTTP status out.
 //! # let (headers, body): (Vec<(String, String)>, Vec<u8>) = (Vec::new(), Vec::new());
@@ -80,11 +89,9 @@
 //! };
 //! # let _ = status;
 //!
-//! // 6. What became of each MDM command: the MDM kept the command's reference
-//! //    (as JSON, say) and reports the device's answer with it.
-//! # let kept_json = String::new();
-//! let kept: vppkit_engine::CommandRef = serde_json::from_str(&kept_json)?;
-//! engine.command_result(&kept, CommandResult::Installed).await?;
+//! // 6. Results back: what the device answered, by the command's UUID.
+//! # let command_uuid = String::new();
+//! engine.command_result(&command_uuid, CommandResult::Installed).await?;
 //!
 //! // 7. The report: per location and per app.
 //! let report = engine.report(&school, ReportOptions::summary()).await?;
@@ -102,8 +109,13 @@
 //!   marked sent before the request, and Apple's `eventId` is recorded before
 //!   anything else; [`Engine::recover`] finishes or rolls back whatever a crash
 //!   left, and a lost answer is resolved from Apple's assignments, never resent
-//!   blindly. MDM commands go out only for confirmed licences, with stable
-//!   command UUIDs.
+//!   blindly. MDM commands go out only for confirmed licences, through a
+//!   persisted outbox, at least once, with stable command UUIDs.
+//! - **Converges by itself**: the desired state is stored as revisions; the
+//!   reconcile loop re-plans on every trigger (purchases, refunds, accepted
+//!   invitations, finished events, edits, requests) and on a slow tick.
+//!   Notifications are hints confirmed against Apple. A plan that would release
+//!   too much is held until confirmed (the blast-radius guard).
 //! - **Every change explained**: ledger journal entries are stored with their
 //!   effects in one transaction; replaying the store's journal rebuilds the
 //!   ledger (this is how another instance, or a restarted one, catches up).
@@ -112,28 +124,35 @@
 //!   that is expired, revoked, invalid or claimed elsewhere stops writes; reads
 //!   that still work go on. Every transition is journaled.
 //! - **Several instances**: one instance works on a location at a time through a
-//!   store lease; an expired lease is taken over.
+//!   store lease, renewed during long work; an expired lease is taken over, and
+//!   the dead holder's late writes are refused by the lease's fencing token.
 //! - **No secret in logs**: tokens and notification secrets never reach a
 //!   `tracing` span, a `Debug` output or an error.
 //!
 //! # Memory
 //!
 //! The engine keeps one ledger per location it works on (holdings as compact
-//! indices); sync pages are streamed into the store one page at a time, with
+//! indices), at most [`EngineConfig::ledger_cache_capacity`] of them (the least
+//! recently used one is dropped and rebuilt from the store when needed); sync pages are streamed into the store one page at a time, with
 //! their cursor in the same transaction.
 
 mod apply;
 mod book;
 mod clock;
 mod config;
+mod desired;
 mod engine;
 mod error;
+mod marks;
 mod notify;
 mod onboard;
 mod ops;
+mod outbox;
 mod progress;
+mod reconcile;
 mod recovery;
 mod report;
+mod requests;
 mod scheduler;
 mod sink;
 mod sync;
@@ -142,18 +161,24 @@ mod view;
 
 pub use apply::{ApplyReport, LocationApplyReport};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ConfigError, EngineConfig, WebhookConfig, DEFAULT_MAX_NOTIFICATION_BODY};
+pub use config::{
+    BlastRadius, ConfigError, EngineConfig, WebhookConfig, DEFAULT_MAX_NOTIFICATION_BODY,
+};
+pub use desired::{DesiredRevision, DesiredState};
 #[doc(hidden)]
 pub use engine::{ApplyStep, CrashHook};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{EngineError, Result};
 pub use notify::{NotificationError, NotificationOutcome};
 pub use onboard::{AddToken, ClaimConsent, Onboarded};
+pub use outbox::{CommandStatus, DispatchReport, OutboxEntry, OutboxSummary};
 pub use progress::{ProgressReporter, SyncEndpoint, SyncKind, SyncOutcome, SyncProgress};
+pub use reconcile::{HeldReleases, ReconcileReport};
 pub use recovery::RecoveryReport;
 pub use report::{
     AppReport, InstallReport, InstallStatus, LastSync, LocationReport, PlanItems, ReportOptions,
 };
+pub use requests::{RequestOutcome, RequestStatus, StoredRequest};
 pub use scheduler::{Scheduler, SchedulerHandle};
 pub use sink::{CommandRef, CommandResult, CommandSink, QueuedCommand, RejectionReason, SinkError};
 pub use token_state::{

@@ -1,5 +1,6 @@
 //! The notification entry point: Apple's webhook requests, verified, checked
-//! for size, de-duplicated and applied through the ledger.
+//! for size, de-duplicated, and taken as hints: what a notification claims is
+//! confirmed against Apple (or left to a sync) before any count moves.
 
 use tracing::Instrument;
 use vppkit_client::{
@@ -7,11 +8,13 @@ use vppkit_client::{
     NotificationResult,
 };
 use vppkit_core::{LocationId, TokenState, VppUser};
-use vppkit_ledger::{Assignment, EventKind, Notification, NotificationBody, Rejection};
+use vppkit_ledger::{Assignment, EventKind, Notification, NotificationBody};
+use vppkit_store::{ErrorKind, SyncPage};
 
 use crate::apply::LocationApplyReport;
 use crate::engine::{Engine, LocationGuard};
 use crate::error::Result;
+use crate::marks::{mark_document, Mark};
 use crate::progress::ProgressReporter;
 
 /// A notification request the engine refused. Answer it with
@@ -54,7 +57,8 @@ impl NotificationError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NotificationOutcome {
-    /// Applied to the location's ledger and store.
+    /// Recorded: its claim was checked against Apple, or a sync and a
+    /// reconcile pass of the location are stored to do it.
     Applied {
         /// The location.
         location: LocationId,
@@ -66,8 +70,8 @@ pub enum NotificationOutcome {
     /// Accepted but not applied (unknown organisational unit, a type the engine
     /// does not use); the reason says which.
     Ignored(String),
-    /// The location is busy in another engine instance or the store failed:
-    /// answer 503 so Apple delivers it again (a sync catches up otherwise).
+    /// The store failed, so nothing was recorded: answer 503 so Apple delivers
+    /// it again (a scheduled sync catches up otherwise).
     Deferred(String),
 }
 
@@ -129,7 +133,6 @@ impl Engine {
         &self,
         parsed: vppkit_client::WebhookNotification,
     ) -> std::result::Result<NotificationOutcome, NotificationError> {
-        let inner = &self.inner;
         let body = match to_ledger(&parsed.notification) {
             Ok(Some(b)) => b,
             Ok(None) => {
@@ -152,21 +155,103 @@ impl Engine {
             }
             Err(e) => return Ok(NotificationOutcome::Deferred(e.to_string())),
         };
-        let mut guard = match inner.lock_location(&location).await {
-            Ok(g) => g,
-            Err(e) => return Ok(NotificationOutcome::Deferred(e.to_string())),
-        };
         let notification = Notification::new(parsed.notification_id.clone(), body);
-        let result = self.apply_locked(&mut guard, &notification).await;
-        guard.release(inner).await;
-        match result {
+        match self.take_hint(&location, &notification).await {
             Ok(true) => Ok(NotificationOutcome::Applied { location }),
             Ok(false) => Ok(NotificationOutcome::Duplicate),
             Err(e) => {
-                tracing::warn!(error = %e, "notification not applied; a sync will catch up");
-                inner.mark_needs_sync(&location);
+                // Nothing was recorded: Apple delivers it again.
+                tracing::warn!(error = %e, "notification not recorded; Apple will deliver it again");
                 Ok(NotificationOutcome::Deferred(e.to_string()))
             }
+        }
+    }
+
+    /// A notification is a hint, Apple is the truth: what it claims is read
+    /// back from Apple (the asset's counts, the event's status) before anything
+    /// moves, or left to a sync. The notification id is recorded in the same
+    /// transaction as the marks that make the scheduler act on it, so a
+    /// redelivery after a failure is applied, and a replay is a duplicate.
+    /// Returns `false` for a duplicate.
+    async fn take_hint(&self, location: &LocationId, notification: &Notification) -> Result<bool> {
+        let inner = &self.inner;
+        let now = inner.now();
+        let (what, sync_needed) = match &notification.body {
+            NotificationBody::AssetCount { .. } => ("licences bought or refunded", false),
+            NotificationBody::AssetManagement { .. } => ("licence event finished", false),
+            NotificationBody::UserManagement { .. } => ("users changed at Apple", true),
+            NotificationBody::UserAssociated { .. } => ("invitation accepted", true),
+            _ => ("Apple notification", true),
+        };
+        // A quick look at the truth when the location is free; otherwise (or
+        // when Apple cannot be read now) the scheduler's sync does it.
+        let mut settled = !sync_needed;
+        if settled {
+            settled = match inner.lock_location(location).await {
+                Ok(mut guard) => {
+                    let r = self.check_claim(&mut guard, notification).await;
+                    guard.release(inner).await;
+                    match r {
+                        Ok(ok) => ok,
+                        Err(e) => {
+                            tracing::info!(error = %e, "notification's claim not checked now; a sync will");
+                            false
+                        }
+                    }
+                }
+                Err(_) => false,
+            };
+        }
+        let mut page = SyncPage::new(now);
+        page.notification = Some(notification.id.clone());
+        page.documents
+            .push(mark_document(Mark::Reconcile, location, what, now));
+        if !settled {
+            page.documents
+                .push(mark_document(Mark::Sync, location, what, now));
+        }
+        match inner.store.apply_sync_page(location, &page).await {
+            Ok(_) => {
+                inner.wake_scheduler();
+                Ok(true)
+            }
+            Err(e) if e.kind() == ErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks a notification's claim against Apple under the location lock:
+    /// the asset's counts re-read for `ASSET_COUNT`; for `ASSET_MANAGEMENT`,
+    /// the event's status polled when it is one of this manager's operations.
+    /// Returns whether the claim is settled (otherwise a sync is needed: an
+    /// event this manager never sent is read back by a sync, never believed).
+    async fn check_claim(
+        &self,
+        guard: &mut LocationGuard,
+        notification: &Notification,
+    ) -> Result<bool> {
+        let inner = &self.inner;
+        match &notification.body {
+            NotificationBody::AssetCount { .. } => {
+                self.sync_assets(guard, &ProgressReporter::none()).await?;
+                Ok(true)
+            }
+            NotificationBody::AssetManagement { event_id, .. } => {
+                let Some(op) = inner
+                    .store
+                    .operation_by_event(&guard.id(), event_id)
+                    .await?
+                else {
+                    tracing::info!(event = %event_id, "an event this manager did not send: read back by a sync");
+                    return Ok(false);
+                };
+                if !op.status.is_finished() {
+                    let mut report = LocationApplyReport::default();
+                    self.advance(guard, op, &mut report).await?;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 
@@ -183,55 +268,6 @@ impl Engine {
             .collect();
         candidates.sort_by_key(|l| (l.token_state == TokenState::DuplicateLocation, l.created_at));
         Ok(candidates.into_iter().next().map(|l| l.id))
-    }
-
-    /// Applies a notification under the location lock. Returns `false` for a
-    /// duplicate.
-    async fn apply_locked(
-        &self,
-        guard: &mut LocationGuard,
-        notification: &Notification,
-    ) -> Result<bool> {
-        let inner = &self.inner;
-        let location = guard.id();
-        let fresh = inner
-            .store
-            .record_notification(&location, &notification.id, inner.now())
-            .await?;
-        if !fresh {
-            return Ok(false);
-        }
-        let event_id = match &notification.body {
-            NotificationBody::AssetManagement { event_id, .. }
-            | NotificationBody::UserManagement { event_id, .. } => Some(event_id.clone()),
-            _ => None,
-        };
-        let op = match &event_id {
-            Some(e) => inner.store.operation_by_event(&location, e).await?,
-            None => None,
-        };
-        let now = inner.now();
-        let mut entries = guard.book().ledger.apply_notification(notification, now);
-        if matches!(entries, Err(Rejection::UnknownAsset { .. })) {
-            // A new asset (a purchase): read the assets, then apply.
-            self.sync_assets(guard, &ProgressReporter::none()).await?;
-            entries = guard.book().ledger.apply_notification(notification, now);
-        }
-        let entries = entries?;
-        let op_id = op.as_ref().map(|o| o.id.clone());
-        self.write_entries(guard, &entries, op_id.as_deref())
-            .await?;
-        if let Some(op) = op.filter(|o| !o.status.is_finished()) {
-            let mut report = LocationApplyReport::default();
-            self.advance(guard, op, &mut report).await?;
-        }
-        if matches!(
-            notification.body,
-            NotificationBody::UserManagement { .. } | NotificationBody::UserAssociated { .. }
-        ) {
-            tracing::debug!("users changed at Apple");
-        }
-        Ok(true)
     }
 }
 

@@ -16,6 +16,8 @@ pub struct RecoveryReport {
     pub still_open: usize,
     /// Locations that another instance holds (left to it).
     pub busy: Vec<LocationId>,
+    /// Queued MDM commands handed to the sink.
+    pub commands_handed_out: usize,
 }
 
 impl Engine {
@@ -42,9 +44,12 @@ impl Engine {
                     Err(e) => return Err(e),
                 }
             }
+            // Commands queued before a crash (or a sink that failed) go out now.
+            report.commands_handed_out = self.dispatch_commands(None).await?.handed_out;
             tracing::info!(
                 found = report.found,
                 open = report.still_open,
+                handed_out = report.commands_handed_out,
                 "recovery done"
             );
             Ok(report)

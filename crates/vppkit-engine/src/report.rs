@@ -134,6 +134,13 @@ pub struct PlanItems {
     pub waitlisted: Vec<Waitlisted>,
     /// Holders that cannot get the asset, with the reason.
     pub blocked: Vec<Blocked>,
+    /// Policies the plan left out because they break a rule (in the items of
+    /// no location only).
+    #[serde(default)]
+    pub invalid_policies: Vec<vppkit_rules::PolicyViolation>,
+    /// When the plan was applied.
+    #[serde(default)]
+    pub planned_at: Option<DateTime<Utc>>,
 }
 
 /// What to include in a report.

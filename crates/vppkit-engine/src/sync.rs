@@ -43,7 +43,9 @@ impl Engine {
                 location: location.clone(),
                 kind,
             });
+            let seq_before = guard.book().store_seq();
             let result = self.sync_locked(&mut guard, kind, progress).await;
+            let changed = result.is_ok() && guard.book().store_seq() > seq_before;
             let finished_at = inner.now();
             let (outcome, ret) = match result {
                 Ok((kind, c)) => {
@@ -82,6 +84,17 @@ impl Engine {
                 tracing::warn!(error = %e, "could not record the sync outcome");
             }
             guard.release(inner).await;
+            if changed {
+                // What Apple told may change the plan (purchases, refunds,
+                // accepted invitations, another MDM's changes).
+                inner
+                    .set_mark_or_log(
+                        crate::marks::Mark::Reconcile,
+                        location,
+                        "a sync found changes",
+                    )
+                    .await;
+            }
             progress.report(SyncProgress::Finished {
                 location: location.clone(),
                 outcome,

@@ -17,6 +17,10 @@ pub enum Cause {
     Policy {
         /// The policy's id in the MDM.
         policy_id: String,
+        /// The revision of the engine's desired state the plan came from, when
+        /// the plan was made from a stored desired state.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        desired_revision: Option<u64>,
     },
     /// The outcome of an asynchronous Apple operation (event status polling).
     Event {
@@ -49,6 +53,15 @@ impl Cause {
     pub fn policy(policy_id: impl Into<String>) -> Self {
         Cause::Policy {
             policy_id: policy_id.into(),
+            desired_revision: None,
+        }
+    }
+
+    /// A policy cause from a plan of the engine's desired state at `revision`.
+    pub fn policy_at(policy_id: impl Into<String>, revision: Option<u64>) -> Self {
+        Cause::Policy {
+            policy_id: policy_id.into(),
+            desired_revision: revision,
         }
     }
 
@@ -93,7 +106,7 @@ impl Cause {
     /// empty for a sync without a version.
     pub fn reference(&self) -> &str {
         match self {
-            Cause::Policy { policy_id } => policy_id,
+            Cause::Policy { policy_id, .. } => policy_id,
             Cause::Event { event_id } => event_id.as_str(),
             Cause::Notification {
                 notification_id, ..

@@ -8,7 +8,7 @@ use vppkit_store::{InstallRecord, InstallState};
 use crate::book::INSTALL_KIND;
 use crate::engine::{Engine, LocationGuard};
 use crate::error::Result;
-use crate::sink::{CommandRef, CommandResult, QueuedCommand, RejectionReason};
+use crate::sink::{CommandResult, QueuedCommand, RejectionReason};
 
 use super::*;
 
@@ -59,46 +59,27 @@ impl Engine {
         out
     }
 
-    /// Hands commands to the sink and records the installs as queued.
+    /// Queues the commands of licences Apple confirmed (or released) in the
+    /// outbox, which hands them to the sink. Returns how many were queued.
     pub(crate) async fn deliver(
         &self,
-        guard: &mut LocationGuard,
+        _guard: &mut LocationGuard,
         cmds: Vec<QueuedCommand>,
     ) -> Result<usize> {
-        let inner = &self.inner;
-        if cmds.is_empty() {
-            return Ok(0);
-        }
-        let n = cmds.len();
-        let location = guard.id();
-        let now = inner.now();
-        let mut records = Vec::new();
-        for c in &cmds {
-            if let (Some((asset, holder)), true) = (&c.reference.licence, is_install(&c.command)) {
-                records.push(
-                    InstallRecord::new(
-                        location.clone(),
-                        holder.clone(),
-                        asset.clone(),
-                        InstallState::Queued,
-                        now,
-                    )
-                    .with_command(c.reference.command_uuid.clone()),
-                );
-            }
-        }
-        inner.sink.send(cmds).await?;
-        for r in records {
-            inner.store.put_install_status(&r).await?;
-        }
-        Ok(n)
+        Ok(self.enqueue(cmds, true).await?.queued)
     }
 
     /// Records what became of an MDM command: feeds the install status in the
     /// report and, for an install that was abandoned (cancelled, or failed for a
     /// reason that will not go away), releases the device's licence.
-    pub async fn command_result(&self, command: &CommandRef, result: CommandResult) -> Result<()> {
+    ///
+    /// The command is found by its UUID (the `CommandUUID` the MDM sent it
+    /// with, [`CommandRef::command_uuid`](crate::CommandRef::command_uuid)); an
+    /// unknown UUID is [`EngineError::UnknownCommand`](crate::EngineError::UnknownCommand).
+    pub async fn command_result(&self, command_uuid: &str, result: CommandResult) -> Result<()> {
         let inner = &self.inner;
+        let queued = self.record_command_result(command_uuid, &result).await?;
+        let command = &queued.reference;
         let (Some(location), Some((asset, holder))) = (&command.location, &command.licence) else {
             return Ok(());
         };
@@ -206,7 +187,7 @@ impl Engine {
             .map(|(a, h, _)| (a.clone(), h.clone()))
             .collect();
         let mut none = Vec::new();
-        let ops = self
+        let (ops, _) = self
             .submit_disassociate(&mut guard, own, "location removed", &mut none)
             .await?;
         let mut report = LocationApplyReport::default();
@@ -215,13 +196,6 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-pub(crate) fn is_install(c: &MdmCommand) -> bool {
-    matches!(
-        c,
-        MdmCommand::InstallApplication(_) | MdmCommand::InstallMedia { .. }
-    )
 }
 
 /// Whether a command removes this asset.

@@ -69,10 +69,18 @@ pub struct LocationApplyReport {
     pub users_retired: usize,
     /// Invitation links for users without a device to send `InviteToProgram` to.
     pub invitation_links: Vec<(ClientUserId, String)>,
-    /// MDM commands handed to the sink.
+    /// MDM commands queued for the sink (the outbox hands them out).
     pub commands_sent: usize,
+    /// Releases the plan asked for that were not done, with the reason
+    /// (another MDM's user, a licence in flight, a book or non-revocable app).
+    pub left_alone: Vec<(AssetKey, Holder, String)>,
+    /// Users the plan asked to retire that were left alone, with the reason.
+    pub users_left_alone: Vec<(ClientUserId, String)>,
     /// Operations still waiting for Apple when the apply returned.
     pub pending_operations: usize,
+    /// Operations left open earlier (by a crash, or by another instance) that
+    /// this apply finished or rolled back before doing anything new.
+    pub recovered_operations: usize,
 }
 
 impl Engine {
@@ -84,12 +92,31 @@ impl Engine {
     /// then hands out the MDM commands whose licences Apple confirmed. The
     /// plan's waitlists and blocked items are stored (per location, as a named
     /// store document) for [`Engine::report`], in this process or any other.
+    ///
+    /// Every MDM command goes through the engine's outbox (see
+    /// [`Engine::outbox`]): stored first, then handed to the sink, retried
+    /// while the sink fails. Prefer the reconcile loop
+    /// ([`Engine::set_desired_state`], [`Engine::reconcile`]), which plans from
+    /// the stored desired state and keeps applying it.
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport> {
-        let span = tracing::info_span!("vppkit.apply", locations = plan.locations.len());
-        self.apply_inner(plan).instrument(span).await
+        self.apply_revision(plan, None).await
     }
 
-    pub(crate) async fn apply_inner(&self, plan: &Plan) -> Result<ApplyReport> {
+    /// Applies a plan made from desired-state `revision` (named in the journal).
+    pub(crate) async fn apply_revision(
+        &self,
+        plan: &Plan,
+        revision: Option<u64>,
+    ) -> Result<ApplyReport> {
+        let span = tracing::info_span!(
+            "vppkit.apply",
+            locations = plan.locations.len(),
+            revision = revision.unwrap_or(0)
+        );
+        self.apply_inner(plan, revision).instrument(span).await
+    }
+
+    async fn apply_inner(&self, plan: &Plan, revision: Option<u64>) -> Result<ApplyReport> {
         use futures::StreamExt;
         let inner = &self.inner;
         self.remember_plan(plan).await?;
@@ -116,8 +143,7 @@ impl Engine {
                 .into_iter()
                 .map(|c| QueuedCommand::new(c.device, c.command, None, None, c.policy))
                 .collect();
-            report.commands_sent += queued.len();
-            inner.sink.send(queued).await?;
+            report.commands_sent += self.enqueue(queued, false).await?.queued;
         }
 
         let n = inner.config.max_concurrent_locations;
@@ -138,7 +164,7 @@ impl Engine {
         let results: Vec<Result<LocationApplyReport>> =
             futures::stream::iter(jobs.into_iter().map(|(lp, cmds)| {
                 let engine = self.clone();
-                async move { engine.apply_location(&lp, cmds).await }
+                async move { engine.apply_location(&lp, cmds, revision).await }
             }))
             .buffer_unordered(n)
             .collect()
@@ -154,6 +180,12 @@ impl Engine {
             }
         }
         report.locations.sort_by(|a, b| a.location.cmp(&b.location));
+        if report.commands_sent > 0 {
+            // Commands of no location (removals that wait for no release).
+            if let Err(e) = self.dispatch_commands(None).await {
+                tracing::warn!(error = %e, "commands stay queued; handed out later");
+            }
+        }
         Ok(report)
     }
 
@@ -209,6 +241,8 @@ impl Engine {
                 .filter(|(_, placed)| !**placed)
                 .map(|(b, _)| b.clone())
                 .collect(),
+            invalid_policies: plan.invalid_policies.clone(),
+            planned_at: Some(self.inner.now()),
         };
         self.inner.set_plan_notes(None, &unplaced).await?;
         Ok(())
@@ -226,6 +260,7 @@ impl Engine {
         &self,
         lp: &LocationPlan,
         commands: Vec<DeviceCommand>,
+        revision: Option<u64>,
     ) -> Result<LocationApplyReport> {
         let inner = &self.inner;
         let location = lp.location.clone();
@@ -250,13 +285,59 @@ impl Engine {
                 report.skipped = Some(e.to_string());
                 return Ok(report);
             }
+            // 0. Operations a crash or a dead instance left open here are
+            //    finished or rolled back before anything new is sent.
+            let left: Vec<String> = inner
+                .store
+                .unfinished_operations(Some(&location))
+                .await?
+                .into_iter()
+                .map(|o| o.id)
+                .collect();
+            // Counted apart: another apply (perhaps in flight in another
+            // instance) reports their licences.
+            let mut earlier = LocationApplyReport::default();
+            let settled = self.settle_locked(guard, &left, &mut earlier).await?;
+            report.recovered_operations = left.len() - earlier.pending_operations;
+            let Some(mut guard) = settled else {
+                report.pending_operations = earlier.pending_operations;
+                report.skipped = earlier.skipped;
+                return Ok(report);
+            };
 
-            // 1. Users, then invitations.
+            // 1. Users, then invitations. Users Apple already has (a
+            //    `users/create` whose answer was lost before a crash) are read
+            //    back first and never created twice.
             let mut ops = Vec::new();
+            if !lp.create_users.is_empty() {
+                let since = inner
+                    .store
+                    .sync_status(&location)
+                    .await?
+                    .cursor(vppkit_store::SyncEndpoint::Users)
+                    .filter(|c| c.next_page.is_none())
+                    .map(|c| c.version_id.clone());
+                self.sync_users(&mut guard, since, &ProgressReporter::none())
+                    .await?;
+            }
             for batch in &lp.create_users {
+                let known: Vec<ClientUserId> = batch
+                    .users
+                    .iter()
+                    .filter(|u| guard.book().ledger.user(&u.client_user_id).is_some())
+                    .map(|u| u.client_user_id.clone())
+                    .collect();
+                if !known.is_empty() {
+                    tracing::info!(
+                        users = known.len(),
+                        "users Apple already has are not created again"
+                    );
+                    guard.book().own_users.extend(known.iter().cloned());
+                }
                 let users: Vec<RequestUser> = batch
                     .users
                     .iter()
+                    .filter(|u| !known.contains(&u.client_user_id))
                     .map(|u| {
                         let mut r = RequestUser::new(u.client_user_id.clone());
                         if let Some(e) = &u.email {
@@ -268,6 +349,10 @@ impl Engine {
                         r
                     })
                     .collect();
+                if users.is_empty() {
+                    continue;
+                }
+                guard.keep_lease(inner).await?;
                 let ids: Vec<ClientUserId> =
                     users.iter().map(|u| u.client_user_id.clone()).collect();
                 guard.book().own_users.extend(ids.iter().cloned());
@@ -282,7 +367,7 @@ impl Engine {
             let Some(mut guard) = guard else {
                 return Ok(report);
             };
-            if !lp.create_users.is_empty() {
+            if !ops.is_empty() {
                 let since = inner
                     .store
                     .sync_status(&location)
@@ -326,8 +411,7 @@ impl Engine {
                 }
             }
             if !invite_cmds.is_empty() {
-                report.commands_sent += invite_cmds.len();
-                inner.sink.send(invite_cmds).await?;
+                report.commands_sent += self.enqueue(invite_cmds, false).await?.queued;
             }
 
             // 2. Licences: associate, disassociate, revoke.
@@ -335,20 +419,30 @@ impl Engine {
             let mut ops = Vec::new();
             for batch in &lp.associate {
                 let (ids, refused) = self
-                    .submit_associate(&mut guard, batch, &mut pending_cmds)
+                    .submit_associate(&mut guard, batch, &mut pending_cmds, revision)
                     .await?;
                 report.refused.extend(refused);
                 ops.extend(ids);
             }
+            let plan_note = |why: String| match revision {
+                Some(r) => format!("{why} (desired state revision {r})"),
+                None => why,
+            };
             for batch in &lp.disassociate {
-                let why = format!("{:?}", batch.reason);
-                ops.extend(
-                    self.submit_disassociate(&mut guard, batch.holdings(), &why, &mut pending_cmds)
-                        .await?,
-                );
+                guard.keep_lease(inner).await?;
+                let why = plan_note(format!("{:?}", batch.reason));
+                let (ids, left) = self
+                    .submit_disassociate(&mut guard, batch.holdings(), &why, &mut pending_cmds)
+                    .await?;
+                ops.extend(ids);
+                report.left_alone.extend(left);
             }
             for batch in &lp.revoke {
-                ops.extend(self.submit_revoke(&mut guard, &batch.targets).await?);
+                guard.keep_lease(inner).await?;
+                let why = plan_note("revoke".to_owned());
+                let (id, left) = self.submit_revoke(&mut guard, &batch.targets, &why).await?;
+                ops.extend(id);
+                report.left_alone.extend(left);
             }
             // Commands whose licence is already there (or that need none) go now.
             let now_cmds = self.commands_ready_now(&mut guard, &mut pending_cmds);
@@ -356,7 +450,7 @@ impl Engine {
                 report.commands_sent += self.deliver(&mut guard, now_cmds).await?;
             }
             for c in &pending_cmds {
-                tracing::info!(device = %c.device, "command dropped: its licence could not be reserved");
+                tracing::info!(device = %c.device, "command not queued: its licence could not be reserved");
             }
             let guard = self.settle_locked(guard, &ops, &mut report).await?;
             let Some(mut guard) = guard else {
@@ -372,6 +466,16 @@ impl Engine {
                     .filter(|u| guard.book().own_users.contains(*u))
                     .cloned()
                     .collect();
+                for u in batch
+                    .client_user_ids
+                    .iter()
+                    .filter(|u| !own.contains(*u))
+                {
+                    report.users_left_alone.push((
+                        u.clone(),
+                        "another MDM created this VPP user; it is never retired".to_owned(),
+                    ));
+                }
                 if own.is_empty() {
                     continue;
                 }
@@ -384,6 +488,9 @@ impl Engine {
             }
             if let Some(g) = self.settle_locked(guard, &ops, &mut report).await? {
                 g.release(inner).await;
+            }
+            if let Err(e) = self.dispatch_commands(Some(&location)).await {
+                tracing::warn!(location = %location, error = %e, "commands stay queued; handed out later");
             }
             Ok(report)
         }

@@ -13,6 +13,7 @@ use vppkit_store::{Operation, OperationStatus, OperationUpdate};
 
 use crate::engine::{ApplyStep, Engine, LocationGuard};
 use crate::error::{EngineError, Result};
+use crate::marks::Mark;
 use crate::ops::{event_outcome, OpCall, OpRequest};
 use crate::sink::QueuedCommand;
 
@@ -180,7 +181,9 @@ impl Engine {
             self.settle_leftovers(guard, op, req, &outcome).await?;
         }
         if matches!(req.call, OpCall::RetireUsers { .. }) {
-            inner.mark_needs_sync(&guard.id());
+            inner
+                .set_mark_or_log(Mark::Sync, &guard.id(), "users changed at Apple")
+                .await;
         }
         inner
             .store
@@ -296,7 +299,9 @@ impl Engine {
         let Some(kind) = req.call.event_kind() else {
             // Users: a sync tells what Apple has; the operation is closed.
             if give_up {
-                inner.mark_needs_sync(&guard.id());
+                inner
+                    .set_mark_or_log(Mark::Sync, &guard.id(), "users changed at Apple")
+                    .await;
                 self.close(
                     op,
                     OperationStatus::Failed,

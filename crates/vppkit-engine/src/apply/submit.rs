@@ -30,17 +30,22 @@ impl Engine {
         guard: &mut LocationGuard,
         batch: &AssetBatch,
         pending_cmds: &mut Vec<DeviceCommand>,
+        revision: Option<u64>,
     ) -> Result<(Vec<String>, Vec<(AssetKey, Holder, String)>)> {
         let inner = &self.inner;
         let location = guard.id();
         let cause = match batch.policies.first() {
-            Some(p) => Cause::policy(p.to_string()),
-            None => Cause::operator("plan", None),
+            Some(p) => Cause::policy_at(p.to_string(), revision),
+            None => Cause::operator(
+                "plan",
+                revision.map(|r| format!("desired state revision {r}")),
+            ),
         };
         let holders = batch.targets.holders();
         let mut refused = Vec::new();
         // 1. What can be reserved, read from the ledger.
         let mut wanted: Vec<(AssetKey, Holder)> = Vec::new();
+        let guard_users = guard.book().own_users.clone();
         for asset in &batch.assets {
             let ledger = &guard.book().ledger;
             let Some(view) = ledger.asset_view(asset) else {
@@ -55,7 +60,13 @@ impl Engine {
             };
             let mut free = view.free;
             for h in &holders {
-                let why = if let Some(st) = ledger.holding(asset, h) {
+                let foreign = matches!(h, Holder::User(u) if !guard_users.contains(u));
+                let why = if foreign {
+                    Some(
+                        "another MDM created this VPP user; vppkit never gives it a licence"
+                            .to_owned(),
+                    )
+                } else if let Some(st) = ledger.holding(asset, h) {
                     Some(format!("already held ({st})"))
                 } else if h.is_device()
                     && (!view.device_assignable
@@ -145,9 +156,16 @@ impl Engine {
                     op_id.clone(),
                     now,
                 )
-                .with_journal(journal);
+                .with_journal(journal)
+                .with_fence(Some(guard.fence()));
                 match inner.store.reserve(&reservation).await {
                     Ok(_) => reserved_assets.push(asset),
+                    Err(vppkit_store::StoreError::Fenced { .. }) => {
+                        // Another instance took the location over: stop here;
+                        // it finishes or rolls back what this one left.
+                        guard.invalidate();
+                        return Err(EngineError::LeaseLost(location));
+                    }
                     Err(e) => {
                         // The store (shared by every instance) refused: the ledger's
                         // last entries were not written, so reload it from the store.
@@ -244,26 +262,34 @@ impl Engine {
         holdings: Vec<(AssetKey, Holder)>,
         why: &str,
         pending_cmds: &mut Vec<DeviceCommand>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<(Vec<String>, Vec<(AssetKey, Holder, String)>)> {
         let location = guard.id();
         let cause = Cause::operator("plan", Some(why.to_owned()));
         let mut releasable = Vec::new();
-        let mut left_alone = 0usize;
+        let mut left_alone = Vec::new();
         for (asset, holder) in holdings {
             let revocable =
                 guard.book().ledger.asset_view(&asset).is_some_and(|v| {
                     v.revocable && v.product_type != vppkit_core::ProductType::Book
                 });
-            if !revocable || !self.may_modify(guard, Some(&asset), &holder) {
-                left_alone += 1;
-                continue;
+            let why = if !revocable {
+                Some("a book or a non-revocable app is never released")
+            } else if matches!(&holder, Holder::User(u) if !guard.book().own_users.contains(u)) {
+                Some("another MDM created this VPP user; its licences are never released")
+            } else if !self.may_modify(guard, Some(&asset), &holder) {
+                Some("the licence is in flight (being reserved or released)")
+            } else {
+                None
+            };
+            match why {
+                Some(w) => left_alone.push((asset, holder, w.to_owned())),
+                None => releasable.push((asset, holder)),
             }
-            releasable.push((asset, holder));
         }
-        if left_alone > 0 {
+        if !left_alone.is_empty() {
             tracing::info!(
-                left_alone,
-                "holdings of other MDMs' users, in flight or not revocable are not released"
+                left_alone = left_alone.len(),
+                "releases left alone: other MDMs' users, licences in flight, books or non-revocable apps"
             );
         }
         let mut ops = Vec::new();
@@ -326,7 +352,7 @@ impl Engine {
             self.send(guard, &op_id, &req).await?;
             ops.push(op_id);
         }
-        Ok(ops)
+        Ok((ops, left_alone))
     }
 
     /// Revokes every revocable licence of the targets (own holders only).
@@ -334,13 +360,23 @@ impl Engine {
         &self,
         guard: &mut LocationGuard,
         targets: &BatchTargets,
-    ) -> Result<Option<String>> {
-        let cause = Cause::operator("plan", Some("revoke".to_owned()));
+        why: &str,
+    ) -> Result<(Option<String>, Vec<(AssetKey, Holder, String)>)> {
+        let cause = Cause::operator("plan", Some(why.to_owned()));
         let now = self.inner.now();
         let mut entries = Vec::new();
         let mut holders = Vec::new();
+        let mut left_alone = Vec::new();
         for h in targets.holders() {
             if !self.may_modify(guard, None, &h) {
+                for x in guard.book().ledger.holder_view(&h).holdings {
+                    left_alone.push((
+                        x.asset.clone(),
+                        h.clone(),
+                        "another MDM created this VPP user; its licences are never revoked"
+                            .to_owned(),
+                    ));
+                }
                 continue;
             }
             // Revoke takes back every revocable licence of the holder: only when
@@ -362,7 +398,7 @@ impl Engine {
             }
         }
         if holders.is_empty() {
-            return Ok(None);
+            return Ok((None, left_alone));
         }
         let items: Vec<(AssetKey, Holder)> = entries
             .iter()
@@ -391,7 +427,7 @@ impl Engine {
         };
         let op_id = self.start_release(guard, req.clone(), entries).await?;
         self.send(guard, &op_id, &req).await?;
-        Ok(Some(op_id))
+        Ok((Some(op_id), left_alone))
     }
 
     /// Stores a release operation and its `releasing` holdings in one page.

@@ -358,12 +358,12 @@ async fn command_results_feed_the_report_and_abandoned_installs_release() {
         assert_eq!(sent.len(), 2);
         let (ok, bad) = (&sent[0], &sent[1]);
         w.engine
-            .command_result(&ok.reference, CommandResult::Installed)
+            .command_result(&ok.reference.command_uuid, CommandResult::Installed)
             .await
             .unwrap();
         w.engine
             .command_result(
-                &bad.reference,
+                &bad.reference.command_uuid,
                 CommandResult::Failed(RejectionReason::AppStoreDisabled),
             )
             .await

@@ -27,10 +27,11 @@ mockall::mock! {
     }
 }
 
-/// A sink that fails once keeps the commands: the next poll hands the same
-/// commands (same command UUIDs) again, and only installs of confirmed licences.
+/// A sink that fails its first three calls keeps the commands in the outbox:
+/// they are handed out again (same command UUIDs), with backoff, until the
+/// sink takes them, and only installs of confirmed licences.
 #[tokio::test]
-async fn a_failing_sink_gets_the_same_commands_again() {
+async fn a_sink_failing_three_times_gets_the_same_commands_once_it_recovers() {
     let w = WorldBuilder::new(Backend::Sqlite).start().await;
     w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
     w.engine
@@ -55,7 +56,7 @@ async fn a_failing_sink_gets_the_same_commands_again() {
     let mut seq = mockall::Sequence::new();
     let s1 = seen.clone();
     sink.expect_send()
-        .times(1)
+        .times(3)
         .in_sequence(&mut seq)
         .returning(move |cmds| {
             s1.lock().unwrap().push(
@@ -84,8 +85,13 @@ async fn a_failing_sink_gets_the_same_commands_again() {
             );
             Ok(())
         });
+    // The engine's clock, moved forward past each retry's backoff.
+    let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let seconds = offset.clone();
     let mut clock = MockTestClock::new();
-    clock.expect_now().returning(Utc::now);
+    clock.expect_now().returning(move || {
+        Utc::now() + chrono::Duration::seconds(seconds.load(std::sync::atomic::Ordering::SeqCst))
+    });
 
     let (engine, _) = w
         .another_engine(config().with_instance_id("mocked"), |b| {
@@ -109,11 +115,31 @@ async fn a_failing_sink_gets_the_same_commands_again() {
         .plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
         .await
         .unwrap();
-    assert!(report.locations[0].skipped.is_some(), "{report:?}");
-    assert_eq!(engine.poll_events(&loc("sph")).await.unwrap(), 0);
+    assert!(report.locations[0].skipped.is_none(), "{report:?}");
+    assert_eq!(report.locations[0].commands_sent, 2, "{report:?}");
+    assert_eq!(seen.lock().unwrap().len(), 1, "the first hand-off failed");
+    // Not due yet: the backoff holds it back.
+    assert_eq!(engine.dispatch_commands(None).await.unwrap().handed_out, 0);
+    for attempt in 2..=4 {
+        offset.fetch_add(3600, std::sync::atomic::Ordering::SeqCst);
+        let r = engine.dispatch_commands(None).await.unwrap();
+        assert_eq!(
+            r.handed_out,
+            if attempt == 4 { 2 } else { 0 },
+            "attempt {attempt}"
+        );
+    }
+    // Handed out: nothing more goes to the sink.
+    offset.fetch_add(3600, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(engine.dispatch_commands(None).await.unwrap().handed_out, 0);
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0], seen[1], "the same command UUIDs both times");
+    assert_eq!(seen.len(), 4);
+    for other in &seen[1..] {
+        assert_eq!(&seen[0], other, "the same command UUIDs every time");
+    }
+    let entry = engine.command(&seen[0][0]).await.unwrap().unwrap();
+    assert_eq!(entry.status, vppkit_engine::CommandStatus::HandedOut);
+    assert_eq!(entry.failed_attempts, 3);
     // The licences were confirmed once, before any command went out.
     for s in &lab {
         assert!(w

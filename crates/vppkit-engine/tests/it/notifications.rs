@@ -189,7 +189,22 @@ async fn forged_oversized_and_malformed_requests_are_refused() {
             .await;
         assert_eq!(r.unwrap_err().http_status(), 400);
         assert_eq!(stored_total(&w).await, before, "nothing applied");
-        // The genuine one is applied once, then recognised as a duplicate.
+        // A real purchase at Apple (its own notification lost), then our
+        // genuine notification: applied once (the counts are re-read from
+        // Apple), then recognised as a duplicate.
+        w.sim
+            .control()
+            .set_notification_faults(NotificationFaults::dropping());
+        w.sim
+            .control()
+            .buy_licences(demo::SPRINGFIELD_HIGH, &shortage_app(), 1000)
+            .unwrap();
+        assert!(
+            w.sim
+                .control()
+                .flush_notifications(Duration::from_secs(5))
+                .await
+        );
         let ok = w
             .engine
             .handle_notification([("AUTHORIZATION", auth.as_str())], body)
@@ -203,6 +218,24 @@ async fn forged_oversized_and_malformed_requests_are_refused() {
             .unwrap();
         assert_eq!(again, NotificationOutcome::Duplicate);
         assert_eq!(stored_total(&w).await, before + 1000);
+        // Replayed under a new notificationId: a hint, confirmed against
+        // Apple, so it never counts twice.
+        let replay = String::from_utf8(body.to_vec()).unwrap().replace(
+            "0c9b7e55-6a2f-4d3e-8b71-5e4f2a1d9c00",
+            "0c9b7e55-6a2f-4d3e-8b71-5e4f2a1d9c01",
+        );
+        let r = w
+            .engine
+            .handle_notification([("Authorization", auth.as_str())], replay.as_bytes())
+            .await
+            .unwrap();
+        assert!(matches!(r, NotificationOutcome::Applied { .. }), "{r:?}");
+        assert_eq!(
+            stored_total(&w).await,
+            before + 1000,
+            "Apple's count, not twice"
+        );
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
     }
 }
 

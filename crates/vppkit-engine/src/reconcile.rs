@@ -1,0 +1,290 @@
+//! The reconcile pass: read the stored desired state, plan over the current
+//! licence state, hold what the blast-radius guard refuses, apply the rest,
+//! hand out the commands, and settle the self-service requests. Level-triggered:
+//! each pass reads everything afresh, so a lost trigger only delays
+//! convergence until the next pass (the scheduler's slow tick at the latest).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+use vppkit_core::{Holder, HoldingStatus, LocationId};
+use vppkit_rules::{LocationPlan, Plan, Precondition};
+use vppkit_store::NewDocument;
+
+use crate::apply::ApplyReport;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::outbox::DispatchReport;
+use crate::requests::RequestStatus;
+
+const CONFIRMATION: &str = "vppkit-engine/release-confirmation";
+const CONFIRMATION_KEY: &str = "current";
+
+/// Releases of one location the blast-radius guard held back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct HeldReleases {
+    /// The location.
+    pub location: LocationId,
+    /// Licences the plan would release, disassociate or revoke there.
+    pub would_release: u64,
+    /// Licences held there now.
+    pub held: u64,
+    /// The desired-state revision to confirm to let them go
+    /// ([`Engine::confirm_releases`]).
+    pub revision: u64,
+    /// What would be done, one sentence per Apple request.
+    pub steps: Vec<String>,
+}
+
+impl HeldReleases {
+    /// One sentence.
+    pub fn explain(&self) -> String {
+        format!(
+            "Held: the plan would release {} of the {} licences held in location {}; confirm desired-state revision {} to apply it.",
+            self.would_release, self.held, self.location, self.revision
+        )
+    }
+}
+
+/// What a reconcile pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ReconcileReport {
+    /// The desired-state revision the pass converged to (0: none stored yet,
+    /// and nothing was done).
+    pub desired_revision: u64,
+    /// The plan, as made (before the guard held anything back).
+    pub plan: Plan,
+    /// What the apply did.
+    pub applied: ApplyReport,
+    /// Releases held by the blast-radius guard.
+    pub held: Vec<HeldReleases>,
+    /// Commands handed to the sink in this pass.
+    pub dispatched: DispatchReport,
+    /// The self-service requests and what became of them.
+    pub requests: Vec<RequestStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Confirmation {
+    revision: u64,
+}
+
+impl Engine {
+    /// Runs one reconcile pass for one location: plans over every location
+    /// (routing between tokens needs them all) from the stored desired state,
+    /// and applies this location's part. Reports what it did.
+    pub async fn reconcile(&self, location: &LocationId) -> Result<ReconcileReport> {
+        let span = tracing::info_span!("vppkit.reconcile", location = %location);
+        self.reconcile_scope(Some(location)).instrument(span).await
+    }
+
+    /// Runs one reconcile pass over every location.
+    pub async fn reconcile_all(&self) -> Result<ReconcileReport> {
+        let span = tracing::info_span!("vppkit.reconcile", location = "*");
+        self.reconcile_scope(None).instrument(span).await
+    }
+
+    /// Lets the releases of desired-state `revision` through the blast-radius
+    /// guard (an operator looked at what [`ReconcileReport::held`] listed). A
+    /// later revision is guarded again.
+    pub async fn confirm_releases(&self, revision: u64) -> Result<()> {
+        let current = self.desired_revision().await?;
+        if revision == 0 || revision != current {
+            return Err(EngineError::Conflict(format!(
+                "revision {revision} is not the current desired state (revision {current})"
+            )));
+        }
+        let body = serde_json::to_value(Confirmation { revision }).unwrap_or_default();
+        let doc = NewDocument::new(
+            CONFIRMATION,
+            CONFIRMATION_KEY,
+            "confirmed",
+            body,
+            self.inner.now(),
+        );
+        self.inner.store.put_document(&doc, None).await?;
+        self.want_reconcile_everywhere("releases confirmed").await
+    }
+
+    async fn confirmed_revision(&self) -> Result<u64> {
+        let Some(doc) = self
+            .inner
+            .store
+            .document(CONFIRMATION, CONFIRMATION_KEY)
+            .await?
+        else {
+            return Ok(0);
+        };
+        Ok(serde_json::from_value::<Confirmation>(doc.body).map_or(0, |c| c.revision))
+    }
+
+    async fn reconcile_scope(&self, scope: Option<&LocationId>) -> Result<ReconcileReport> {
+        let Some(desired) = self.desired_state().await? else {
+            return Ok(ReconcileReport::default());
+        };
+        let revision = desired.revision;
+        let context = self.plan_context().await?;
+        let plan = self
+            .plan(&desired.state.directory, &desired.state.policies, &context)
+            .await?;
+        self.store_pending_releases(&plan).await?;
+        let mut to_apply = plan.clone();
+        let held = if self.confirmed_revision().await? == revision {
+            Vec::new()
+        } else {
+            self.hold_wide_releases(&mut to_apply, revision).await?
+        };
+        for h in &held {
+            tracing::warn!(location = %h.location, would_release = h.would_release, held = h.held, revision, "releases held by the blast-radius guard");
+        }
+        if let Some(l) = scope {
+            restrict(&mut to_apply, l);
+        }
+        let applied = self.apply_revision(&to_apply, Some(revision)).await?;
+        let dispatched = self.dispatch_commands(scope).await?;
+        let requests = self
+            .settle_requests(&plan, &desired.state.directory)
+            .await?;
+        Ok(ReconcileReport {
+            desired_revision: revision,
+            plan,
+            applied,
+            held,
+            dispatched,
+            requests,
+        })
+    }
+
+    /// Takes out of the plan the releases of every location where they exceed
+    /// the guard, and reports them.
+    async fn hold_wide_releases(
+        &self,
+        plan: &mut Plan,
+        revision: u64,
+    ) -> Result<Vec<HeldReleases>> {
+        let guard = self.inner.config.blast_radius;
+        let mut held_out = Vec::new();
+        let mut held_removals: BTreeSet<(String, String)> = BTreeSet::new();
+        for lp in plan.locations.iter_mut() {
+            if lp.disassociate.is_empty() && lp.revoke.is_empty() && lp.retire_users.is_empty() {
+                continue;
+            }
+            let (would, held) = self.release_size(lp).await?;
+            if !guard.exceeded(would, held) {
+                continue;
+            }
+            let steps = release_steps(lp);
+            for b in &lp.disassociate {
+                for (a, h) in b.holdings() {
+                    held_removals.insert((a.adam_id.as_str().to_owned(), h.to_string()));
+                }
+            }
+            lp.disassociate.clear();
+            lp.revoke.clear();
+            lp.retire_users.clear();
+            held_out.push(HeldReleases {
+                location: lp.location.clone(),
+                would_release: would,
+                held,
+                revision,
+                steps,
+            });
+        }
+        // Removal commands that go with a held release wait with it.
+        plan.commands.retain(|c| {
+            let device = Holder::Device(c.device.clone()).to_string();
+            !(is_removal(c)
+                && c.command
+                    .adam_id()
+                    .is_some_and(|a| held_removals.contains(&(a.as_str().to_owned(), device))))
+        });
+        Ok(held_out)
+    }
+
+    /// How many licences a location's plan would release, and how many it holds.
+    async fn release_size(&self, lp: &LocationPlan) -> Result<(u64, u64)> {
+        let (mut book, _) = self.inner.read_location(&lp.location).await?;
+        let book = book.as_mut().expect("read_location loads the book");
+        let ledger = &book.ledger;
+        let held = ledger
+            .holdings()
+            .filter(|(_, _, s)| matches!(s, HoldingStatus::Active | HoldingStatus::Adopted))
+            .count() as u64;
+        let mut released: BTreeSet<(String, String)> = BTreeSet::new();
+        for b in &lp.disassociate {
+            for (a, h) in b.holdings() {
+                released.insert((a.to_string(), h.to_string()));
+            }
+        }
+        let mut holders: Vec<Holder> = Vec::new();
+        for b in &lp.revoke {
+            holders.extend(b.targets.holders());
+        }
+        for b in &lp.retire_users {
+            holders.extend(b.client_user_ids.iter().cloned().map(Holder::User));
+        }
+        for h in holders {
+            for x in ledger.holder_view(&h).holdings {
+                if matches!(x.status, HoldingStatus::Active | HoldingStatus::Adopted) {
+                    released.insert((x.asset.to_string(), h.to_string()));
+                }
+            }
+        }
+        Ok((released.len() as u64, held))
+    }
+}
+
+fn is_removal(c: &vppkit_rules::DeviceCommand) -> bool {
+    c.command.request_type().starts_with("Remove")
+}
+
+/// One sentence per release request of a location plan.
+fn release_steps(lp: &LocationPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in &lp.disassociate {
+        out.push(format!(
+            "disassociate {} asset(s) from {} holder(s) ({:?})",
+            b.assets.len(),
+            b.targets.len(),
+            b.reason
+        ));
+    }
+    for b in &lp.revoke {
+        out.push(format!(
+            "revoke every licence of {} holder(s) ({:?})",
+            b.targets.len(),
+            b.reason
+        ));
+    }
+    for b in &lp.retire_users {
+        out.push(format!("retire {} VPP user(s)", b.client_user_ids.len()));
+    }
+    out
+}
+
+/// Keeps only one location's part of a plan: its Apple requests and the
+/// commands that wait for its licences or go with its releases.
+fn restrict(plan: &mut Plan, location: &LocationId) {
+    plan.locations.retain(|lp| lp.location == *location);
+    let removals: BTreeMap<(String, String), ()> = plan
+        .locations
+        .iter()
+        .flat_map(|lp| lp.disassociate.iter())
+        .flat_map(|b| b.holdings())
+        .map(|(a, h)| ((a.adam_id.as_str().to_owned(), h.to_string()), ()))
+        .collect();
+    plan.commands.retain(|c| match &c.after {
+        Precondition::Associated { location: l, .. } => l == location,
+        _ => {
+            let device = Holder::Device(c.device.clone()).to_string();
+            c.command
+                .adam_id()
+                .is_some_and(|a| removals.contains_key(&(a.as_str().to_owned(), device)))
+        }
+    });
+}

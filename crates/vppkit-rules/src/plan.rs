@@ -556,6 +556,14 @@ pub enum BlockReason {
         /// The product type as Apple sent it.
         product_type: String,
     },
+    /// Apple lists the VPP user only with a status vppkit does not know (Apple added
+    /// it after this version): the user is neither created again nor given a licence.
+    UnknownUserStatus {
+        /// Where.
+        location: LocationId,
+        /// The status as Apple sent it.
+        status: String,
+    },
 }
 
 /// An item the plan cannot do, with its reason.
@@ -637,6 +645,9 @@ impl Blocked {
             ),
             BlockReason::UnknownProductType { product_type } => format!(
                 "{h} does not get {a}{by}: its product type {product_type:?} is not one vppkit knows how to install."
+            ),
+            BlockReason::UnknownUserStatus { location, status } => format!(
+                "{h} does not get {a}{by}: Apple lists this VPP user of location {location} with status {status:?}, which vppkit does not know, so it is neither created again nor given a licence."
             ),
         }
     }

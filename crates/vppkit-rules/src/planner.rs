@@ -273,6 +273,9 @@ struct LocSnap {
     users: HashMap<ClientUserId, VppUserStatus>,
     /// Every active VPP user id, sorted.
     active_users: Vec<ClientUserId>,
+    /// Users Apple lists only with a status vppkit does not know: they exist at
+    /// Apple, so they are neither created again nor given licences.
+    unknown_status: HashMap<ClientUserId, VppUserStatus>,
 }
 
 struct Snapshot {
@@ -293,7 +296,11 @@ impl Snapshot {
         let mut catalog: BTreeMap<AdamId, Vec<usize>> = BTreeMap::new();
         for (li, info) in infos.into_iter().enumerate() {
             let mut users = HashMap::new();
+            let mut unknown_status = HashMap::new();
             for u in view.users(&info.id) {
+                if !u.status.is_known() {
+                    unknown_status.insert(u.client_user_id.clone(), u.status);
+                }
                 if u.status.is_active() {
                     // Associated wins over Registered if Apple lists both.
                     let e = users.entry(u.client_user_id).or_insert(u.status);
@@ -333,6 +340,7 @@ impl Snapshot {
                 writable: info.token_state.allows_writes(),
                 users,
                 active_users,
+                unknown_status,
             });
         }
         Self {
@@ -1235,6 +1243,22 @@ impl<'a> Run<'a> {
                             holder,
                             Some(dm.policy),
                             BlockReason::AwaitingInvitation { location: loc },
+                        );
+                        continue;
+                    } else if let Some((loc, unknown)) = writable.iter().find_map(|&s| {
+                        let l = &self.snap.locs[self.snap.slots[s].loc];
+                        l.unknown_status.get(&user.id).map(|st| (l.id.clone(), *st))
+                    }) {
+                        // Apple lists the user with a status vppkit does not know:
+                        // creating it again or assigning to it would be a guess.
+                        self.block(
+                            adam,
+                            holder,
+                            Some(dm.policy),
+                            BlockReason::UnknownUserStatus {
+                                location: loc,
+                                status: unknown.as_str().to_owned(),
+                            },
                         );
                         continue;
                     } else {

@@ -610,3 +610,33 @@ fn unknown_product_type_is_blocked_not_installed() {
     )));
     let _ = Target::AllDevices;
 }
+
+#[test]
+fn a_user_apple_lists_with_an_unknown_status_is_neither_recreated_nor_licensed() {
+    let mut a = app(2, 10);
+    a.device_assignable = false;
+    let w = World::new()
+        .location("L1", vec![a])
+        .vpp_user(
+            "L1",
+            "u1",
+            "Suspended".parse::<vppkit_core::VppUserStatus>().unwrap(),
+        )
+        .users(vec![user("u1")])
+        .devices(vec![crate::fixture::ios("D1").with_user(uid("u1"))])
+        .groups(vec![group("gu", &["u1"], &[])])
+        .policy(policy(
+            "p1",
+            2,
+            to_group("gu"),
+            Intent::Required,
+            LicenceType::User,
+        ));
+    let plan = w.plan();
+    assert!(plan.locations.iter().all(|l| l.create_users.is_empty()));
+    assert!(crate::fixture::associations(&plan).is_empty());
+    assert!(plan.blocked.iter().any(|b| matches!(
+        &b.reason,
+        BlockReason::UnknownUserStatus { status, .. } if status == "Suspended"
+    )));
+}

@@ -288,9 +288,9 @@ static OTHER_VALUES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new
 /// status, a new product type), kept as Apple sent it.
 ///
 /// It stays `Copy` like the known values: each distinct text is stored once per
-/// process. The store is bounded ([`MAX_OTHER_VALUES`] values of at most
-/// [`MAX_OTHER_LEN`] bytes); past the bound a fixed placeholder is kept instead, so a
-/// misbehaving server cannot grow memory without end.
+/// process. The store is bounded (256 distinct values of at most 64 bytes, longer
+/// ones cut at a character boundary); past the bound a fixed placeholder is kept
+/// instead, so a misbehaving server cannot grow memory without end.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OtherValue(&'static str);
 

@@ -220,7 +220,7 @@ fn build(g: &Gen, reversed: bool) -> World {
             dev_holder(&format!("D{h:02}"))
         } else if h < nd + nu {
             user_holder(&format!("U{}", h - nd))
-        } else if h % 2 == 0 {
+        } else if h.is_multiple_of(2) {
             dev_holder(&format!("GONE{h}"))
         } else {
             user_holder(&format!("gone{h}"))

@@ -1,10 +1,13 @@
 //! End-to-end tests of the engine against the simulator.
 
 mod crash;
+mod exactly_once;
 mod faults;
+mod faulty;
 mod foreign_changes;
 mod instances;
 mod invalid_token;
+mod leases;
 mod licences;
 mod mocks;
 mod notifications;

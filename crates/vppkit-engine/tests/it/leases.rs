@@ -1,0 +1,397 @@
+//! Lease takeover with fencing: an instance that dies (or stalls) mid-apply
+//! keeps its lease until the time-to-live runs out; then another instance
+//! takes the location over, finishes what was left open, and every write the
+//! first one still makes with its old lease is refused by the store.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use vppkit_core::{AdamId, AssetKey, Holder, HoldingStatus, PricingParam, SerialNumber};
+use vppkit_engine::{ApplyStep, Engine, EngineError, ProgressReporter, SyncKind};
+use vppkit_rules::{
+    Directory, Group, GroupId, Intent, LicenceType, MdmCommand, PlanContext, Policy, PolicyId,
+    PolicySet, Target,
+};
+use vppkit_sim::demo;
+use vppkit_store::{Fence, HoldingUpsert, NewJournalRecord, Reservation, StoreError, SyncPage};
+
+use crate::faulty::{Fault, FaultyStore, Gate};
+use crate::support::*;
+
+/// The name of the lease that gives an instance a location (the engine's).
+pub(crate) fn lease_name(id: &str) -> String {
+    format!("vppkit-engine/location/{id}")
+}
+
+pub(crate) fn shortage_app() -> AssetKey {
+    AssetKey::new(AdamId::from(demo::SHORTAGE_APP), PricingParam::Stdq)
+}
+
+/// `n` Springfield High devices without the shortage app, a "lab" group of
+/// them and a policy that gives them the app.
+pub(crate) fn lab_plan(w: &World, n: usize) -> (Vec<SerialNumber>, Directory, PolicySet) {
+    let app = shortage_app();
+    let held: BTreeSet<Holder> = w
+        .truth(demo::SPRINGFIELD_HIGH)
+        .into_iter()
+        .filter(|(a, _)| *a == app)
+        .map(|(_, h)| h)
+        .collect();
+    let lab: Vec<SerialNumber> = (1..=800)
+        .map(|i| SerialNumber::new(demo::device_serial("SPH", i)).unwrap())
+        .filter(|s| !held.contains(&Holder::Device(s.clone())))
+        .take(n)
+        .collect();
+    let group = Group::new(GroupId::new("lab").unwrap(), Vec::new(), lab.clone());
+    let dir = demo_directory("SPH", 800, 600, Vec::new(), Vec::new(), vec![group]);
+    let set = PolicySet::new(
+        Default::default(),
+        vec![Policy::new(
+            PolicyId::new("lab").unwrap(),
+            app.adam_id,
+            Target::Group(GroupId::new("lab").unwrap()),
+            Intent::Required,
+            LicenceType::Device,
+        )],
+    )
+    .unwrap();
+    (lab, dir, set)
+}
+
+async fn synced_world(backend: Backend) -> World {
+    let w = WorldBuilder::new(backend).start().await;
+    w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+    w.engine
+        .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+        .await
+        .unwrap();
+    w
+}
+
+fn instance(id: &str, lease: Duration) -> vppkit_engine::EngineConfig {
+    config()
+        .with_instance_id(id)
+        .with_lease_duration(lease)
+        .with_event_polling(Duration::from_millis(40), Duration::from_millis(800))
+}
+
+/// Recovers with `b` until it has taken the location over and left nothing open.
+async fn take_over(b: &Engine) -> usize {
+    let mut busy_rounds = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = b.recover().await.unwrap();
+        if r.busy.is_empty() && r.still_open == 0 {
+            return busy_rounds;
+        }
+        if !r.busy.is_empty() {
+            busy_rounds += 1;
+        }
+        assert!(std::time::Instant::now() < deadline, "no takeover: {r:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn installs(sinks: &[&RecordingSink]) -> Vec<String> {
+    let mut v: Vec<String> = sinks
+        .iter()
+        .flat_map(|s| s.taken())
+        .filter(|c| matches!(c.command, MdmCommand::InstallApplication(_)))
+        .map(|c| c.reference.device.to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Instance A dies (crash hook) right after recording Apple's event: its
+/// licences are reserved, its operation is open, its lease is not released.
+/// Instance B is refused while the lease lives, takes over once it expires,
+/// finishes A's operation (store equal to Apple, no reservation left, every
+/// install handed out once), and A's fencing token is refused by the store
+/// for a sync page and for a reservation.
+#[tokio::test]
+async fn a_dead_holder_is_taken_over_after_the_ttl_and_its_fence_refuses_late_writes() {
+    for backend in backends() {
+        let w = synced_world(backend).await;
+        let app = shortage_app();
+        let (lab, dir, set) = lab_plan(&w, 3);
+        let assigned_before = w
+            .sim
+            .control()
+            .asset(demo::SPRINGFIELD_HIGH, &app)
+            .unwrap()
+            .counts
+            .assigned;
+        let ttl = Duration::from_millis(1500);
+        let (a, a_sink) = w
+            .another_engine(instance("instance-a", ttl), |b| {
+                b.crash_hook(Arc::new(|s| s == ApplyStep::EventRecorded))
+            })
+            .await;
+        let err = a
+            .plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EngineError::Crashed(ApplyStep::EventRecorded)),
+            "{err:?}"
+        );
+        drop(a);
+        let lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
+        assert_eq!(lease.owner, "instance-a");
+        let a_fence = Fence::of(&lease);
+        let open = w
+            .store
+            .unfinished_operations(Some(&loc("sph")))
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1, "{open:?}");
+        let counts = w.store.holding_counts(&loc("sph"), &app).await.unwrap();
+        assert_eq!(counts.reserved, 3, "{counts:?}");
+
+        // B, with its own (short) lease time: refused while A's lease lives.
+        let (b, b_sink) = w
+            .another_engine(instance("instance-b", Duration::from_millis(400)), |b| b)
+            .await;
+        let r = b.recover().await.unwrap();
+        assert_eq!(r.busy, vec![loc("sph")], "{r:?}");
+        assert_eq!(
+            w.store
+                .holding_counts(&loc("sph"), &app)
+                .await
+                .unwrap()
+                .reserved,
+            3,
+            "nothing touched while A's lease lives"
+        );
+        // After the time-to-live: B takes over and finishes A's operation.
+        take_over(&b).await;
+        let lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
+        assert_eq!(lease.owner, "instance-b");
+        assert!(lease.token > a_fence.token);
+        assert!(w
+            .store
+            .unfinished_operations(Some(&loc("sph")))
+            .await
+            .unwrap()
+            .is_empty());
+        let counts = w.store.holding_counts(&loc("sph"), &app).await.unwrap();
+        assert_eq!(counts.reserved, 0, "{counts:?}");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+        let truth = w.truth(demo::SPRINGFIELD_HIGH);
+        for s in &lab {
+            assert!(truth.contains(&(app.clone(), Holder::Device(s.clone()))));
+        }
+        let apple = w.sim.control().asset(demo::SPRINGFIELD_HIGH, &app).unwrap();
+        assert_eq!(apple.counts.assigned, assigned_before + 3);
+        let mut expected: Vec<String> = lab.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(installs(&[&a_sink, &b_sink]).await, expected);
+
+        // A's late writes, with its old fencing token: refused, nothing written.
+        let now = Utc::now();
+        let mut page = SyncPage::new(now);
+        page.fence = Some(a_fence.clone());
+        page.upsert_holdings.push(HoldingUpsert::new(
+            app.clone(),
+            Holder::Device(lab[0].clone()),
+            HoldingStatus::Reserved,
+        ));
+        page.journal.push(NewJournalRecord::new(
+            now,
+            "operator:instance-a",
+            "late",
+            serde_json::json!({}),
+        ));
+        let refused = w.store.apply_sync_page(&loc("sph"), &page).await;
+        assert!(
+            matches!(refused, Err(StoreError::Fenced { .. })),
+            "{refused:?}"
+        );
+        let free: SerialNumber = (1..=800)
+            .map(|i| SerialNumber::new(demo::device_serial("SPH", i)).unwrap())
+            .find(|s| !truth.contains(&(app.clone(), Holder::Device(s.clone()))))
+            .unwrap();
+        let late = Reservation::new(
+            loc("sph"),
+            app.clone(),
+            vec![Holder::Device(free.clone())],
+            "late-operation",
+            now,
+        )
+        .with_fence(Some(a_fence.clone()));
+        let refused = w.store.reserve(&late).await;
+        assert!(
+            matches!(refused, Err(StoreError::Fenced { .. })),
+            "{refused:?}"
+        );
+        assert!(w
+            .store
+            .holding(&loc("sph"), &app, &Holder::Device(free))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            w.store
+                .holding(&loc("sph"), &app, &Holder::Device(lab[0].clone()))
+                .await
+                .unwrap()
+                .map(|h| h.status),
+            Some(HoldingStatus::Active)
+        );
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}
+
+/// Which of A's writes stalls past its lease.
+#[derive(Debug, Clone, Copy)]
+enum Stall {
+    /// The reservation (before anything went to Apple).
+    Reservation,
+    /// The page that records Apple's event (after Apple accepted).
+    EventRecord,
+}
+
+/// Instance A stalls inside a write (a GC pause, a stuck disk) until its
+/// lease has run out and B has taken over and finished; then A's write goes
+/// to the store with A's old fencing token and is refused. A gives up on the
+/// location; Apple's state and the store agree; nothing is spent twice.
+#[tokio::test]
+async fn a_stalled_holders_write_after_the_takeover_is_refused_by_its_fence() {
+    for backend in backends() {
+        for stall in [Stall::Reservation, Stall::EventRecord] {
+            stalled_holder(backend, stall).await;
+        }
+    }
+}
+
+async fn stalled_holder(backend: Backend, stall: Stall) {
+    let w = synced_world(backend).await;
+    let app = shortage_app();
+    let (lab, dir, set) = lab_plan(&w, 3);
+    let assigned_before = w
+        .sim
+        .control()
+        .asset(demo::SPRINGFIELD_HIGH, &app)
+        .unwrap()
+        .counts
+        .assigned;
+    let events_before = w
+        .sim
+        .control()
+        .events(demo::SPRINGFIELD_HIGH)
+        .unwrap()
+        .len();
+    let faulty = FaultyStore::new(w.source.open().await);
+    let gate = Gate::new();
+    match stall {
+        Stall::Reservation => faulty.on_reserve(1, Fault::Pause(gate.clone()), |_| true),
+        Stall::EventRecord => faulty.on_page(1, Fault::Pause(gate.clone()), |_, p| {
+            p.fence.is_some() && p.journal.iter().any(|r| r.cause.starts_with("event:"))
+        }),
+    }
+    let a_sink = Arc::new(RecordingSink::default());
+    let a = Engine::builder(
+        faulty.clone(),
+        instance("instance-a", Duration::from_millis(600)),
+    )
+    .sink(a_sink.clone())
+    .apple_base_url(w.sim.base_url())
+    .customize_client(|c| {
+        c.pacing(vppkit_client::Pacing::Off)
+            .retry_policy(fast_retries())
+    })
+    .build()
+    .unwrap();
+    let a_run = {
+        let (a, dir, set) = (a.clone(), dir.clone(), set.clone());
+        tokio::spawn(async move {
+            a.plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
+                .await
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(20), gate.reached())
+        .await
+        .unwrap_or_else(|_| panic!("A never reached the stalled write ({stall:?})"));
+    let a_lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
+    assert_eq!(a_lease.owner, "instance-a");
+
+    // B takes over once A's lease has run out, and settles what A left open.
+    let (b, b_sink) = w
+        .another_engine(instance("instance-b", Duration::from_millis(600)), |b| b)
+        .await;
+    let waited = take_over(&b).await;
+    assert!(waited > 0, "B had to wait for A's lease ({stall:?})");
+    let b_lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
+    assert!(b_lease.token > a_lease.token);
+
+    // A wakes up: its write carries the old token and is refused.
+    gate.open();
+    let a_result = tokio::time::timeout(Duration::from_secs(20), a_run)
+        .await
+        .expect("A finishes")
+        .unwrap();
+    let held = faulty.held.lock().unwrap().clone();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(
+        matches!(&held[0], Err(e) if e.starts_with("Fenced")),
+        "A's late write at {stall:?}: {held:?}"
+    );
+    match &a_result {
+        Ok((_, report)) => {
+            let l = &report.locations[0];
+            assert_eq!(l.confirmed, 0, "{stall:?}: {l:?}");
+            assert!(l.skipped.is_some(), "{stall:?}: {l:?}");
+        }
+        Err(e) => assert!(
+            matches!(e, EngineError::LeaseLost(_) | EngineError::Store(_)),
+            "{stall:?}: {e:?}"
+        ),
+    }
+    assert!(w
+        .store
+        .unfinished_operations(Some(&loc("sph")))
+        .await
+        .unwrap()
+        .is_empty());
+    let counts = w.store.holding_counts(&loc("sph"), &app).await.unwrap();
+    assert_eq!(counts.reserved, 0, "{stall:?}: {counts:?}");
+    let events = w
+        .sim
+        .control()
+        .events(demo::SPRINGFIELD_HIGH)
+        .unwrap()
+        .len();
+    match stall {
+        // Nothing reached Apple: B rolled A's operation back.
+        Stall::Reservation => assert_eq!(events, events_before, "{stall:?}"),
+        // Apple did it once; B confirmed it and handed out the installs.
+        Stall::EventRecord => {
+            assert_eq!(events, events_before + 1, "{stall:?}");
+            let mut expected: Vec<String> = lab.iter().map(|s| s.to_string()).collect();
+            expected.sort();
+            assert_eq!(installs(&[&a_sink, &b_sink]).await, expected, "{stall:?}");
+        }
+    }
+    w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+
+    // B goes on with the plan: every lab device gets the app once.
+    for _ in 0..3 {
+        let (plan, _) = b
+            .plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
+            .await
+            .unwrap();
+        if plan.apple_calls() == 0 {
+            break;
+        }
+    }
+    let apple = w.sim.control().asset(demo::SPRINGFIELD_HIGH, &app).unwrap();
+    assert_eq!(apple.counts.assigned, assigned_before + 3, "{stall:?}");
+    let truth = w.truth(demo::SPRINGFIELD_HIGH);
+    for s in &lab {
+        assert!(truth.contains(&(app.clone(), Holder::Device(s.clone()))));
+    }
+    w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+}

@@ -333,6 +333,16 @@ impl Engine {
                         "users Apple already has are not created again"
                     );
                     guard.book().own_users.extend(known.iter().cloned());
+                    // The read-back stored them as another MDM's users: store
+                    // them as ours too, or a restart forgets it.
+                    let mut page = vppkit_store::SyncPage::new(inner.now());
+                    page.fence = Some(guard.fence());
+                    page.upsert_users = known
+                        .iter()
+                        .filter_map(|id| guard.book().ledger.user(id).cloned())
+                        .map(|u| (u, true))
+                        .collect();
+                    inner.store.apply_sync_page(&location, &page).await?;
                 }
                 let users: Vec<RequestUser> = batch
                     .users

@@ -1,5 +1,6 @@
 //! End-to-end tests of the engine against the simulator.
 
+mod bounded;
 mod crash;
 mod crash_ops;
 mod exactly_once;
@@ -19,3 +20,4 @@ mod scheduler;
 mod support;
 mod sync;
 mod tokens;
+mod webhook;

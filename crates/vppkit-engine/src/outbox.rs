@@ -304,9 +304,20 @@ impl Engine {
     /// batches; a batch the sink refuses is retried with backoff. Called after
     /// every apply and by the scheduler; safe to call from several instances.
     pub async fn dispatch_commands(&self, location: Option<&LocationId>) -> Result<DispatchReport> {
+        self.dispatch(location, false).await
+    }
+
+    /// Hands out due commands; with `now_all`, every queued command whatever
+    /// its backoff (on start: the sink may be back). Commands another instance
+    /// is handing out right now are left to it until its claim expires.
+    pub(crate) async fn dispatch(
+        &self,
+        location: Option<&LocationId>,
+        now_all: bool,
+    ) -> Result<DispatchReport> {
         let mut report = DispatchReport::default();
         loop {
-            let round = self.dispatch_round(location).await?;
+            let round = self.dispatch_round(location, now_all).await?;
             report.handed_out += round.handed_out;
             report.retrying += round.retrying;
             if round.handed_out < BATCH as usize || round.retrying > 0 {
@@ -315,17 +326,29 @@ impl Engine {
         }
     }
 
-    async fn dispatch_round(&self, location: Option<&LocationId>) -> Result<DispatchReport> {
+    async fn dispatch_round(
+        &self,
+        location: Option<&LocationId>,
+        now_all: bool,
+    ) -> Result<DispatchReport> {
         let inner = &self.inner;
         let now = inner.now();
-        let mut q = DocumentQuery::new(OUTBOX, BATCH)
-            .status(CommandStatus::Queued.as_str())
-            .status(CommandStatus::Sending.as_str())
-            .due_by(now);
-        if let Some(l) = location {
-            q = q.location(l.clone());
+        let scoped = |mut q: DocumentQuery| {
+            if let Some(l) = location {
+                q = q.location(l.clone());
+            }
+            q
+        };
+        let queued = DocumentQuery::new(OUTBOX, BATCH).status(CommandStatus::Queued.as_str());
+        let queued = if now_all { queued } else { queued.due_by(now) };
+        let mut due = inner.store.documents(&scoped(queued)).await?;
+        if due.len() < BATCH as usize {
+            // Claims that expired: their instance died while handing them out.
+            let stale = DocumentQuery::new(OUTBOX, BATCH - due.len() as u32)
+                .status(CommandStatus::Sending.as_str())
+                .due_by(now);
+            due.extend(inner.store.documents(&scoped(stale)).await?);
         }
-        let due = inner.store.documents(&q).await?;
         let claim_until = now + lease_ttl(inner);
         let mut claimed: Vec<(String, u64, Body)> = Vec::new();
         for doc in due {

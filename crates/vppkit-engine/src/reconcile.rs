@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use vppkit_core::{Holder, HoldingStatus, LocationId};
-use vppkit_rules::{LocationPlan, Plan, Precondition};
+use vppkit_rules::{Directory, LocationPlan, Plan, Precondition};
 use vppkit_store::NewDocument;
 
 use crate::apply::ApplyReport;
@@ -137,7 +137,8 @@ impl Engine {
         let held = if self.confirmed_revision().await? == revision {
             Vec::new()
         } else {
-            self.hold_wide_releases(&mut to_apply, revision).await?
+            self.hold_wide_releases(&mut to_apply, revision, &desired.state.directory)
+                .await?
         };
         for h in &held {
             tracing::warn!(location = %h.location, would_release = h.would_release, held = h.held, revision, "releases held by the blast-radius guard");
@@ -166,6 +167,7 @@ impl Engine {
         &self,
         plan: &mut Plan,
         revision: u64,
+        directory: &Directory,
     ) -> Result<Vec<HeldReleases>> {
         let guard = self.inner.config.blast_radius;
         let mut held_out = Vec::new();
@@ -174,7 +176,7 @@ impl Engine {
             if lp.disassociate.is_empty() && lp.revoke.is_empty() && lp.retire_users.is_empty() {
                 continue;
             }
-            let (would, held) = self.release_size(lp).await?;
+            let (would, held) = self.release_size(lp, directory).await?;
             if !guard.exceeded(would, held) {
                 continue;
             }
@@ -206,14 +208,22 @@ impl Engine {
         Ok(held_out)
     }
 
-    /// How many licences a location's plan would release, and how many it holds.
-    async fn release_size(&self, lp: &LocationPlan) -> Result<(u64, u64)> {
+    /// How many licences a location's plan would release, and how many this
+    /// manager manages there: the ones it assigned, and the ones found at
+    /// Apple on devices its directory lists (another MDM's are never at stake).
+    async fn release_size(&self, lp: &LocationPlan, directory: &Directory) -> Result<(u64, u64)> {
         let (mut book, _) = self.inner.read_location(&lp.location).await?;
         let book = book.as_mut().expect("read_location loads the book");
         let ledger = &book.ledger;
         let held = ledger
             .holdings()
-            .filter(|(_, _, s)| matches!(s, HoldingStatus::Active | HoldingStatus::Adopted))
+            .filter(|(_, h, s)| match s {
+                HoldingStatus::Active => true,
+                HoldingStatus::Adopted => {
+                    matches!(h, Holder::Device(d) if directory.device(d).is_some())
+                }
+                _ => false,
+            })
             .count() as u64;
         let mut released: BTreeSet<(String, String)> = BTreeSet::new();
         for b in &lp.disassociate {

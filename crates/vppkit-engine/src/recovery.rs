@@ -45,7 +45,7 @@ impl Engine {
                 }
             }
             // Commands queued before a crash (or a sink that failed) go out now.
-            report.commands_handed_out = self.dispatch_commands(None).await?.handed_out;
+            report.commands_handed_out = self.dispatch(None, true).await?.handed_out;
             tracing::info!(
                 found = report.found,
                 open = report.still_open,

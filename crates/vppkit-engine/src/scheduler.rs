@@ -152,18 +152,20 @@ impl Scheduler {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(self.engine.inner.config.event_poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Every handle dropped: the loop goes on, without requests.
+        let mut handles = true;
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return Ok(()),
-                cmd = self.rx.recv() => match cmd {
+                cmd = self.rx.recv(), if handles => match cmd {
                     Some(Command::SyncNow(location, kind)) => self.sync_now(location, kind).await,
                     Some(Command::ReconcileNow) => {
                         if let Err(e) = self.reconcile().await {
                             tracing::warn!(error = %e, "reconcile pass failed");
                         }
                     }
-                    None => return Ok(()),
+                    None => handles = false,
                 },
                 _ = self.engine.inner.wake.notified() => self.round().await,
                 _ = tick.tick() => self.round().await,

@@ -500,6 +500,13 @@ pub enum BlockReason {
     },
     /// Every location that holds the asset has a token that does not allow writes.
     NoWritableLocation,
+    /// The VPP user was created by another MDM (or by a person) in this location: vppkit
+    /// never gives it a licence, never releases its licences and never retires it,
+    /// whatever the policies say.
+    ForeignUser {
+        /// Where the user belongs to another MDM.
+        location: LocationId,
+    },
     /// The licence cannot be taken back (the asset is not revocable, or is a book).
     NotRevocable {
         /// Where the licence stays.
@@ -611,6 +618,9 @@ impl Blocked {
             ),
             BlockReason::ReleaseInFlight { location } => format!(
                 "{h}'s licence of {a} in location {location} is being released; it can be assigned again once that completes{by}."
+            ),
+            BlockReason::ForeignUser { location } => format!(
+                "{h} is left alone for {a}{by}: this VPP user of location {location} was created by another MDM, and vppkit never gives, releases or retires another MDM's users."
             ),
             BlockReason::NoWritableLocation => format!(
                 "{h} cannot get {a}{by}: every location holding it has a token that does not allow changes."

@@ -1214,6 +1214,32 @@ impl<'a> Run<'a> {
                 HRef::Dev(_) => best_free(&free, &mut writable.iter().copied()),
                 HRef::User(u) => {
                     let user = &self.dir.users()[u as usize];
+                    // Another MDM's VPP user is never given a licence: its locations
+                    // are not candidates.
+                    let foreign = |li: usize| {
+                        let loc = &self.snap.locs[li];
+                        loc.users.contains_key(&user.id)
+                            && !self.view.is_own_user(&loc.id, &user.id)
+                    };
+                    let foreign_at = writable
+                        .iter()
+                        .map(|&s| self.snap.slots[s].loc)
+                        .find(|&li| foreign(li));
+                    let writable: Vec<usize> = writable
+                        .iter()
+                        .copied()
+                        .filter(|&s| !foreign(self.snap.slots[s].loc))
+                        .collect();
+                    if let (Some(li), true) = (foreign_at, writable.is_empty()) {
+                        let loc = self.snap.locs[li].id.clone();
+                        self.block(
+                            adam,
+                            holder,
+                            Some(dm.policy),
+                            BlockReason::ForeignUser { location: loc },
+                        );
+                        continue;
+                    }
                     if user.email.is_none() && user.managed_apple_id.is_none() {
                         self.block(adam, holder, Some(dm.policy), BlockReason::NoAccountDetails);
                         continue;
@@ -1598,6 +1624,16 @@ impl<'a> Run<'a> {
         }
         if !self.snap.locs[li].writable {
             return;
+        }
+        if let HRef::User(u) = href {
+            let loc = &self.snap.locs[li];
+            let id = &self.dir.users()[u as usize].id;
+            if loc.users.contains_key(id) && !self.view.is_own_user(&loc.id, id) {
+                let location = loc.id.clone();
+                let holder = self.holder(href);
+                self.block(adam, holder, policy, BlockReason::ForeignUser { location });
+                return;
+            }
         }
         let holder = self.hcode(href);
         self.loc_acc[li].disassociate.push(Item {

@@ -14,6 +14,7 @@ mod licences;
 mod mocks;
 mod notifications;
 mod onboarding;
+mod reconciler;
 mod scale;
 mod scheduler;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses each

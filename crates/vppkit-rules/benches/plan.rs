@@ -3,8 +3,10 @@
 //! self-service requests.
 //!
 //! Run: `cargo bench -p vppkit-rules --bench plan`. Besides criterion's timings it prints the
-//! peak resident memory of one plan and the Apple calls for one app to 100,000 devices
-//! against one call per device.
+//! peak resident memory of one plan, the cost of a re-plan after one change with
+//! [`PlanSession`] against a full re-plan of the same inputs (the reconciler re-plans on
+//! every purchase, accepted invitation and directory edit), and the Apple calls for one app
+//! to 100,000 devices against one call per device.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -17,8 +19,8 @@ use vppkit_core::{
 };
 use vppkit_rules::{
     Directory, DirectoryDevice, DirectoryUser, EnrollmentType, Group, GroupId, InstallRequest,
-    Intent, LicenceState, LicenceType, OsVersion, PlanContext, Planner, Policy, PolicyId,
-    PolicySet, ReleaseRules, Target,
+    Intent, LicenceState, LicenceType, LicenceView, OsVersion, Plan, PlanContext, PlanSession,
+    Planner, Policy, PolicyId, PolicySet, ReleaseRules, Target,
 };
 
 const DEVICES: usize = 100_000;
@@ -279,6 +281,8 @@ fn report(w: &World, dir: &Directory) {
         steady.commands.len()
     );
 
+    one_change(w, dir, &applied);
+
     // One app to every device: the plan's calls against one call per device.
     let one = PolicySet::new(
         ReleaseRules::default(),
@@ -317,6 +321,157 @@ fn report(w: &World, dir: &Directory) {
     );
 }
 
+/// One change of the steady state, as the reconciler sees it.
+struct Change {
+    name: &'static str,
+    dir: Directory,
+    policies: PolicySet,
+    state: LicenceState,
+}
+
+/// The changes measured: what the reconciler re-plans on, and two that change ids.
+fn changes(w: &World, dir: &Directory, applied: &LicenceState) -> Vec<Change> {
+    let a = LocationId::new("district-a").unwrap();
+    let same = |name, state: LicenceState| Change {
+        name,
+        dir: dir.clone(),
+        policies: w.policies.clone(),
+        state,
+    };
+    let mut out = Vec::new();
+    // A purchase: 50 more licences of a scarce app (21 to 40 have 100; some are waitlisted).
+    let mut purchase = applied.clone();
+    let scarce = (21..=40).find(|&i| i % 20 != 19).expect("a scarce app");
+    let info = applied
+        .assets(&a)
+        .into_iter()
+        .find(|x| x.asset.key == key(scarce))
+        .unwrap();
+    let mut asset = info.asset.clone();
+    asset.counts = AssetCounts::new(150, 0, 150, 0);
+    purchase.add_asset(&a, asset, info.bundle_id);
+    out.push(same("purchase of 50 licences of one app", purchase));
+    // An accepted invitation: a Registered user becomes Associated.
+    let mut accepted = applied.clone();
+    let registered = applied
+        .users(&a)
+        .into_iter()
+        .find(|u| u.status == VppUserStatus::Registered)
+        .expect("a registered user");
+    accepted.set_user(
+        &a,
+        VppUser::new(registered.client_user_id, VppUserStatus::Associated),
+    );
+    out.push(same("accepted invitation", accepted));
+    // A directory edit: one user joins one user group.
+    let mut groups = w.groups.clone();
+    groups[5].users.push(uid(USERS - 1));
+    out.push(Change {
+        name: "group membership (one user joins a group)",
+        dir: Directory::new(w.users.clone(), w.devices.clone(), groups).unwrap(),
+        policies: w.policies.clone(),
+        state: applied.clone(),
+    });
+    // A policy edited: one user-group policy's priority.
+    let mut edited = w.policies.clone();
+    edited.policies[7].priority += 5;
+    out.push(Change {
+        name: "policy edited (priority)",
+        dir: dir.clone(),
+        policies: edited,
+        state: applied.clone(),
+    });
+    // A device added: ids move, so the session plans everything.
+    let mut devices = w.devices.clone();
+    let os = OsVersion::parse("17.5").unwrap();
+    devices.push(DirectoryDevice::new(serial(DEVICES), Platform::Ios, os).with_user(uid(3)));
+    out.push(Change {
+        name: "device added (ids move: full re-plan)",
+        dir: Directory::new(w.users.clone(), devices, w.groups.clone()).unwrap(),
+        policies: w.policies.clone(),
+        state: applied.clone(),
+    });
+    out
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Re-plans after one change with a [`PlanSession`] that planned the steady state before,
+/// against a full plan of the same inputs (the baseline, same run). Each figure is the
+/// median of 5 runs; every incremental plan is checked equal to the full one.
+fn one_change(w: &World, dir: &Directory, applied: &LicenceState) {
+    const RUNS: usize = 5;
+    let mut session = PlanSession::new(Planner::new());
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let rss = status_kib("VmRSS:");
+    let t = Instant::now();
+    session.plan(dir, &w.policies, applied, &w.ctx).unwrap();
+    let primed = t.elapsed();
+    let (rss_after, peak) = (status_kib("VmRSS:"), status_kib("VmHWM:"));
+    eprintln!(
+        "session: first plan of the steady state {:.0} ms (full, {} apps); it keeps {:.0} MiB of inputs and outputs, peak during it +{:.0} MiB{}",
+        primed.as_secs_f64() * 1e3,
+        session.last().apps,
+        rss_after.zip(rss).map_or(f64::NAN, |(a, b)| a.saturating_sub(b) as f64 / 1024.0),
+        peak.zip(rss).map_or(f64::NAN, |(a, b)| a.saturating_sub(b) as f64 / 1024.0),
+        if reset { "" } else { " (peak not reset)" }
+    );
+    let mut worst: Option<(f64, f64, &'static str)> = None;
+    for change in changes(w, dir, applied) {
+        let mut inc = Vec::new();
+        let mut full = Vec::new();
+        let mut cpu = Vec::new();
+        let mut replanned = 0;
+        let mut is_full = false;
+        for _ in 0..RUNS {
+            // Back to the steady state (itself a one-change re-plan, not timed), then the change.
+            session.plan(dir, &w.policies, applied, &w.ctx).unwrap();
+            let (t, c) = (Instant::now(), cpu_seconds());
+            let plan = session
+                .plan(&change.dir, &change.policies, &change.state, &w.ctx)
+                .unwrap();
+            inc.push(t.elapsed().as_secs_f64() * 1e3);
+            cpu.push(
+                cpu_seconds()
+                    .zip(c)
+                    .map_or(f64::NAN, |(b, a)| (b - a) * 1e3),
+            );
+            replanned = session.last().replanned;
+            is_full = session.last().full;
+            let t = Instant::now();
+            let expected: Plan = Planner::new()
+                .plan(&change.dir, &change.policies, &change.state, &w.ctx)
+                .unwrap();
+            full.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(plan, expected, "incremental plan differs: {}", change.name);
+        }
+        let (inc, full, cpu) = (median(inc), median(full), median(cpu));
+        eprintln!(
+            "  {}: {:.1} ms wall, {:.1} ms CPU, {} of {} apps planned again{}; baseline (full re-plan of the same inputs): {:.0} ms wall; ratio {:.3}",
+            change.name,
+            inc,
+            cpu,
+            replanned,
+            session.last().apps,
+            if is_full { " (full)" } else { "" },
+            full,
+            inc / full
+        );
+        if !is_full && worst.is_none_or(|(x, _, _)| inc > x) {
+            worst = Some((inc, full, change.name));
+        }
+    }
+    if let Some((inc, full, name)) = worst {
+        eprintln!(
+            "re-plan after one change: {inc:.1} ms wall (the slowest of the incremental changes above: {name}); baseline (full re-plan of the same inputs): {full:.0} ms wall; ratio {:.3}",
+            inc / full
+        );
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let w = build();
     let dir = Directory::new(w.users.clone(), w.devices.clone(), w.groups.clone()).unwrap();
@@ -340,6 +495,27 @@ fn bench(c: &mut Criterion) {
         b.iter_with_large_drop(|| {
             Planner::new()
                 .plan(black_box(&dir), &w.policies, &applied, &w.ctx)
+                .unwrap()
+        })
+    });
+    // One change back and forth: each call re-plans the other state.
+    let purchase = changes(&w, &dir, &applied).into_iter().next().unwrap();
+    let mut session = PlanSession::new(Planner::new());
+    session.plan(&dir, &w.policies, &applied, &w.ctx).unwrap();
+    let mut flip = false;
+    g.bench_function("replan_after_one_change_incremental", |b| {
+        b.iter_with_large_drop(|| {
+            flip = !flip;
+            let state = if flip { &purchase.state } else { &applied };
+            session
+                .plan(black_box(&dir), &w.policies, state, &w.ctx)
+                .unwrap()
+        })
+    });
+    g.bench_function("replan_after_one_change_full_baseline", |b| {
+        b.iter_with_large_drop(|| {
+            Planner::new()
+                .plan(black_box(&dir), &w.policies, &purchase.state, &w.ctx)
                 .unwrap()
         })
     });

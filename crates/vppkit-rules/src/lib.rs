@@ -66,6 +66,7 @@ mod planner;
 mod policy;
 mod release;
 mod schema;
+mod session;
 mod view;
 
 pub use command::{
@@ -92,4 +93,5 @@ pub use release::{GoneRelease, ReleaseRules, ScopeRelease, UninstallRelease};
 pub use schema::{
     command_channel, platform_rule, Channel, CommandKind, CommandRefusal, PlatformRule,
 };
+pub use session::{PlanSession, ReplanStats};
 pub use view::{AssetInfo, LicenceState, LicenceView, LocationInfo};

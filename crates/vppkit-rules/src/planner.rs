@@ -229,18 +229,19 @@ impl Planner {
         let mut run = Run::new(self, directory, policies, &snap, view, ctx);
         run.validate_all();
         run.requests();
-        let adam_ids: BTreeSet<AdamId> = snap
-            .catalog
-            .keys()
-            .cloned()
-            .chain(run.by_adam.keys().cloned())
-            .collect();
-        for adam in adam_ids {
-            run.app(&adam);
+        for (i, adam) in run.adam_ids().iter().enumerate() {
+            let out = run.plan_app(adam);
+            run.merge(adam, out, i as u32 + 1);
         }
-        run.gone_holders();
-        run.users_gone();
         Ok(run.finish())
+    }
+
+    pub(crate) fn check(&self) -> Result<(), PlanError> {
+        self.limits.validate()?;
+        if self.max_devices_per_user_licence == 0 {
+            return Err(PlanError::ZeroDevicesPerUserLicence);
+        }
+        Ok(())
     }
 }
 
@@ -253,9 +254,10 @@ fn sorted_policies(set: &PolicySet) -> Vec<&Policy> {
 // ---------------------------------------------------------------------------------------
 // Snapshot of the view.
 
-struct SlotMeta {
-    loc: usize,
-    key: AssetKey,
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SlotMeta {
+    pub(crate) loc: usize,
+    pub(crate) key: AssetKey,
     book: bool,
     /// The product type when it is not one vppkit knows (no command can be rendered).
     unknown_type: Option<ProductType>,
@@ -266,27 +268,27 @@ struct SlotMeta {
     bundle_id: Option<String>,
 }
 
-struct LocSnap {
-    id: LocationId,
-    writable: bool,
+pub(crate) struct LocSnap {
+    pub(crate) id: LocationId,
+    pub(crate) writable: bool,
     /// Active VPP users (Registered or Associated).
-    users: HashMap<ClientUserId, VppUserStatus>,
+    pub(crate) users: HashMap<ClientUserId, VppUserStatus>,
     /// Every active VPP user id, sorted.
-    active_users: Vec<ClientUserId>,
+    pub(crate) active_users: Vec<ClientUserId>,
     /// Users Apple lists only with a status vppkit does not know: they exist at
     /// Apple, so they are neither created again nor given licences.
-    unknown_status: HashMap<ClientUserId, VppUserStatus>,
+    pub(crate) unknown_status: HashMap<ClientUserId, VppUserStatus>,
 }
 
-struct Snapshot {
-    locs: Vec<LocSnap>,
+pub(crate) struct Snapshot {
+    pub(crate) locs: Vec<LocSnap>,
     loc_index: BTreeMap<LocationId, usize>,
-    slots: Vec<SlotMeta>,
+    pub(crate) slots: Vec<SlotMeta>,
     catalog: BTreeMap<AdamId, Vec<usize>>,
 }
 
 impl Snapshot {
-    fn read(view: &dyn LicenceView) -> Self {
+    pub(crate) fn read(view: &dyn LicenceView) -> Self {
         let mut infos = view.locations();
         infos.sort_by(|a, b| a.id.cmp(&b.id));
         infos.dedup_by(|a, b| a.id == b.id);
@@ -507,7 +509,48 @@ struct GoneHoldings {
     adopted: Vec<usize>,
 }
 
-struct Run<'a> {
+/// One thing an app's planning emitted into the blocked list, in order: a block, or a
+/// user registration (whether it is new, and its invitation's blocks, is decided when the
+/// apps' outputs are merged in adam id order: the first app to register a user wins).
+#[derive(Clone)]
+pub(crate) enum BlockEntry {
+    Block(Blocked),
+    Register { li: usize, user: u32, policy: u32 },
+}
+
+/// Everything the planning of one app (adam id) emits. An app's output depends only on its
+/// own inputs (its slots, their holdings, its policies, the holders they reach, its
+/// requests, grace records of its holdings, and `now` when `uses_now`), never on another
+/// app's output: the outputs are merged afterwards in adam id order ([`Run::merge`]).
+#[derive(Clone, Default)]
+pub(crate) struct AppOut {
+    pub(crate) associate: Vec<(usize, Item)>,
+    pub(crate) disassociate: Vec<(usize, Item)>,
+    /// Holdings of gone holders: (location, holder, slot, adopted).
+    pub(crate) gone: Vec<(usize, Holder, usize, bool)>,
+    /// Commands keyed by (device rank, request kind); the app's position is added on merge.
+    pub(crate) commands: Vec<((u32, u8), DeviceCommand)>,
+    pub(crate) waitlisted: Vec<Waitlisted>,
+    pub(crate) blocked: Vec<BlockEntry>,
+    pub(crate) pending: Vec<PendingRelease>,
+    /// Whether the output depends on `PlanContext::now`.
+    pub(crate) uses_now: bool,
+}
+
+impl AppOut {
+    /// A rough size, to keep large outputs out of a cache.
+    pub(crate) fn weight(&self) -> usize {
+        self.associate.len()
+            + self.disassociate.len()
+            + self.gone.len()
+            + self.commands.len()
+            + self.waitlisted.len()
+            + self.blocked.len()
+            + self.pending.len()
+    }
+}
+
+pub(crate) struct Run<'a> {
     planner: &'a Planner,
     dir: &'a Directory,
     set: &'a PolicySet,
@@ -525,8 +568,6 @@ struct Run<'a> {
     /// Device and user index by rank.
     dev_by_rank: Vec<u32>,
     user_by_rank: Vec<u32>,
-    /// Position of the app being planned in adam id order.
-    app_seq: u32,
     user_rank: Vec<u32>,
     /// Licence user of each device (not retired, not a shared iPad).
     dev_user: Vec<Option<u32>>,
@@ -560,6 +601,8 @@ struct Run<'a> {
     invitations: BTreeMap<(usize, ClientUserId), Invitation>,
     /// Holders not in the directory that get per-asset disassociations (code `CODE_GONE`).
     gone_holders: Vec<Holder>,
+    /// The output of the app being planned.
+    out: AppOut,
 }
 
 impl Resolve for Run<'_> {
@@ -587,7 +630,7 @@ const CLASS_REQUIRED: u8 = 0;
 const CLASS_AVAILABLE: u8 = 1;
 
 impl<'a> Run<'a> {
-    fn new(
+    pub(crate) fn new(
         planner: &'a Planner,
         dir: &'a Directory,
         set: &'a PolicySet,
@@ -670,7 +713,6 @@ impl<'a> Run<'a> {
             dev_rank,
             dev_by_rank: order.clone(),
             user_by_rank: uorder,
-            app_seq: 0,
             user_rank,
             dev_user,
             user_devs,
@@ -702,10 +744,71 @@ impl<'a> Run<'a> {
             violations: Vec::new(),
             invitations: BTreeMap::new(),
             gone_holders: Vec::new(),
+            out: AppOut::default(),
         }
     }
 
-    fn validate_all(&mut self) {
+    /// Every app to plan, in adam id order: the catalog's and the valid policies'.
+    pub(crate) fn adam_ids(&self) -> Vec<AdamId> {
+        let set: BTreeSet<&AdamId> = self
+            .snap
+            .catalog
+            .keys()
+            .chain(self.by_adam.keys())
+            .collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// The requests of each app: devices, oldest request first.
+    pub(crate) fn request_devices(&self) -> BTreeMap<AdamId, Vec<u32>> {
+        self.requests
+            .iter()
+            .map(|(a, v)| (a.clone(), v.iter().map(|&(d, _)| d).collect()))
+            .collect()
+    }
+
+    /// The valid policies (indices) of each app.
+    pub(crate) fn by_adam(&self) -> &BTreeMap<AdamId, Vec<u32>> {
+        &self.by_adam
+    }
+
+    /// Plans one app; its output is returned, not yet merged.
+    pub(crate) fn plan_app(&mut self, adam: &AdamId) -> AppOut {
+        self.app(adam);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Adds one app's output; `seq` is the app's position in adam id order, from 1.
+    pub(crate) fn merge(&mut self, adam: &AdamId, out: AppOut, seq: u32) {
+        for (li, it) in out.associate {
+            self.loc_acc[li].associate.push(it);
+        }
+        for (li, it) in out.disassociate {
+            self.loc_acc[li].disassociate.push(it);
+        }
+        for (li, holder, slot, adopted) in out.gone {
+            let g = self.loc_acc[li].gone.entry(holder).or_default();
+            if adopted {
+                g.adopted.push(slot);
+            } else {
+                g.ours.push(slot);
+            }
+        }
+        self.commands.reserve(out.commands.len());
+        for ((rank, kind), c) in out.commands {
+            self.commands.push(((rank, seq, kind), c));
+        }
+        self.waitlisted.extend(out.waitlisted);
+        for e in out.blocked {
+            match e {
+                BlockEntry::Block(b) => self.blocked.push(b),
+                BlockEntry::Register { li, user, policy } => self.register(li, user, adam, policy),
+            }
+        }
+        self.pending.extend(out.pending);
+    }
+
+    pub(crate) fn validate_all(&mut self) {
         for (i, p) in self.policies.iter().enumerate() {
             let v = validate_policy(p, self.dir, self.snap);
             if v.is_empty() {
@@ -719,7 +822,7 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn requests(&mut self) {
+    pub(crate) fn requests(&mut self) {
         for (seq, r) in self.ctx.requests.iter().enumerate() {
             match self.dir.device_pos(&r.device) {
                 Some(d) if !self.dir.devices()[d].retired => {
@@ -772,12 +875,12 @@ impl<'a> Run<'a> {
 
     fn block(&mut self, adam: &AdamId, holder: Holder, policy: Option<u32>, reason: BlockReason) {
         let policy = policy.map(|p| self.policies[p as usize].id.clone());
-        self.blocked.push(Blocked {
+        self.out.blocked.push(BlockEntry::Block(Blocked {
             adam_id: adam.clone(),
             holder,
             policy,
             reason,
-        });
+        }));
     }
 
     /// Marks the devices a policy reaches and calls `visit(device, licence user)` once per
@@ -856,7 +959,6 @@ impl<'a> Run<'a> {
 
     /// Plans one app (adam id) across every location that holds it.
     fn app(&mut self, adam: &AdamId) {
-        self.app_seq += 1;
         self.stamp += 1;
         let st = self.stamp;
         let slots: Vec<usize> = self.snap.catalog.get(adam).cloned().unwrap_or_default();
@@ -1291,7 +1393,11 @@ impl<'a> Run<'a> {
                         let pick = best_free(&free, &mut writable.iter().copied());
                         if let Some(s) = pick {
                             let li = self.snap.slots[s].loc;
-                            self.register(li, u, adam, dm.policy);
+                            self.out.blocked.push(BlockEntry::Register {
+                                li,
+                                user: u,
+                                policy: dm.policy,
+                            });
                             if user.managed_apple_id.is_none() {
                                 let loc = self.snap.locs[li].id.clone();
                                 self.block(
@@ -1315,12 +1421,15 @@ impl<'a> Run<'a> {
                     let slot = &self.snap.slots[s];
                     let li = slot.loc;
                     let code = self.hcode(dm.holder);
-                    self.loc_acc[li].associate.push(Item {
-                        asset: s as u32,
-                        holder: code,
-                        reason: ChangeReason::Policy,
-                        policy: Some(dm.policy),
-                    });
+                    self.out.associate.push((
+                        li,
+                        Item {
+                            asset: s as u32,
+                            holder: code,
+                            reason: ChangeReason::Policy,
+                            policy: Some(dm.policy),
+                        },
+                    ));
                     let after = Precondition::Associated {
                         location: self.snap.locs[li].id.clone(),
                         asset: slot.key.clone(),
@@ -1337,7 +1446,7 @@ impl<'a> Run<'a> {
                         .and_then(|l| self.snap.loc_index.get(l).copied());
                     let pos = wait_pos.entry(pin).or_insert(0);
                     *pos += 1;
-                    self.waitlisted.push(Waitlisted {
+                    self.out.waitlisted.push(Waitlisted {
                         adam_id: adam.clone(),
                         location: pin.map(|l| self.snap.locs[l].id.clone()),
                         holder,
@@ -1549,12 +1658,8 @@ impl<'a> Run<'a> {
                     if !release {
                         continue;
                     }
-                    let g = self.loc_acc[li].gone.entry(h.holder).or_default();
-                    if h.status == HoldingStatus::Adopted {
-                        g.adopted.push(h.slot);
-                    } else {
-                        g.ours.push(h.slot);
-                    }
+                    let adopted = h.status == HoldingStatus::Adopted;
+                    self.out.gone.push((li, h.holder, h.slot, adopted));
                 }
                 Some(r) => {
                     let in_scope = match r {
@@ -1582,10 +1687,11 @@ impl<'a> Run<'a> {
                                 .copied()
                                 .unwrap_or(self.ctx.now);
                             let release_at = since + Duration::days(i64::from(days));
+                            self.out.uses_now = true;
                             if self.ctx.now >= release_at {
                                 self.release(adam, r, h.slot, ChangeReason::GraceExpired, None);
                             } else {
-                                self.pending.push(PendingRelease {
+                                self.out.pending.push(PendingRelease {
                                     location: key.location,
                                     asset: key.asset,
                                     holder: key.holder,
@@ -1636,12 +1742,15 @@ impl<'a> Run<'a> {
             }
         }
         let holder = self.hcode(href);
-        self.loc_acc[li].disassociate.push(Item {
-            asset: s as u32,
-            holder,
-            reason,
-            policy,
-        });
+        self.out.disassociate.push((
+            li,
+            Item {
+                asset: s as u32,
+                holder,
+                reason,
+                policy,
+            },
+        ));
     }
 
     fn register(&mut self, li: usize, u: u32, adam: &AdamId, pi: u32) {
@@ -1678,8 +1787,12 @@ impl<'a> Run<'a> {
                             enrollment: dev.enrollment,
                             refusal,
                         };
-                        let holder = Holder::User(client_user_id.clone());
-                        self.block(adam, holder, Some(pi), reason);
+                        self.blocked.push(Blocked {
+                            adam_id: adam.clone(),
+                            holder: Holder::User(client_user_id.clone()),
+                            policy: Some(self.policies[pi as usize].id.clone()),
+                            reason,
+                        });
                     }
                 }
             }
@@ -1770,8 +1883,9 @@ impl<'a> Run<'a> {
             "RemoveApplication" => 3,
             _ => 4,
         };
-        self.commands
-            .push(((self.dev_rank[d as usize], self.app_seq, kind), c));
+        self.out
+            .commands
+            .push(((self.dev_rank[d as usize], kind), c));
     }
 
     /// Install commands for a holder that already holds the app: only on devices whose
@@ -1895,7 +2009,10 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn finish(mut self) -> Plan {
+    /// Gone holders and users across every app, then the plan.
+    pub(crate) fn finish(mut self) -> Plan {
+        self.gone_holders();
+        self.users_gone();
         let limits = self.planner.limits;
         let mut locations = Vec::new();
         let accs = std::mem::take(&mut self.loc_acc);

@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use vppkit_core::{Holder, HoldingStatus, Platform, TokenState, VppUserStatus};
 use vppkit_rules::{
     DirectoryDevice, DirectoryUser, EnrollmentType, GoneRelease, Group, InstallRequest, Intent,
-    LicenceType, LicenceView, MdmCommand, Plan, Policy, ReleaseRules, ScopeRelease, Target,
-    UninstallRelease,
+    LicenceType, LicenceView, MdmCommand, Plan, PlanSession, Planner, Policy, ReleaseRules,
+    ScopeRelease, Target, UninstallRelease,
 };
 
 use crate::fixture::*;
@@ -507,5 +507,152 @@ proptest! {
             plan = w.plan();
         }
         prop_assert!(plan.is_empty(), "no fixed point: {:#?}", plan.explain());
+    }
+}
+
+/// One small change of the world: a holding, a VPP user (an accepted invitation), a group
+/// membership, a policy field, a device, a user, an asset's count (a purchase or a refund),
+/// a self-service request.
+fn mutate(g: &mut Gen, kind: u8, i: usize, v: u8) {
+    match kind {
+        0 => {
+            if g.holdings.is_empty() || v.is_multiple_of(3) {
+                g.holdings.push((i % 2, 1 + v % 4, i % 32, v % 4));
+            } else if v % 3 == 1 {
+                let n = g.holdings.len();
+                g.holdings.remove(i % n);
+            } else {
+                let n = g.holdings.len();
+                g.holdings[i % n].3 = v % 4;
+            }
+        }
+        1 => {
+            if g.vpp_users.is_empty() || v.is_multiple_of(3) {
+                g.vpp_users
+                    .push((i % 2, i % 8, v.is_multiple_of(2), v.is_multiple_of(5)));
+            } else {
+                let n = g.vpp_users.len();
+                let e = &mut g.vpp_users[i % n];
+                if v % 3 == 1 {
+                    e.2 = !e.2;
+                } else {
+                    e.3 = !e.3;
+                }
+            }
+        }
+        2 => {
+            let n = g.groups.len();
+            let grp = &mut g.groups[i % n];
+            match v % 4 {
+                0 => grp.0.push(usize::from(v) % 8),
+                1 => grp.1.push(usize::from(v) % 20),
+                2 => {
+                    grp.0.pop();
+                }
+                _ => {
+                    grp.1.pop();
+                }
+            }
+        }
+        3 => {
+            if g.policies.is_empty() {
+                return;
+            }
+            let n = g.policies.len();
+            let p = &mut g.policies[i % n];
+            match v % 6 {
+                0 => p.1 = (p.1 + 1) % 7,
+                1 => p.2 = (p.2 + 1) % 5,
+                2 => p.3 = (p.3 + 1) % 2,
+                3 => p.4 = (p.4 + 2) % 3,
+                4 => p.5 = (p.5 + 1) % 4,
+                _ => p.6 = p.6.map_or(Some(usize::from(v)), |_| None),
+            }
+        }
+        4 => {
+            let n = g.devices.len();
+            let d = &mut g.devices[i % n];
+            match v % 5 {
+                0 => d.0 = d.0.map_or(Some(usize::from(v) % 8), |_| None),
+                1 => d.1 = (d.1 + 1) % 6,
+                2 => d.2 = !d.2,
+                3 => d.3 = (d.3 + 1) % 4,
+                _ => d.4 = !d.4,
+            }
+        }
+        5 => {
+            let n = g.users.len();
+            let u = &mut g.users[i % n];
+            if v.is_multiple_of(2) {
+                u.0 = (u.0 + 1) % 5;
+            } else {
+                u.1 = !u.1;
+            }
+        }
+        6 => {
+            let n = g.locations.len();
+            let assets = &mut g.locations[i % n].0;
+            let m = assets.len();
+            assets[usize::from(v) % m].1 = u32::from(v) % 12;
+        }
+        _ => {
+            if g.requests.is_empty() || v.is_multiple_of(2) {
+                g.requests.push((i % 20, 1 + v % 4));
+            } else {
+                let n = g.requests.len();
+                g.requests.remove(i % n);
+            }
+        }
+    }
+}
+
+fn full_plan(w: &World) -> Plan {
+    w.plan()
+}
+
+fn session_plan(s: &mut PlanSession, w: &World) -> Plan {
+    s.plan(&w.directory(), &w.policy_set(), &w.state, &w.ctx)
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// The incremental planner always returns the full plan of the same inputs: after each
+    /// of a few single changes, after the plan is applied, and as time passes with the
+    /// previous plan's pending releases; planning the same inputs again replans nothing.
+    #[test]
+    fn incremental_plan_equals_full_plan(
+        g in gen(),
+        changes in prop::collection::vec((0u8..8, 0usize..64, any::<u8>()), 1..5),
+        days in 0i64..5,
+    ) {
+        let mut session = PlanSession::new(Planner::new());
+        let mut g = g;
+        let w = build(&g, false);
+        let first = session_plan(&mut session, &w);
+        prop_assert_eq!(&first, &full_plan(&w));
+        let mut pending = first.pending_releases;
+        let mut now = w.ctx.now;
+        for (kind, i, v) in changes {
+            mutate(&mut g, kind, i, v);
+            let mut w = build(&g, false);
+            now += chrono::Duration::days(days);
+            w.ctx.now = now;
+            w.ctx = w.ctx.clone().with_pending(&pending);
+            let plan = session_plan(&mut session, &w);
+            prop_assert_eq!(&plan, &full_plan(&w), "after change {} {} {}", kind, i, v);
+            pending = plan.pending_releases.clone();
+            // The world after the plan is applied.
+            let mut applied = w;
+            apply(&mut applied, &plan);
+            applied.ctx = applied.ctx.clone().with_pending(&pending);
+            let again = session_plan(&mut session, &applied);
+            prop_assert_eq!(&again, &full_plan(&applied));
+            // Nothing changed: nothing planned again, same plan.
+            let same = session_plan(&mut session, &applied);
+            prop_assert_eq!(&same, &again);
+            prop_assert_eq!(session.last().replanned, 0);
+        }
     }
 }

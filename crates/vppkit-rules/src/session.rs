@@ -1,0 +1,489 @@
+//! Incremental planning: [`PlanSession`] re-plans only the apps a change can affect.
+//!
+//! A plan is the merge, in adam id order, of one output per app (adam id); the output of an
+//! app is a function of that app's own inputs only (its slots and their holdings, its valid
+//! policies, the holders those policies reach and the holders holding it, the VPP users of
+//! those holders, its self-service requests, the grace records of its holdings, and `now`
+//! when a grace period was consulted). The cross-app parts (which app registers a user
+//! first, gone holders, users to retire, batching, the order of commands and blocked items)
+//! are recomputed on every call from the outputs.
+//!
+//! A session keeps the inputs of its previous call and each app's output. On the next call
+//! it reads the new inputs, compares them with the kept ones, and plans again only the apps
+//! whose inputs differ; the other apps' outputs are reused. It needs no description of the
+//! change: it finds it. When the integer ids the outputs are written in would change (a
+//! device or user added or removed, an asset added or removed, a policy added, removed,
+//! enabled or disabled, a location's token state, the release rules or the limits), it
+//! plans everything again. The result is the same plan [`Planner::plan`] returns for the
+//! same inputs (property test `incremental_plan_equals_full_plan`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use vppkit_core::{AdamId, ClientUserId, Holder, HoldingStatus, SerialNumber, VppUserStatus};
+
+use crate::directory::Directory;
+use crate::error::PlanError;
+use crate::ids::GroupId;
+use crate::plan::Plan;
+use crate::planner::{AppOut, HoldingKey, PlanContext, Planner, Run, SlotMeta, Snapshot};
+use crate::policy::{Policy, PolicySet, Target};
+use crate::view::LicenceView;
+
+/// App outputs larger than this (commands, items, blocked entries...) are not kept: the app
+/// is planned again next time. Keeps a first plan's million commands out of the session.
+const KEEP_AT_MOST: usize = 4_096;
+
+/// What the last [`PlanSession::plan`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplanStats {
+    /// Everything was planned (first call, or a change of the ids outputs are written in).
+    pub full: bool,
+    /// Apps (adam ids) in the plan.
+    pub apps: usize,
+    /// Apps planned in this call; the others' outputs were reused.
+    pub replanned: usize,
+}
+
+/// A planner that keeps its previous call's per-app outputs and plans again only the apps
+/// whose inputs changed. Each call returns exactly what [`Planner::plan`] returns for the
+/// same arguments.
+///
+/// ```
+/// use chrono::Utc;
+/// use vppkit_rules::{Directory, LicenceState, PlanContext, PlanSession, Planner, PolicySet};
+///
+/// let mut session = PlanSession::new(Planner::new());
+/// let (dir, policies, view) = (Directory::default(), PolicySet::default(), LicenceState::new());
+/// let ctx = PlanContext::new(Utc::now());
+/// let first = session.plan(&dir, &policies, &view, &ctx)?;
+/// let again = session.plan(&dir, &policies, &view, &ctx)?;
+/// assert_eq!(first, again);
+/// assert_eq!(session.last().replanned, 0);
+/// # Ok::<(), vppkit_rules::PlanError>(())
+/// ```
+pub struct PlanSession {
+    planner: Planner,
+    prev: Option<Prev>,
+    last: ReplanStats,
+}
+
+impl std::fmt::Debug for PlanSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanSession")
+            .field("planner", &self.planner)
+            .field("kept_apps", &self.prev.as_ref().map_or(0, |p| p.apps.len()))
+            .field("last", &self.last)
+            .finish()
+    }
+}
+
+/// The inputs of the previous call, and each app's output.
+struct Prev {
+    dir: Directory,
+    policies: PolicySet,
+    /// Enabled policies, sorted by id (the policy indices of the outputs).
+    sorted: Vec<Policy>,
+    locs: Vec<(vppkit_core::LocationId, bool)>,
+    slots: Vec<SlotMeta>,
+    fp: Fingerprint,
+    by_adam: BTreeMap<AdamId, Vec<u32>>,
+    now: DateTime<Utc>,
+    out_of_scope: BTreeMap<HoldingKey, DateTime<Utc>>,
+    /// `None`: the output was too large to keep.
+    apps: BTreeMap<AdamId, Option<AppOut>>,
+}
+
+/// The view's inputs not in the snapshot, read on every call.
+struct Fingerprint {
+    /// Holdings of each slot, sorted.
+    holdings: Vec<Vec<(Holder, HoldingStatus)>>,
+    /// Per location: every active, unknown-status or holding user id, with its active
+    /// status, unknown status and whether it is ours.
+    users: Vec<BTreeMap<ClientUserId, UserFp>>,
+    requests: BTreeMap<AdamId, Vec<u32>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct UserFp {
+    active: Option<VppUserStatus>,
+    unknown: Option<VppUserStatus>,
+    own: bool,
+}
+
+impl Fingerprint {
+    fn read(snap: &Snapshot, view: &dyn LicenceView, run: &Run<'_>) -> Self {
+        let holdings: Vec<Vec<(Holder, HoldingStatus)>> = snap
+            .slots
+            .iter()
+            .map(|s| {
+                let mut hs = view.holdings(&snap.locs[s.loc].id, &s.key);
+                hs.sort();
+                hs
+            })
+            .collect();
+        let mut users: Vec<BTreeMap<ClientUserId, UserFp>> = snap
+            .locs
+            .iter()
+            .map(|l| {
+                let mut m = BTreeMap::new();
+                for id in l.users.keys().chain(l.unknown_status.keys()) {
+                    m.entry(id.clone()).or_insert(UserFp {
+                        active: l.users.get(id).copied(),
+                        unknown: l.unknown_status.get(id).copied(),
+                        own: view.is_own_user(&l.id, id),
+                    });
+                }
+                m
+            })
+            .collect();
+        for (s, hs) in snap.slots.iter().zip(&holdings) {
+            let l = &snap.locs[s.loc];
+            for (h, _) in hs {
+                if let Holder::User(id) = h {
+                    if !users[s.loc].contains_key(id) {
+                        users[s.loc].insert(
+                            id.clone(),
+                            UserFp {
+                                active: None,
+                                unknown: None,
+                                own: view.is_own_user(&l.id, id),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Self {
+            holdings,
+            users,
+            requests: run.request_devices(),
+        }
+    }
+}
+
+impl PlanSession {
+    /// A session planning with `planner` (limits, devices per user licence).
+    pub fn new(planner: Planner) -> Self {
+        Self {
+            planner,
+            prev: None,
+            last: ReplanStats::default(),
+        }
+    }
+
+    /// The planner in use.
+    pub fn planner(&self) -> &Planner {
+        &self.planner
+    }
+
+    /// What the last call did.
+    pub fn last(&self) -> ReplanStats {
+        self.last
+    }
+
+    /// Forgets the kept outputs: the next call plans everything.
+    pub fn reset(&mut self) {
+        self.prev = None;
+    }
+
+    /// Plans, reusing the previous call's outputs of every app whose inputs did not change.
+    /// Returns exactly what [`Planner::plan`] returns for the same arguments.
+    pub fn plan(
+        &mut self,
+        directory: &Directory,
+        policies: &PolicySet,
+        view: &dyn LicenceView,
+        ctx: &PlanContext,
+    ) -> Result<Plan, PlanError> {
+        self.planner.check()?;
+        let snap = Snapshot::read(view);
+        let mut run = Run::new(&self.planner, directory, policies, &snap, view, ctx);
+        run.validate_all();
+        run.requests();
+        let fp = Fingerprint::read(&snap, view, &run);
+        let sorted: Vec<Policy> = {
+            let mut v: Vec<&Policy> = policies.policies.iter().filter(|p| p.enabled).collect();
+            v.sort_by(|a, b| a.id.cmp(&b.id));
+            v.into_iter().cloned().collect()
+        };
+        let locs: Vec<(vppkit_core::LocationId, bool)> = snap
+            .locs
+            .iter()
+            .map(|l| (l.id.clone(), l.writable))
+            .collect();
+        let by_adam = run.by_adam().clone();
+        let adams = run.adam_ids();
+        let dirty = self.prev.take().and_then(|prev| {
+            let dirty = prev.dirty(
+                directory,
+                policies,
+                &sorted,
+                &locs,
+                &snap.slots,
+                &fp,
+                &by_adam,
+                ctx,
+            )?;
+            Some((prev.apps, dirty))
+        });
+        let full = dirty.is_none();
+        let (mut kept, dirty) = dirty.unwrap_or_default();
+        let mut apps = BTreeMap::new();
+        let mut replanned = 0;
+        for (i, adam) in adams.iter().enumerate() {
+            let reuse = if full || dirty.contains(adam) {
+                None
+            } else {
+                kept.remove(adam).flatten()
+            };
+            let out = match reuse {
+                Some(out) => out,
+                None => {
+                    replanned += 1;
+                    run.plan_app(adam)
+                }
+            };
+            let keep = (out.weight() <= KEEP_AT_MOST).then(|| out.clone());
+            apps.insert(adam.clone(), keep);
+            run.merge(adam, out, i as u32 + 1);
+        }
+        let plan = run.finish();
+        self.last = ReplanStats {
+            full,
+            apps: adams.len(),
+            replanned,
+        };
+        self.prev = Some(Prev {
+            dir: directory.clone(),
+            policies: policies.clone(),
+            sorted,
+            locs,
+            slots: snap.slots,
+            fp,
+            by_adam,
+            now: ctx.now,
+            out_of_scope: ctx.out_of_scope_since.clone(),
+            apps,
+        });
+        Ok(plan)
+    }
+}
+
+impl Prev {
+    /// The apps whose inputs changed, or `None` when everything must be planned again.
+    #[allow(clippy::too_many_arguments)]
+    fn dirty(
+        &self,
+        dir: &Directory,
+        policies: &PolicySet,
+        sorted: &[Policy],
+        locs: &[(vppkit_core::LocationId, bool)],
+        slots: &[SlotMeta],
+        fp: &Fingerprint,
+        by_adam: &BTreeMap<AdamId, Vec<u32>>,
+        ctx: &PlanContext,
+    ) -> Option<BTreeSet<AdamId>> {
+        // The ids the outputs are written in: slots, policy indices, device and user
+        // positions and ranks.
+        let same_ids = policies.release == self.policies.release
+            && locs == self.locs.as_slice()
+            && slots.len() == self.slots.len()
+            && slots
+                .iter()
+                .zip(&self.slots)
+                .all(|(a, b)| a.loc == b.loc && a.key == b.key)
+            && sorted.len() == self.sorted.len()
+            && sorted.iter().zip(&self.sorted).all(|(a, b)| a.id == b.id)
+            && dir.devices().len() == self.dir.devices().len()
+            && dir
+                .devices()
+                .iter()
+                .zip(self.dir.devices())
+                .all(|(a, b)| a.serial_number == b.serial_number)
+            && dir.users().len() == self.dir.users().len()
+            && dir
+                .users()
+                .iter()
+                .zip(self.dir.users())
+                .all(|(a, b)| a.id == b.id);
+        if !same_ids {
+            return None;
+        }
+        let mut dirty: BTreeSet<AdamId> = BTreeSet::new();
+        // Assets: counts, flags, bundle id, holdings.
+        for (i, (a, b)) in slots.iter().zip(&self.slots).enumerate() {
+            if a != b || fp.holdings[i] != self.fp.holdings[i] {
+                dirty.insert(a.key.adam_id.clone());
+            }
+        }
+        // Policies: an edited policy's old and new app; any app whose valid policies differ.
+        for (a, b) in sorted.iter().zip(&self.sorted) {
+            if a != b {
+                dirty.insert(a.adam_id.clone());
+                dirty.insert(b.adam_id.clone());
+            }
+        }
+        for adam in by_adam.keys().chain(self.by_adam.keys()) {
+            if by_adam.get(adam) != self.by_adam.get(adam) {
+                dirty.insert(adam.clone());
+            }
+        }
+        // Self-service requests.
+        for adam in fp.requests.keys().chain(self.fp.requests.keys()) {
+            if fp.requests.get(adam) != self.fp.requests.get(adam) {
+                dirty.insert(adam.clone());
+            }
+        }
+        // Grace records and the clock.
+        for (k, v) in &ctx.out_of_scope_since {
+            if self.out_of_scope.get(k) != Some(v) {
+                dirty.insert(k.asset.adam_id.clone());
+            }
+        }
+        for k in self.out_of_scope.keys() {
+            if !ctx.out_of_scope_since.contains_key(k) {
+                dirty.insert(k.asset.adam_id.clone());
+            }
+        }
+        if ctx.now != self.now {
+            for (adam, out) in &self.apps {
+                if out.as_ref().is_none_or(|o| o.uses_now) {
+                    dirty.insert(adam.clone());
+                }
+            }
+        }
+        // Groups whose members changed: the apps of every policy naming them.
+        let mut groups: BTreeSet<&GroupId> = BTreeSet::new();
+        let old_groups: HashMap<&GroupId, _> =
+            self.dir.groups().iter().map(|g| (&g.id, g)).collect();
+        for g in dir.groups() {
+            if old_groups.get(&g.id) != Some(&g) {
+                groups.insert(&g.id);
+            }
+        }
+        for g in self.dir.groups() {
+            if dir.group(&g.id).is_none() {
+                groups.insert(&g.id);
+            }
+        }
+        if !groups.is_empty() {
+            for p in sorted.iter().chain(&self.sorted) {
+                let named = matches!(&p.target, Target::Group(g) if groups.contains(g))
+                    || p.exclude.iter().any(|g| groups.contains(g));
+                if named {
+                    dirty.insert(p.adam_id.clone());
+                }
+            }
+        }
+        // Holders whose directory entry or VPP user changed.
+        let mut devices: BTreeSet<usize> = BTreeSet::new();
+        let mut users: BTreeSet<usize> = BTreeSet::new();
+        let mut other_users: BTreeSet<ClientUserId> = BTreeSet::new();
+        for (i, (a, b)) in dir.devices().iter().zip(self.dir.devices()).enumerate() {
+            if a != b {
+                devices.insert(i);
+            }
+        }
+        for (i, (a, b)) in dir.users().iter().zip(self.dir.users()).enumerate() {
+            if a != b {
+                users.insert(i);
+            }
+        }
+        for (new, old) in fp.users.iter().zip(&self.fp.users) {
+            for id in new.keys().chain(old.keys()) {
+                if new.get(id) != old.get(id) {
+                    match dir.user_pos(id) {
+                        Some(u) => {
+                            users.insert(u);
+                        }
+                        None => {
+                            other_users.insert(id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if devices.is_empty() && users.is_empty() && other_users.is_empty() {
+            return Some(dirty);
+        }
+        // Related holders: a changed device's users (old and new), a changed user's devices
+        // (old and new).
+        for &d in &devices.clone() {
+            for directory in [dir, &self.dir] {
+                if let Some(u) = directory.devices()[d]
+                    .user
+                    .as_ref()
+                    .and_then(|u| directory.user_pos(u))
+                {
+                    users.insert(u);
+                }
+            }
+        }
+        if !users.is_empty() {
+            for directory in [dir, &self.dir] {
+                for (d, dev) in directory.devices().iter().enumerate() {
+                    if dev
+                        .user
+                        .as_ref()
+                        .and_then(|u| directory.user_pos(u))
+                        .is_some_and(|u| users.contains(&u))
+                    {
+                        devices.insert(d);
+                    }
+                }
+            }
+        }
+        let serials: BTreeSet<&SerialNumber> = devices
+            .iter()
+            .flat_map(|&d| [&dir.devices()[d].serial_number])
+            .collect();
+        let ids: BTreeSet<&ClientUserId> = users
+            .iter()
+            .map(|&u| &dir.users()[u].id)
+            .chain(other_users.iter())
+            .collect();
+        // Policies that may reach them: every broad target, and groups listing them.
+        let mut reaching: BTreeSet<&GroupId> = BTreeSet::new();
+        for directory in [dir, &self.dir] {
+            for g in directory.groups() {
+                if g.devices.iter().any(|s| serials.contains(s))
+                    || g.users.iter().any(|u| ids.contains(u))
+                {
+                    reaching.insert(&g.id);
+                }
+            }
+        }
+        for p in sorted.iter().chain(&self.sorted) {
+            let reaches = match &p.target {
+                Target::AllUsers | Target::AllDevices => true,
+                Target::Group(g) => reaching.contains(g),
+            };
+            if reaches {
+                dirty.insert(p.adam_id.clone());
+            }
+        }
+        // Apps they hold (before or now) or asked for.
+        for (i, s) in slots.iter().enumerate() {
+            let holds = |hs: &Vec<(Holder, HoldingStatus)>| {
+                hs.iter().any(|(h, _)| match h {
+                    Holder::Device(sn) => serials.contains(sn),
+                    Holder::User(id) => ids.contains(id),
+                    _ => false,
+                })
+            };
+            if holds(&fp.holdings[i]) || holds(&self.fp.holdings[i]) {
+                dirty.insert(s.key.adam_id.clone());
+            }
+        }
+        for requests in [&fp.requests, &self.fp.requests] {
+            for (adam, list) in requests {
+                if list.iter().any(|&d| devices.contains(&(d as usize))) {
+                    dirty.insert(adam.clone());
+                }
+            }
+        }
+        Some(dirty)
+    }
+}

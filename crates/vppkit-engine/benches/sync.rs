@@ -35,6 +35,7 @@ use vppkit_engine::{
 use vppkit_sim::{
     AssetSpec, LocationSpec, Preset, RunningSimulator, SimClock, Simulator, TokenFile,
 };
+use vppkit_store::prelude::*;
 use vppkit_store::{SecretCipher, Store};
 use vppkit_store_sqlite::SqliteStore;
 

@@ -10,10 +10,10 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use vppkit_core::{AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId};
 use vppkit_store::{
-    AssetRecord, HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, InstallRecord,
-    JournalQuery, JournalRecord, Lease, LocationRecord, NewJournalRecord, Operation,
-    OperationUpdate, Reservation, Result, SecretCipher, Store, StoreError, SyncOutcome, SyncPage,
-    SyncStatus, UserRecord,
+    AssetRecord, HoldingCounts, HoldingKey, HoldingRecord, HoldingStore, HoldingTransition,
+    InstallRecord, JournalQuery, JournalRecord, JournalStore, Lease, LeaseStore, LocationRecord,
+    LocationStore, NewJournalRecord, NotificationStore, Operation, OperationStore, OperationUpdate,
+    Reservation, Result, SecretCipher, StoreError, SyncOutcome, SyncPage, SyncStatus, UserRecord,
 };
 
 use crate::error::{db_error, TxResult};
@@ -175,7 +175,7 @@ async fn create_schema(options: &PostgresOptions, schema: &str) -> Result<()> {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl LocationStore for PostgresStore {
     async fn save_location(&self, record: &LocationRecord) -> Result<u64> {
         locations::save(self, record).await
     }
@@ -204,6 +204,30 @@ impl Store for PostgresStore {
         sync::record_outcome(self, location, outcome).await
     }
 
+    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {
+        sync::asset(self, location, key).await
+    }
+
+    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>> {
+        sync::assets(self, location).await
+    }
+
+    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>> {
+        records::user(self, location, id).await
+    }
+
+    async fn users_page(
+        &self,
+        location: &LocationId,
+        after: Option<&ClientUserId>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>> {
+        records::users_page(self, location, after, limit).await
+    }
+}
+
+#[async_trait]
+impl HoldingStore for PostgresStore {
     async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64> {
         sync::begin_generation(self, location).await
     }
@@ -224,14 +248,6 @@ impl Store for PostgresStore {
 
     async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64> {
         sync::delete_unseen(self, location, generation).await
-    }
-
-    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {
-        sync::asset(self, location, key).await
-    }
-
-    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>> {
-        sync::assets(self, location).await
     }
 
     async fn reserve(&self, reservation: &Reservation) -> Result<u32> {
@@ -299,20 +315,10 @@ impl Store for PostgresStore {
     ) -> Result<HoldingCounts> {
         holdings::counts(self, location, asset).await
     }
+}
 
-    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>> {
-        records::user(self, location, id).await
-    }
-
-    async fn users_page(
-        &self,
-        location: &LocationId,
-        after: Option<&ClientUserId>,
-        limit: u32,
-    ) -> Result<Vec<UserRecord>> {
-        records::users_page(self, location, after, limit).await
-    }
-
+#[async_trait]
+impl JournalStore for PostgresStore {
     async fn append_journal(
         &self,
         location: &LocationId,
@@ -324,7 +330,10 @@ impl Store for PostgresStore {
     async fn read_journal(&self, query: &JournalQuery) -> Result<Vec<JournalRecord>> {
         records::read_journal(self, query).await
     }
+}
 
+#[async_trait]
+impl OperationStore for PostgresStore {
     async fn insert_operation(&self, operation: &Operation) -> Result<()> {
         records::insert_operation(self, operation).await
     }
@@ -353,19 +362,6 @@ impl Store for PostgresStore {
         records::prune_operations(self, before).await
     }
 
-    async fn record_notification(
-        &self,
-        location: &LocationId,
-        id: &NotificationId,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
-        records::record_notification(self, location, id, at).await
-    }
-
-    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
-        records::prune_notifications(self, before).await
-    }
-
     async fn put_install_status(&self, record: &InstallRecord) -> Result<()> {
         records::put_install_status(self, record).await
     }
@@ -386,7 +382,26 @@ impl Store for PostgresStore {
     ) -> Result<Vec<InstallRecord>> {
         records::install_statuses(self, location, holder).await
     }
+}
 
+#[async_trait]
+impl NotificationStore for PostgresStore {
+    async fn record_notification(
+        &self,
+        location: &LocationId,
+        id: &NotificationId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        records::record_notification(self, location, id, at).await
+    }
+
+    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
+        records::prune_notifications(self, before).await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for PostgresStore {
     async fn acquire_lease(
         &self,
         name: &str,

@@ -58,7 +58,8 @@ mod tests {
     use std::borrow::Cow;
 
     use sqlx::sqlite::SqliteConnectOptions;
-    use vppkit_store::{ErrorKind, SecretCipher, Store};
+    use vppkit_store::prelude::*;
+    use vppkit_store::{ErrorKind, SecretCipher};
 
     use super::*;
     use crate::SqliteStoreOptions;

@@ -13,11 +13,12 @@ use vppkit_core::{
     VppUserStatus,
 };
 use vppkit_store::{
-    AssetRecord, HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, HoldingUpsert,
-    InstallRecord, InstallState, JournalQuery, JournalRecord, Lease, LocationRecord,
-    NewJournalRecord, NotificationSettings, Operation, OperationKind, OperationStatus,
-    OperationUpdate, Reservation, Result, SecretCipher, Store, StoreError, SyncCursor,
-    SyncEndpoint, SyncOutcome, SyncPage, SyncStatus, UserRecord,
+    AssetRecord, HoldingCounts, HoldingKey, HoldingRecord, HoldingStore, HoldingTransition,
+    HoldingUpsert, InstallRecord, InstallState, JournalQuery, JournalRecord, JournalStore, Lease,
+    LeaseStore, LocationRecord, LocationStore, NewJournalRecord, NotificationSettings,
+    NotificationStore, Operation, OperationKind, OperationStatus, OperationStore, OperationUpdate,
+    Reservation, Result, SecretCipher, StoreError, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage,
+    SyncStatus, UserRecord,
 };
 
 use crate::codec::*;
@@ -39,7 +40,8 @@ const AUTH_TOKEN: &str = "notification auth token";
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use vppkit_store::{SecretCipher, Store};
+/// use vppkit_store::prelude::*;
+/// use vppkit_store::SecretCipher;
 /// use vppkit_store_sqlite::SqliteStore;
 ///
 /// let key = SecretCipher::generate_key_base64();
@@ -674,7 +676,7 @@ async fn put_lease_in(conn: &mut SqliteConnection, lease: &Lease) -> Result<()> 
 const UNSEEN: &str = "status <> 'reserved' AND (seen_generation IS NULL OR seen_generation < ?)";
 
 #[async_trait]
-impl Store for SqliteStore {
+impl LocationStore for SqliteStore {
     async fn save_location(&self, r: &LocationRecord) -> Result<u64> {
         let token = self.cipher.seal(&r.token, &token_context(&r.id));
         let auth = r
@@ -863,6 +865,69 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {
+        sqlx::query(
+            "SELECT * FROM assets WHERE location_id = ? AND adam_id = ? AND pricing_param = ?",
+        )
+        .bind(location.as_str())
+        .bind(key.adam_id.as_str())
+        .bind(key.pricing_param.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(asset_from_row)
+        .transpose()
+    }
+
+    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>> {
+        sqlx::query("SELECT * FROM assets WHERE location_id = ? ORDER BY adam_id, pricing_param")
+            .bind(location.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(asset_from_row)
+            .collect()
+    }
+
+    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>> {
+        sqlx::query("SELECT * FROM users WHERE location_id = ? AND client_user_id = ?")
+            .bind(location.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn users_page(
+        &self,
+        location: &LocationId,
+        after: Option<&ClientUserId>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>> {
+        let limit = check_limit(limit)?;
+        sqlx::query(
+            "SELECT * FROM users WHERE location_id = ? AND client_user_id > ? \
+             ORDER BY client_user_id LIMIT ?",
+        )
+        .bind(location.as_str())
+        .bind(after.map(|a| a.as_str()).unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+}
+
+#[async_trait]
+impl HoldingStore for SqliteStore {
     async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64> {
         let g: Option<i64> = sqlx::query_scalar(
             "UPDATE locations SET sync_generation = sync_generation + 1 WHERE id = ? \
@@ -1082,32 +1147,6 @@ impl Store for SqliteStore {
         delta.apply(&mut tx, location).await?;
         tx.commit().await.map_err(db)?;
         Ok(n)
-    }
-
-    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {
-        sqlx::query(
-            "SELECT * FROM assets WHERE location_id = ? AND adam_id = ? AND pricing_param = ?",
-        )
-        .bind(location.as_str())
-        .bind(key.adam_id.as_str())
-        .bind(key.pricing_param.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(asset_from_row)
-        .transpose()
-    }
-
-    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>> {
-        sqlx::query("SELECT * FROM assets WHERE location_id = ? ORDER BY adam_id, pricing_param")
-            .bind(location.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(asset_from_row)
-            .collect()
     }
 
     async fn reserve(&self, r: &Reservation) -> Result<u32> {
@@ -1394,41 +1433,10 @@ impl Store for SqliteStore {
         }
         Ok(counts)
     }
+}
 
-    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>> {
-        sqlx::query("SELECT * FROM users WHERE location_id = ? AND client_user_id = ?")
-            .bind(location.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
-    }
-
-    async fn users_page(
-        &self,
-        location: &LocationId,
-        after: Option<&ClientUserId>,
-        limit: u32,
-    ) -> Result<Vec<UserRecord>> {
-        let limit = check_limit(limit)?;
-        sqlx::query(
-            "SELECT * FROM users WHERE location_id = ? AND client_user_id > ? \
-             ORDER BY client_user_id LIMIT ?",
-        )
-        .bind(location.as_str())
-        .bind(after.map(|a| a.as_str()).unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(user_from_row)
-        .collect()
-    }
-
+#[async_trait]
+impl JournalStore for SqliteStore {
     async fn append_journal(
         &self,
         location: &LocationId,
@@ -1472,7 +1480,10 @@ impl Store for SqliteStore {
             .map(|row| journal_from_row(&q.location, row))
             .collect()
     }
+}
 
+#[async_trait]
+impl OperationStore for SqliteStore {
     async fn insert_operation(&self, op: &Operation) -> Result<()> {
         if op.id.is_empty() {
             return Err(StoreError::invalid("operation id", "must not be empty"));
@@ -1608,38 +1619,6 @@ impl Store for SqliteStore {
         .rows_affected())
     }
 
-    async fn record_notification(
-        &self,
-        location: &LocationId,
-        id: &NotificationId,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut tx = self.write().await?;
-        require_location(&mut tx, location).await?;
-        let n = sqlx::query(
-            "INSERT INTO notifications (id, location_id, at) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(location.as_str())
-        .bind(ts(at)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        tx.commit().await.map_err(db)?;
-        Ok(n == 1)
-    }
-
-    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM notifications WHERE at < ?")
-            .bind(ts(before)?)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?
-            .rows_affected())
-    }
-
     async fn put_install_status(&self, r: &InstallRecord) -> Result<()> {
         let mut tx = self.write().await?;
         require_location(&mut tx, &r.location).await?;
@@ -1704,7 +1683,45 @@ impl Store for SqliteStore {
         .map(|row| install_from_row(location, row))
         .collect()
     }
+}
 
+#[async_trait]
+impl NotificationStore for SqliteStore {
+    async fn record_notification(
+        &self,
+        location: &LocationId,
+        id: &NotificationId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        require_location(&mut tx, location).await?;
+        let n = sqlx::query(
+            "INSERT INTO notifications (id, location_id, at) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(location.as_str())
+        .bind(ts(at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        tx.commit().await.map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM notifications WHERE at < ?")
+            .bind(ts(before)?)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected())
+    }
+}
+
+#[async_trait]
+impl LeaseStore for SqliteStore {
     async fn acquire_lease(
         &self,
         name: &str,

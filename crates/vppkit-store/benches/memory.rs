@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vppkit_store::prelude::*;
 
 use chrono::Utc;
 use criterion::Criterion;

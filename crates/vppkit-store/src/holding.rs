@@ -18,7 +18,7 @@ pub struct HoldingRecord {
     /// The operation that reserved or is releasing it, if any.
     pub operation_id: Option<String>,
     /// The sync generation that last saw it at Apple (see
-    /// [`Store::begin_sync_generation`](crate::Store::begin_sync_generation)).
+    /// [`HoldingStore::begin_sync_generation`](crate::HoldingStore::begin_sync_generation)).
     pub seen_generation: Option<u64>,
     /// When it was last written.
     pub updated_at: DateTime<Utc>,

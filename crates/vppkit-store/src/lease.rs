@@ -67,7 +67,7 @@ impl Lease {
         Ok(())
     }
 
-    /// What [`Store::acquire_lease`](crate::Store::acquire_lease) writes, given the stored row.
+    /// What [`LeaseStore::acquire_lease`](crate::LeaseStore::acquire_lease) writes, given the stored row.
     pub fn acquire(
         existing: Option<&Lease>,
         name: &str,
@@ -97,7 +97,7 @@ impl Lease {
         }
     }
 
-    /// What [`Store::renew_lease`](crate::Store::renew_lease) writes, given the stored row.
+    /// What [`LeaseStore::renew_lease`](crate::LeaseStore::renew_lease) writes, given the stored row.
     pub fn renew(
         existing: Option<&Lease>,
         name: &str,
@@ -120,7 +120,7 @@ impl Lease {
         }
     }
 
-    /// Whether [`Store::release_lease`](crate::Store::release_lease) may release the stored row.
+    /// Whether [`LeaseStore::release_lease`](crate::LeaseStore::release_lease) may release the stored row.
     pub fn is_held_by(&self, owner: &str, token: u64) -> bool {
         self.owner == owner && self.token == token
     }

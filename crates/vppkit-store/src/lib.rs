@@ -81,6 +81,19 @@ pub use lease::{Fence, Lease};
 pub use location::{LocationRecord, NotificationSettings};
 pub use memory::MemoryStore;
 pub use operation::{Operation, OperationKind, OperationStatus, OperationUpdate};
-pub use store::{Store, StoreExt};
+/// Every role trait of [`Store`], for calling store methods on a concrete backend
+/// type (`use vppkit_store::prelude::*;`); `dyn Store` needs no import.
+pub mod prelude {
+    pub use crate::document::DocumentStore;
+    pub use crate::store::{
+        HoldingStore, JournalStore, LeaseStore, LocationStore, NotificationStore, OperationStore,
+        Store, StoreExt,
+    };
+}
+
+pub use store::{
+    HoldingStore, JournalStore, LeaseStore, LocationStore, NotificationStore, OperationStore,
+    Store, StoreExt,
+};
 pub use sync::{CursorUpdate, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus};
 pub use user::UserRecord;

@@ -32,7 +32,7 @@ fn secret_eq(a: &Secret, b: &Secret) -> bool {
 
 /// One location: a content token and what is known about its organisational unit.
 ///
-/// `revision` is the optimistic-concurrency counter: [`Store::save_location`](crate::Store::save_location)
+/// `revision` is the optimistic-concurrency counter: [`LocationStore::save_location`](crate::LocationStore::save_location)
 /// inserts when it is 0 and otherwise updates only if the stored revision is the same,
 /// returning the new one.
 #[derive(Debug, Clone)]

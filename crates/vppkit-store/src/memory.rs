@@ -21,7 +21,9 @@ use crate::journal::{JournalQuery, JournalRecord, NewJournalRecord};
 use crate::lease::{Fence, Lease};
 use crate::location::LocationRecord;
 use crate::operation::{Operation, OperationUpdate};
-use crate::store::Store;
+use crate::store::{
+    HoldingStore, JournalStore, LeaseStore, LocationStore, NotificationStore, OperationStore,
+};
 use crate::sync::{SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus};
 use crate::user::UserRecord;
 
@@ -190,7 +192,7 @@ fn holder_text(h: &Holder) -> String {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl LocationStore for MemoryStore {
     async fn save_location(&self, record: &LocationRecord) -> Result<u64> {
         let mut state = self.lock();
         let entry = state.locations.entry(record.id.clone()).or_default();
@@ -269,6 +271,50 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {
+        Ok(self
+            .lock()
+            .loc(location)
+            .and_then(|d| d.assets.get(&asset_sort(key)).cloned()))
+    }
+
+    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>> {
+        Ok(self
+            .lock()
+            .loc(location)
+            .map(|d| d.assets.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>> {
+        Ok(self
+            .lock()
+            .loc(location)
+            .and_then(|d| d.users.get(id.as_str()).cloned()))
+    }
+
+    async fn users_page(
+        &self,
+        location: &LocationId,
+        after: Option<&ClientUserId>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>> {
+        let limit = check_limit(limit)?;
+        let state = self.lock();
+        let Some(data) = state.loc(location) else {
+            return Ok(Vec::new());
+        };
+        Ok(
+            values_after(&data.users, after.map(|id| id.as_str().to_owned()))
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+#[async_trait]
+impl HoldingStore for MemoryStore {
     async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64> {
         let mut state = self.lock();
         let data = state.loc_mut(location)?;
@@ -417,21 +463,6 @@ impl Store for MemoryStore {
             data.remove_holding(k);
         }
         Ok(doomed.len() as u64)
-    }
-
-    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {
-        Ok(self
-            .lock()
-            .loc(location)
-            .and_then(|d| d.assets.get(&asset_sort(key)).cloned()))
-    }
-
-    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>> {
-        Ok(self
-            .lock()
-            .loc(location)
-            .map(|d| d.assets.values().cloned().collect())
-            .unwrap_or_default())
     }
 
     async fn reserve(&self, r: &Reservation) -> Result<u32> {
@@ -631,33 +662,10 @@ impl Store for MemoryStore {
         }
         Ok(counts)
     }
+}
 
-    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>> {
-        Ok(self
-            .lock()
-            .loc(location)
-            .and_then(|d| d.users.get(id.as_str()).cloned()))
-    }
-
-    async fn users_page(
-        &self,
-        location: &LocationId,
-        after: Option<&ClientUserId>,
-        limit: u32,
-    ) -> Result<Vec<UserRecord>> {
-        let limit = check_limit(limit)?;
-        let state = self.lock();
-        let Some(data) = state.loc(location) else {
-            return Ok(Vec::new());
-        };
-        Ok(
-            values_after(&data.users, after.map(|id| id.as_str().to_owned()))
-                .take(limit)
-                .cloned()
-                .collect(),
-        )
-    }
-
+#[async_trait]
+impl JournalStore for MemoryStore {
     async fn append_journal(
         &self,
         location: &LocationId,
@@ -681,7 +689,10 @@ impl Store for MemoryStore {
             .cloned()
             .collect())
     }
+}
 
+#[async_trait]
+impl OperationStore for MemoryStore {
     async fn insert_operation(&self, operation: &Operation) -> Result<()> {
         let mut state = self.lock();
         state.loc_mut(&operation.location)?;
@@ -759,30 +770,6 @@ impl Store for MemoryStore {
         Ok((n - state.operations.len()) as u64)
     }
 
-    async fn record_notification(
-        &self,
-        location: &LocationId,
-        id: &NotificationId,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut state = self.lock();
-        state.loc_mut(location)?;
-        if state.notifications.contains_key(id) {
-            return Ok(false);
-        }
-        state
-            .notifications
-            .insert(id.clone(), (location.clone(), at));
-        Ok(true)
-    }
-
-    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
-        let mut state = self.lock();
-        let n = state.notifications.len();
-        state.notifications.retain(|_, (_, at)| *at >= before);
-        Ok((n - state.notifications.len()) as u64)
-    }
-
     async fn put_install_status(&self, record: &InstallRecord) -> Result<()> {
         let mut state = self.lock();
         let data = state.loc_mut(&record.location)?;
@@ -824,7 +811,37 @@ impl Store for MemoryStore {
             })
             .unwrap_or_default())
     }
+}
 
+#[async_trait]
+impl NotificationStore for MemoryStore {
+    async fn record_notification(
+        &self,
+        location: &LocationId,
+        id: &NotificationId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut state = self.lock();
+        state.loc_mut(location)?;
+        if state.notifications.contains_key(id) {
+            return Ok(false);
+        }
+        state
+            .notifications
+            .insert(id.clone(), (location.clone(), at));
+        Ok(true)
+    }
+
+    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut state = self.lock();
+        let n = state.notifications.len();
+        state.notifications.retain(|_, (_, at)| *at >= before);
+        Ok((n - state.notifications.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl LeaseStore for MemoryStore {
     async fn acquire_lease(
         &self,
         name: &str,

@@ -25,12 +25,25 @@ use crate::user::UserRecord;
 
 /// Everything vppkit persists, behind one object-safe async trait (`Arc<dyn Store>`).
 ///
-/// Roles split off so far: [`DocumentStore`] (the engine's own state, one
-/// document per row).
+/// `Store` is the sum of small role traits, so a new backend can be written (and
+/// run through the conformance suite) one role at a time; every type that
+/// implements them all is a `Store`:
+///
+/// | role | what it keeps |
+/// |---|---|
+/// | [`LocationStore`] | locations, sync status, assets, VPP users |
+/// | [`HoldingStore`] | holdings and reservations, written by sync pages |
+/// | [`JournalStore`] | the append-only journal |
+/// | [`OperationStore`] | Apple operations in flight, install statuses |
+/// | [`NotificationStore`] | processed notification ids |
+/// | [`LeaseStore`] | leases and their fencing tokens |
+/// | [`DocumentStore`] | the engine's own state: desired state, command outbox, requests, marks |
+///
+/// A method called on `dyn Store` needs no import of its role trait.
 ///
 /// Every record except documents without a location and leases belongs to a location: writing one for
 /// a location that does not exist fails with [`ErrorKind::NotFound`](crate::ErrorKind::NotFound),
-/// and [`Store::delete_location`] removes them all. Reads of a missing record
+/// and [`LocationLocationStore::delete_location`] removes them all. Reads of a missing record
 /// return `Ok(None)` (or an empty list). Timestamps are supplied by the caller, so
 /// the engine's clock (and a test's) is the only clock.
 ///
@@ -38,10 +51,38 @@ use crate::user::UserRecord;
 /// return records in a stable order; an empty page means the end.
 ///
 /// Backends run the conformance suite in `vppkit_store::testkit` (feature `testkit`).
-#[async_trait]
-pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
-    // ---- locations ----
+pub trait Store:
+    LocationStore
+    + HoldingStore
+    + JournalStore
+    + OperationStore
+    + NotificationStore
+    + LeaseStore
+    + DocumentStore
+    + Debug
+    + 'static
+{
+}
 
+impl<T> Store for T where
+    T: LocationStore
+        + HoldingStore
+        + JournalStore
+        + OperationStore
+        + NotificationStore
+        + LeaseStore
+        + DocumentStore
+        + Debug
+        + 'static
+{
+}
+
+/// Locations, their sync status, and what a sync stores per location: assets and VPP users.
+///
+/// A role of [`Store`]: a backend implements each role; see [`Store`] for the rules
+/// every role follows.
+#[async_trait]
+pub trait LocationStore: Send + Sync {
     /// Inserts (when `record.revision` is 0) or updates (when the stored revision
     /// equals `record.revision`) a location, returning its new revision.
     /// Inserting an existing id is [`AlreadyExists`](crate::StoreError::AlreadyExists);
@@ -57,8 +98,6 @@ pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
     /// Deletes a location and everything that belongs to it. Returns whether it existed.
     async fn delete_location(&self, id: &LocationId) -> Result<bool>;
 
-    // ---- sync ----
-
     /// Cursors, last outcome and generation of a location.
     async fn sync_status(&self, location: &LocationId) -> Result<SyncStatus>;
 
@@ -66,11 +105,30 @@ pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
     async fn record_sync_outcome(&self, location: &LocationId, outcome: &SyncOutcome)
         -> Result<()>;
 
-    /// Starts a new sync generation for mark-and-sweep: returns a number greater
-    /// than every earlier one of this location. Stamp the holdings a full sync sees
-    /// with it ([`SyncPage::generation`]), then sweep those left unstamped.
-    async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64>;
+    /// One asset.
+    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>>;
 
+    /// Every asset of a location (thousands at most), in key order (bytes of adamId, then pricingParam).
+    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>>;
+
+    /// One VPP user.
+    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>>;
+
+    /// VPP users ordered by `clientUserId` bytes, after `after`.
+    async fn users_page(
+        &self,
+        location: &LocationId,
+        after: Option<&ClientUserId>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>>;
+}
+
+/// Holdings and reservations: sync pages (every change of the licence state, in one transaction with its journal records), reservations, transitions and reads.
+///
+/// A role of [`Store`]: a backend implements each role; see [`Store`] for the rules
+/// every role follows.
+#[async_trait]
+pub trait HoldingStore: Send + Sync {
     /// Applies a page of changes in one transaction, cursor included (see [`SyncPage`]).
     ///
     /// Returns the sequence number assigned to the page's last journal record, or
@@ -78,6 +136,11 @@ pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
     /// consecutive numbers ending there, so a reader that knows it read up to the
     /// number just before the first of them can move its read position past them.
     async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>>;
+
+    /// Starts a new sync generation for mark-and-sweep: returns a number greater
+    /// than every earlier one of this location. Stamp the holdings a full sync sees
+    /// with it ([`SyncPage::generation`]), then sweep those left unstamped.
+    async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64>;
 
     /// Holdings not stamped with `generation` or a later one, excluding
     /// [`HoldingStatus::Reserved`] holdings and those reserved since `generation`
@@ -90,18 +153,8 @@ pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
         limit: u32,
     ) -> Result<Vec<HoldingRecord>>;
 
-    /// Deletes the holdings [`Store::unseen_holdings`] would list; returns how many.
+    /// Deletes the holdings [`HoldingStore::unseen_holdings`] would list; returns how many.
     async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64>;
-
-    // ---- assets ----
-
-    /// One asset.
-    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>>;
-
-    /// Every asset of a location (thousands at most), in key order (bytes of adamId, then pricingParam).
-    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>>;
-
-    // ---- holdings ----
 
     /// Reserves one licence for each holder, all or nothing, atomically across
     /// processes (see [`Reservation`]). Returns how many licences are left after it.
@@ -168,22 +221,14 @@ pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
         location: &LocationId,
         asset: &AssetKey,
     ) -> Result<HoldingCounts>;
+}
 
-    // ---- users ----
-
-    /// One VPP user.
-    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>>;
-
-    /// VPP users ordered by `clientUserId` bytes, after `after`.
-    async fn users_page(
-        &self,
-        location: &LocationId,
-        after: Option<&ClientUserId>,
-        limit: u32,
-    ) -> Result<Vec<UserRecord>>;
-
-    // ---- journal ----
-
+/// The append-only journal of every change, per location.
+///
+/// A role of [`Store`]: a backend implements each role; see [`Store`] for the rules
+/// every role follows.
+#[async_trait]
+pub trait JournalStore: Send + Sync {
     /// Appends journal records; returns the location's last sequence number after it.
     async fn append_journal(
         &self,
@@ -193,9 +238,14 @@ pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
 
     /// Reads journal records, ordered by sequence number.
     async fn read_journal(&self, query: &JournalQuery) -> Result<Vec<JournalRecord>>;
+}
 
-    // ---- operations ----
-
+/// Apple operations in flight, and what became of the MDM commands (install statuses).
+///
+/// A role of [`Store`]: a backend implements each role; see [`Store`] for the rules
+/// every role follows.
+#[async_trait]
+pub trait OperationStore: Send + Sync {
     /// Stores a new operation; an existing id is a conflict.
     async fn insert_operation(&self, operation: &Operation) -> Result<()>;
 
@@ -219,21 +269,6 @@ pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
     /// Deletes finished operations last updated before `before`; returns how many.
     async fn prune_operations(&self, before: DateTime<Utc>) -> Result<u64>;
 
-    // ---- notifications ----
-
-    /// Records a notification id; returns `true` if it was not seen before.
-    async fn record_notification(
-        &self,
-        location: &LocationId,
-        id: &NotificationId,
-        at: DateTime<Utc>,
-    ) -> Result<bool>;
-
-    /// Forgets notification ids recorded before `before`; returns how many.
-    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64>;
-
-    // ---- install status ----
-
     /// Writes the install status of an asset for a holder (replacing the previous one).
     async fn put_install_status(&self, record: &InstallRecord) -> Result<()>;
 
@@ -251,9 +286,32 @@ pub trait Store: DocumentStore + Send + Sync + Debug + 'static {
         location: &LocationId,
         holder: &Holder,
     ) -> Result<Vec<InstallRecord>>;
+}
 
-    // ---- leases ----
+/// Processed notification ids (the de-duplication of Apple's notifications).
+///
+/// A role of [`Store`]: a backend implements each role; see [`Store`] for the rules
+/// every role follows.
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Records a notification id; returns `true` if it was not seen before.
+    async fn record_notification(
+        &self,
+        location: &LocationId,
+        id: &NotificationId,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
 
+    /// Forgets notification ids recorded before `before`; returns how many.
+    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Leases: one owner at a time for a named piece of work, with fencing tokens.
+///
+/// A role of [`Store`]: a backend implements each role; see [`Store`] for the rules
+/// every role follows.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
     /// Takes a lease for `ttl`: when free, expired, or already ours (then it is
     /// extended and keeps its token). Held by another owner and not expired:
     /// [`LeaseHeld`](crate::StoreError::LeaseHeld).

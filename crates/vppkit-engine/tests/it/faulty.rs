@@ -15,8 +15,9 @@ use chrono::{DateTime, Duration, Utc};
 use vppkit_core::{AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId};
 use vppkit_store::{
     AssetRecord, Document, DocumentQuery, DocumentStore, HoldingCounts, HoldingKey, HoldingRecord,
-    HoldingTransition, InstallRecord, JournalQuery, JournalRecord, Lease, LocationRecord,
-    NewDocument, NewJournalRecord, Operation, OperationUpdate, Reservation, Result, Store,
+    HoldingStore, HoldingTransition, InstallRecord, JournalQuery, JournalRecord, JournalStore,
+    Lease, LeaseStore, LocationRecord, LocationStore, NewDocument, NewJournalRecord,
+    NotificationStore, Operation, OperationStore, OperationUpdate, Reservation, Result, Store,
     StoreError, SyncOutcome, SyncPage, SyncStatus, UserRecord,
 };
 
@@ -207,7 +208,7 @@ impl DocumentStore for FaultyStore {
 }
 
 #[async_trait]
-impl Store for FaultyStore {
+impl LocationStore for FaultyStore {
     async fn save_location(&self, record: &LocationRecord) -> Result<u64> {
         self.inner.save_location(record).await
     }
@@ -236,6 +237,30 @@ impl Store for FaultyStore {
         self.inner.record_sync_outcome(location, outcome).await
     }
 
+    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {
+        self.inner.asset(location, key).await
+    }
+
+    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>> {
+        self.inner.assets(location).await
+    }
+
+    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>> {
+        self.inner.user(location, id).await
+    }
+
+    async fn users_page(
+        &self,
+        location: &LocationId,
+        after: Option<&ClientUserId>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>> {
+        self.inner.users_page(location, after, limit).await
+    }
+}
+
+#[async_trait]
+impl HoldingStore for FaultyStore {
     async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64> {
         self.inner.begin_sync_generation(location).await
     }
@@ -263,14 +288,6 @@ impl Store for FaultyStore {
         self.inner
             .delete_unseen_holdings(location, generation)
             .await
-    }
-
-    async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {
-        self.inner.asset(location, key).await
-    }
-
-    async fn assets(&self, location: &LocationId) -> Result<Vec<AssetRecord>> {
-        self.inner.assets(location).await
     }
 
     async fn reserve(&self, reservation: &Reservation) -> Result<u32> {
@@ -347,20 +364,10 @@ impl Store for FaultyStore {
     ) -> Result<HoldingCounts> {
         self.inner.holding_counts(location, asset).await
     }
+}
 
-    async fn user(&self, location: &LocationId, id: &ClientUserId) -> Result<Option<UserRecord>> {
-        self.inner.user(location, id).await
-    }
-
-    async fn users_page(
-        &self,
-        location: &LocationId,
-        after: Option<&ClientUserId>,
-        limit: u32,
-    ) -> Result<Vec<UserRecord>> {
-        self.inner.users_page(location, after, limit).await
-    }
-
+#[async_trait]
+impl JournalStore for FaultyStore {
     async fn append_journal(
         &self,
         location: &LocationId,
@@ -372,7 +379,10 @@ impl Store for FaultyStore {
     async fn read_journal(&self, query: &JournalQuery) -> Result<Vec<JournalRecord>> {
         self.inner.read_journal(query).await
     }
+}
 
+#[async_trait]
+impl OperationStore for FaultyStore {
     async fn insert_operation(&self, operation: &Operation) -> Result<()> {
         self.inner.insert_operation(operation).await
     }
@@ -401,19 +411,6 @@ impl Store for FaultyStore {
         self.inner.prune_operations(before).await
     }
 
-    async fn record_notification(
-        &self,
-        location: &LocationId,
-        id: &NotificationId,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
-        self.inner.record_notification(location, id, at).await
-    }
-
-    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
-        self.inner.prune_notifications(before).await
-    }
-
     async fn put_install_status(&self, record: &InstallRecord) -> Result<()> {
         self.inner.put_install_status(record).await
     }
@@ -434,7 +431,26 @@ impl Store for FaultyStore {
     ) -> Result<Vec<InstallRecord>> {
         self.inner.install_statuses(location, holder).await
     }
+}
 
+#[async_trait]
+impl NotificationStore for FaultyStore {
+    async fn record_notification(
+        &self,
+        location: &LocationId,
+        id: &NotificationId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.inner.record_notification(location, id, at).await
+    }
+
+    async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.inner.prune_notifications(before).await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for FaultyStore {
     async fn acquire_lease(
         &self,
         name: &str,

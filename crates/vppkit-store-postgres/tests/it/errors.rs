@@ -1,6 +1,7 @@
 //! Errors: an unreachable server is unavailable; deadlocks are retried.
 
 use std::time::Duration;
+use vppkit_store::prelude::*;
 
 use serde_json::json;
 use sqlx::Connection;

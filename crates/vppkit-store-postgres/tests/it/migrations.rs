@@ -1,11 +1,12 @@
 //! Versioned migrations: an older schema upgrades, a newer one is refused.
 
 use std::str::FromStr;
+use vppkit_store::prelude::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use vppkit_core::HoldingStatus;
 use vppkit_store::testkit::{app, device, loc_id, t};
-use vppkit_store::{ErrorKind, Reservation, Store, StoreError};
+use vppkit_store::{ErrorKind, Reservation, StoreError};
 use vppkit_store_postgres::PostgresStore;
 
 use crate::support::{cipher, raw, schema};

@@ -1,5 +1,6 @@
 //! Stores in different schemas of one database never see each other.
 
+use vppkit_store::prelude::*;
 use vppkit_store::testkit::{add_location, loc_id};
 use vppkit_store::Store;
 use vppkit_store_postgres::PostgresStore;

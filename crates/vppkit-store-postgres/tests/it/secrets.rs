@@ -1,8 +1,9 @@
 //! Content tokens and notification auth tokens are sealed at rest.
 
 use vppkit_core::Secret;
+use vppkit_store::prelude::*;
 use vppkit_store::testkit::{loc_id, location_record};
-use vppkit_store::{ErrorKind, NotificationSettings, SecretCipher, Store};
+use vppkit_store::{ErrorKind, NotificationSettings, SecretCipher};
 
 use crate::support::{cipher, raw, schema};
 

@@ -2,8 +2,9 @@
 
 use sqlx::Row;
 use vppkit_core::Secret;
+use vppkit_store::prelude::*;
 use vppkit_store::testkit::{loc_id, location_record};
-use vppkit_store::{ErrorKind, NotificationSettings, SecretCipher, Store};
+use vppkit_store::{ErrorKind, NotificationSettings, SecretCipher};
 use vppkit_store_sqlite::SqliteStore;
 
 #[tokio::test]

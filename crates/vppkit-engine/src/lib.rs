@@ -176,7 +176,8 @@ pub use progress::{ProgressReporter, SyncEndpoint, SyncKind, SyncOutcome, SyncPr
 pub use reconcile::{HeldReleases, ReconcileReport};
 pub use recovery::RecoveryReport;
 pub use report::{
-    AppReport, InstallReport, InstallStatus, LastSync, LocationReport, PlanItems, ReportOptions,
+    app_totals, AppReport, AppTotal, InstallReport, InstallStatus, LastSync, LocationReport,
+    PlanItems, ReportOptions,
 };
 pub use requests::{RequestOutcome, RequestStatus, StoredRequest};
 pub use scheduler::{Scheduler, SchedulerHandle};

@@ -18,6 +18,22 @@ pub enum SyncKind {
     Incremental,
 }
 
+impl SyncKind {
+    /// `"full"` or `"incremental"`, as serialised and shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncKind::Full => "full",
+            SyncKind::Incremental => "incremental",
+        }
+    }
+}
+
+impl fmt::Display for SyncKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which of Apple's collections a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,7 +58,10 @@ pub enum SyncProgress {
     Started {
         /// The location.
         location: LocationId,
-        /// Full or incremental.
+        /// What will run: full when asked, or when the location has no complete
+        /// cursor yet (its first sync), else incremental. The outcome's kind says
+        /// what ran in the end (an incremental sync can turn full when Apple has
+        /// forgotten its version or the counts disagree).
         kind: SyncKind,
     },
     /// A page was stored (with its cursor).
@@ -79,7 +98,8 @@ pub enum SyncProgress {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SyncOutcome {
-    /// Full or incremental.
+    /// What ran: full when users and assignments were all walked, else
+    /// incremental.
     pub kind: SyncKind,
     /// When it began.
     pub started_at: DateTime<Utc>,
@@ -195,6 +215,15 @@ mod tests {
         assert_eq!(n.load(Ordering::SeqCst), 2);
         ProgressReporter::none().report(started());
         assert_eq!(format!("{r:?}"), "ProgressReporter(\"callback\")");
+    }
+
+    #[test]
+    fn sync_kinds_read_as_words() {
+        assert_eq!(SyncKind::Full.to_string(), "full");
+        assert_eq!(SyncKind::Incremental.to_string(), "incremental");
+        for k in [SyncKind::Full, SyncKind::Incremental] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
     }
 
     #[test]

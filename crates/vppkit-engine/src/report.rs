@@ -29,6 +29,11 @@ pub struct LocationReport {
     pub token_state: TokenState,
     /// When the token expires.
     pub token_expires_at: DateTime<Utc>,
+    /// Whole days until [`token_expires_at`](Self::token_expires_at) when the report
+    /// was made; `None` when the token cannot be used whatever its date says
+    /// (expired, revoked or invalid: Apple can refuse a token as expired before
+    /// the date in its file).
+    pub token_days_left: Option<i64>,
     /// Whether writes to Apple are allowed (the token state allows them).
     pub writes_allowed: bool,
     /// The last sync and how it ended.
@@ -67,7 +72,12 @@ pub struct AppReport {
     pub product_type: ProductType,
     /// Name from the metadata lookup, once known.
     pub name: Option<String>,
-    /// Licences owned (Apple's total minus retired).
+    /// Apple's `totalCount`: every licence bought, retired ones included.
+    pub total: u64,
+    /// Apple's `retiredCount`: licences no longer usable (refunds, retired
+    /// pricing); never held, never free.
+    pub retired: u64,
+    /// Licences owned and usable: `total - retired`.
     pub owned: u64,
     /// Licences held and confirmed by Apple (ours and foreign).
     pub used: u64,
@@ -87,6 +97,87 @@ pub struct AppReport {
     pub blocked: Vec<Blocked>,
     /// Install status per holder (only when asked for; see [`ReportOptions`]).
     pub installs: Vec<InstallReport>,
+}
+
+/// One app or book summed over every location that holds it (the same
+/// `(adamId, pricingParam)` bought under several content tokens). Each location
+/// still lists it in its own [`AppReport`]; this is the organisation's total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AppTotal {
+    /// `(adamId, pricingParam)`.
+    pub asset: AssetKey,
+    /// App or book.
+    pub product_type: ProductType,
+    /// Name from the metadata lookup of any location, once known.
+    pub name: Option<String>,
+    /// The locations that hold it, in report order.
+    pub locations: Vec<LocationId>,
+    /// Sum of Apple's `totalCount`.
+    pub total: u64,
+    /// Sum of Apple's `retiredCount`.
+    pub retired: u64,
+    /// Sum of the licences owned and usable (`total - retired`).
+    pub owned: u64,
+    /// Sum of the licences held.
+    pub used: u64,
+    /// Sum of the licences reserved for operations in flight.
+    pub reserved: u64,
+    /// Sum of the licences being released.
+    pub releasing: u64,
+    /// Sum of the free licences.
+    pub free: u64,
+    /// Whether any location has it with unlimited licences (the counts of
+    /// those locations then say nothing of a limit).
+    pub unlimited: bool,
+    /// Holders waiting for it, over every location.
+    pub waiting: u64,
+    /// Holders that cannot get it, over every location.
+    pub blocked: u64,
+}
+
+/// Sums each app over the locations of `reports` (one [`AppTotal`] per
+/// `(adamId, pricingParam)`, in asset key order).
+pub fn app_totals(reports: &[LocationReport]) -> Vec<AppTotal> {
+    let mut totals: std::collections::BTreeMap<&AssetKey, AppTotal> = Default::default();
+    for l in reports {
+        for a in &l.apps {
+            let t = totals.entry(&a.asset).or_insert_with(|| AppTotal {
+                asset: a.asset.clone(),
+                product_type: a.product_type,
+                name: None,
+                locations: Vec::new(),
+                total: 0,
+                retired: 0,
+                owned: 0,
+                used: 0,
+                reserved: 0,
+                releasing: 0,
+                free: 0,
+                unlimited: false,
+                waiting: 0,
+                blocked: 0,
+            });
+            if t.name.is_none() {
+                t.name.clone_from(&a.name);
+            }
+            if !t.locations.contains(&l.location) {
+                t.locations.push(l.location.clone());
+            }
+            t.total += a.total;
+            t.retired += a.retired;
+            t.owned += a.owned;
+            t.used += a.used;
+            t.reserved += a.reserved;
+            t.releasing += a.releasing;
+            t.free += a.free;
+            t.unlimited |= a.unlimited;
+            t.waiting += a.waitlist.len() as u64;
+            t.blocked += a.blocked.len() as u64;
+        }
+    }
+    totals.into_values().collect()
 }
 
 /// Where one holder's install of one app stands.
@@ -170,6 +261,69 @@ impl ReportOptions {
 mod tests {
     use super::*;
     use vppkit_core::{AdamId, PricingParam, SerialNumber};
+
+    fn app(adam: u64, total: u64, retired: u64, used: u64) -> AppReport {
+        AppReport {
+            asset: AssetKey::new(AdamId::from(adam), PricingParam::Stdq),
+            product_type: ProductType::App,
+            name: Some(format!("app {adam}")),
+            total,
+            retired,
+            owned: total - retired,
+            used,
+            reserved: 0,
+            releasing: 0,
+            free: total - retired - used,
+            foreign: 0,
+            unlimited: false,
+            waitlist: Vec::new(),
+            blocked: Vec::new(),
+            installs: Vec::new(),
+        }
+    }
+
+    fn location(id: &str, apps: Vec<AppReport>) -> LocationReport {
+        LocationReport {
+            location: LocationId::new(id).unwrap(),
+            name: id.to_owned(),
+            uid: None,
+            country: None,
+            account_type: None,
+            apple_account_name: None,
+            token_state: TokenState::Valid,
+            token_expires_at: Utc::now(),
+            token_days_left: Some(0),
+            writes_allowed: true,
+            last_sync: None,
+            apps,
+            foreign_users: 0,
+            own_users: 0,
+            operations_in_flight: 0,
+        }
+    }
+
+    #[test]
+    fn an_app_under_two_tokens_is_summed_once() {
+        let reports = [
+            location("a", vec![app(1, 5, 1, 2), app(2, 10, 0, 10)]),
+            location("b", vec![app(1, 20, 3, 7)]),
+        ];
+        let totals = app_totals(&reports);
+        assert_eq!(totals.len(), 2);
+        let one = &totals[0];
+        assert_eq!(one.asset.adam_id, AdamId::from(1u64));
+        assert_eq!(one.locations.len(), 2);
+        assert_eq!(
+            (one.total, one.retired, one.owned, one.used, one.free),
+            (25, 4, 21, 9, 12)
+        );
+        let two = &totals[1];
+        assert_eq!((two.total, two.owned, two.free), (10, 10, 0));
+        assert_eq!(two.locations, vec![LocationId::new("a").unwrap()]);
+        let json = serde_json::to_value(one).unwrap();
+        assert_eq!(json["retired"], 4, "{json}");
+        assert_eq!(json["locations"], serde_json::json!(["a", "b"]));
+    }
 
     #[test]
     fn reports_serialise_in_camel_case() {

@@ -39,6 +39,13 @@ impl Engine {
             let inner = &self.inner;
             let mut guard = inner.lock_location(location).await?;
             let started_at = inner.now();
+            // Say what will run: a first sync is full whatever was asked.
+            let kind = match inner.store.sync_status(location).await {
+                Ok(status) if kind == SyncKind::Incremental && !has_cursors(&status) => {
+                    SyncKind::Full
+                }
+                _ => kind,
+            };
             progress.report(SyncProgress::Started {
                 location: location.clone(),
                 kind,
@@ -151,12 +158,7 @@ impl Engine {
             .await?;
         inner.check_reads(&guard.record)?;
         let status = inner.store.sync_status(&guard.record.id).await?;
-        let complete = |e: StoreEndpoint| {
-            status
-                .cursor(e)
-                .filter(|c| c.next_page.is_none())
-                .map(|c| c.version_id.clone())
-        };
+        let complete = |e: StoreEndpoint| complete_cursor(&status, e);
         let mut counts = Counts {
             assets: self.sync_assets(guard, progress).await?,
             ..Counts::default()
@@ -167,11 +169,6 @@ impl Engine {
                 complete(StoreEndpoint::Users),
                 complete(StoreEndpoint::Assignments),
             ),
-        };
-        let kind = if users_since.is_some() && assignments_since.is_some() {
-            SyncKind::Incremental
-        } else {
-            SyncKind::Full
         };
         let users_full = users_since.is_none();
         counts.users = match self.sync_users(guard, users_since, progress).await {
@@ -198,6 +195,11 @@ impl Engine {
         if walked_everything {
             inner.set_last_full_sync(&guard.id()).await?;
         }
+        let kind = if walked_everything {
+            SyncKind::Full
+        } else {
+            SyncKind::Incremental
+        };
         Ok((kind, counts))
     }
 
@@ -571,4 +573,19 @@ impl Engine {
 
 fn is_unknown_version(e: &EngineError) -> bool {
     matches!(e, EngineError::Apple(a) if a.error_number() == Some(ErrorNumber::InvalidVersionId))
+}
+
+/// The version id of an endpoint's cursor when its last walk finished.
+fn complete_cursor(status: &vppkit_store::SyncStatus, e: StoreEndpoint) -> Option<String> {
+    status
+        .cursor(e)
+        .filter(|c| c.next_page.is_none())
+        .map(|c| c.version_id.clone())
+}
+
+/// Whether an incremental sync can run: users and assignments were walked to the end
+/// before (else the sync is full).
+fn has_cursors(status: &vppkit_store::SyncStatus) -> bool {
+    complete_cursor(status, StoreEndpoint::Users).is_some()
+        && complete_cursor(status, StoreEndpoint::Assignments).is_some()
 }

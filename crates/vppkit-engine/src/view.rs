@@ -14,8 +14,9 @@ use crate::report::{
 use crate::sink::RejectionReason;
 
 impl Engine {
-    /// The report of one location: token, last sync, and per app owned / used /
-    /// reserved / free, waitlists and blocked items from the last plan, and (with
+    /// The report of one location: token (with the days it has left, when it can
+    /// be used), last sync, and per app Apple's total and retired beside owned /
+    /// used / reserved / free, waitlists and blocked items from the last plan, and (with
     /// [`ReportOptions::with_installs`]) each holder's install status.
     pub async fn report(
         &self,
@@ -66,6 +67,8 @@ impl Engine {
                     .get(&v.key)
                     .and_then(|a| a.metadata.as_ref())
                     .map(|m| m.name.clone()),
+                total: u64::from(v.apple.total),
+                retired: u64::from(v.apple.retired),
                 owned: u64::from(v.holdable),
                 used: v.used,
                 reserved: u64::from(v.reserved),
@@ -96,6 +99,10 @@ impl Engine {
                 (o, f + 1)
             }
         });
+        // The state at this moment: a token whose date passed since the last
+        // answer from Apple is expired now, not "valid" as last stored.
+        let now = inner.now();
+        let token_state = inner.facts(&record).state(now, inner.config.expiry_warning);
         Ok(LocationReport {
             location: record.id.clone(),
             name: record.name.clone(),
@@ -103,9 +110,10 @@ impl Engine {
             country: record.country.clone(),
             account_type: record.account_type,
             apple_account_name: record.apple_account_name.clone(),
-            token_state: record.token_state,
+            token_state,
             token_expires_at: record.token_expires_at,
-            writes_allowed: record.token_state.allows_writes(),
+            token_days_left: days_left(token_state, record.token_expires_at, now),
+            writes_allowed: token_state.allows_writes(),
             last_sync: status.last_outcome.map(|o| LastSync {
                 at: o.at,
                 succeeded: o.success,
@@ -226,6 +234,20 @@ impl Engine {
             }
         }
         Limits::apple()
+    }
+}
+
+/// Whole days a token has left, or `None` when its state says it cannot be used
+/// (Apple refused it as expired, revoked or invalid, whatever its date says).
+fn days_left(
+    state: vppkit_core::TokenState,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<i64> {
+    use vppkit_core::TokenState;
+    match state {
+        TokenState::Expired | TokenState::Revoked | TokenState::Invalid => None,
+        _ => Some((expires_at - now).num_days().max(0)),
     }
 }
 

@@ -15,6 +15,7 @@ mod mocks;
 mod notifications;
 mod onboarding;
 mod reconciler;
+mod report;
 mod scale;
 mod scheduler;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses each

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use vppkit_core::{AssetKey, Holder, LocationId, SerialNumber};
-use vppkit_rules::{MdmCommand, PolicyId};
+use vppkit_rules::{Channel, MdmCommand, PolicyId};
 
 /// One MDM command for the embedder to queue for a device.
 ///
@@ -23,9 +23,20 @@ pub struct QueuedCommand {
     pub command: MdmCommand,
     /// The policy that asked for it, if any.
     pub policy: Option<PolicyId>,
+    /// Which MDM channel it goes on: the device channel, or the channel of the
+    /// device's user (macOS users and Shared iPad users, where Apple's schema
+    /// allows the command only there).
+    #[serde(default)]
+    pub channel: Channel,
 }
 
 impl QueuedCommand {
+    /// Sets the MDM channel the command goes on.
+    pub fn on_channel(mut self, channel: Channel) -> Self {
+        self.channel = channel;
+        self
+    }
+
     /// Builds a queued command with a fresh command UUID.
     pub fn new(
         device: SerialNumber,
@@ -44,6 +55,7 @@ impl QueuedCommand {
             },
             command,
             policy,
+            channel: Channel::Device,
         }
     }
 
@@ -245,5 +257,24 @@ mod tests {
         let json = serde_json::to_string(&a.reference).unwrap();
         let back: CommandRef = serde_json::from_str(&json).unwrap();
         assert_eq!(back, a.reference);
+    }
+
+    #[test]
+    fn the_channel_travels_with_the_command() {
+        let device = SerialNumber::new("C02000000002").unwrap();
+        let cmd = MdmCommand::InstallMedia {
+            adam_id: AdamId::from(409203825),
+        };
+        let q = QueuedCommand::new(device, cmd, None, None, None);
+        assert_eq!(q.channel, Channel::Device, "the device channel by default");
+        let user = q.clone().on_channel(Channel::User);
+        let json = serde_json::to_value(&user).unwrap();
+        let back: QueuedCommand = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.channel, Channel::User);
+        // Commands stored before the channel existed read back on the device channel.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("channel");
+        let back: QueuedCommand = serde_json::from_value(old).unwrap();
+        assert_eq!(back.channel, Channel::Device);
     }
 }

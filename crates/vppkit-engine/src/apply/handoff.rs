@@ -32,13 +32,16 @@ impl Engine {
                     held,
                     Some(HoldingStatus::Active) | Some(HoldingStatus::Adopted)
                 ) {
-                    out.push(QueuedCommand::new(
-                        c.device.clone(),
-                        c.command.clone(),
-                        Some(location.clone()),
-                        Some((asset.clone(), holder.clone())),
-                        c.policy.clone(),
-                    ));
+                    out.push(
+                        QueuedCommand::new(
+                            c.device.clone(),
+                            c.command.clone(),
+                            Some(location.clone()),
+                            Some((asset.clone(), holder.clone())),
+                            c.policy.clone(),
+                        )
+                        .on_channel(c.channel),
+                    );
                     false
                 } else {
                     true
@@ -46,13 +49,16 @@ impl Engine {
             }
             Precondition::Associated { .. } => true,
             _ => {
-                out.push(QueuedCommand::new(
-                    c.device.clone(),
-                    c.command.clone(),
-                    Some(location.clone()),
-                    None,
-                    c.policy.clone(),
-                ));
+                out.push(
+                    QueuedCommand::new(
+                        c.device.clone(),
+                        c.command.clone(),
+                        Some(location.clone()),
+                        None,
+                        c.policy.clone(),
+                    )
+                    .on_channel(c.channel),
+                );
                 false
             }
         });

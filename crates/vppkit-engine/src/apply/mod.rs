@@ -141,7 +141,10 @@ impl Engine {
         if !free_commands.is_empty() {
             let queued: Vec<QueuedCommand> = free_commands
                 .into_iter()
-                .map(|c| QueuedCommand::new(c.device, c.command, None, None, c.policy))
+                .map(|c| {
+                    QueuedCommand::new(c.device, c.command, None, None, c.policy)
+                        .on_channel(c.channel)
+                })
                 .collect();
             report.commands_sent += self.enqueue(queued, false).await?.queued;
         }
@@ -409,14 +412,18 @@ impl Engine {
                         .invitation_links
                         .push((inv.client_user_id.clone(), link));
                 } else {
-                    for d in &inv.devices {
-                        invite_cmds.push(QueuedCommand::new(
-                            d.clone(),
-                            inv.command(link.clone()),
-                            Some(location.clone()),
-                            None,
-                            None,
-                        ));
+                    for (i, d) in inv.devices.iter().enumerate() {
+                        let channel = inv.channels.get(i).copied().unwrap_or_default();
+                        invite_cmds.push(
+                            QueuedCommand::new(
+                                d.clone(),
+                                inv.command(link.clone()),
+                                Some(location.clone()),
+                                None,
+                                None,
+                            )
+                            .on_channel(channel),
+                        );
                     }
                 }
             }
@@ -546,7 +553,8 @@ pub(crate) fn blocked_location(b: &vppkit_rules::Blocked) -> Option<&LocationId>
         BlockReason::AwaitingInvitation { location }
         | BlockReason::ReleaseInFlight { location }
         | BlockReason::NotRevocable { location }
-        | BlockReason::AdoptedKept { location } => Some(location),
+        | BlockReason::AdoptedKept { location }
+        | BlockReason::ForeignUser { location } => Some(location),
         _ => None,
     }
 }

@@ -201,13 +201,16 @@ impl Engine {
                     asset,
                     holder,
                 } if *l == location && items.iter().any(|(a, h)| a == asset && h == holder) => {
-                    commands.push(QueuedCommand::new(
-                        c.device.clone(),
-                        c.command.clone(),
-                        Some(location.clone()),
-                        Some((asset.clone(), holder.clone())),
-                        c.policy.clone(),
-                    ));
+                    commands.push(
+                        QueuedCommand::new(
+                            c.device.clone(),
+                            c.command.clone(),
+                            Some(location.clone()),
+                            Some((asset.clone(), holder.clone())),
+                            c.policy.clone(),
+                        )
+                        .on_channel(c.channel),
+                    );
                     false
                 }
                 _ => true,
@@ -328,13 +331,16 @@ impl Engine {
                 });
                 match hit {
                     Some((a, h)) => {
-                        commands.push(QueuedCommand::new(
-                            c.device.clone(),
-                            c.command.clone(),
-                            Some(location.clone()),
-                            Some((a.clone(), h.clone())),
-                            c.policy.clone(),
-                        ));
+                        commands.push(
+                            QueuedCommand::new(
+                                c.device.clone(),
+                                c.command.clone(),
+                                Some(location.clone()),
+                                Some((a.clone(), h.clone())),
+                                c.policy.clone(),
+                            )
+                            .on_channel(c.channel),
+                        );
                         false
                     }
                     None => true,

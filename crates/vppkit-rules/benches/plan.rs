@@ -405,19 +405,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn one_change(w: &World, dir: &Directory, applied: &LicenceState) {
     const RUNS: usize = 5;
     let mut session = PlanSession::new(Planner::new());
-    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let rss = status_kib("VmRSS:");
     let t = Instant::now();
     session.plan(dir, &w.policies, applied, &w.ctx).unwrap();
-    let primed = t.elapsed();
-    let (rss_after, peak) = (status_kib("VmRSS:"), status_kib("VmHWM:"));
     eprintln!(
-        "session: first plan of the steady state {:.0} ms (full, {} apps); it keeps {:.0} MiB of inputs and outputs, peak during it +{:.0} MiB{}",
-        primed.as_secs_f64() * 1e3,
-        session.last().apps,
-        rss_after.zip(rss).map_or(f64::NAN, |(a, b)| a.saturating_sub(b) as f64 / 1024.0),
-        peak.zip(rss).map_or(f64::NAN, |(a, b)| a.saturating_sub(b) as f64 / 1024.0),
-        if reset { "" } else { " (peak not reset)" }
+        "session: first plan of the steady state {:.0} ms (full, {} apps)",
+        t.elapsed().as_secs_f64() * 1e3,
+        session.last().apps
     );
     let mut worst: Option<(f64, f64, &'static str)> = None;
     for change in changes(w, dir, applied) {

@@ -538,15 +538,10 @@ pub(crate) struct AppOut {
 }
 
 impl AppOut {
-    /// A rough size, to keep large outputs out of a cache.
+    /// The size of the work it asks for (Apple items and commands): large after a change of
+    /// many holders, small once a plan was applied. Used to keep large outputs out of a cache.
     pub(crate) fn weight(&self) -> usize {
-        self.associate.len()
-            + self.disassociate.len()
-            + self.gone.len()
-            + self.commands.len()
-            + self.waitlisted.len()
-            + self.blocked.len()
-            + self.pending.len()
+        self.associate.len() + self.disassociate.len() + self.gone.len() + self.commands.len()
     }
 }
 

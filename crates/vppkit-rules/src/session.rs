@@ -27,7 +27,8 @@ use crate::error::PlanError;
 use crate::ids::GroupId;
 use crate::plan::Plan;
 use crate::planner::{AppOut, HoldingKey, PlanContext, Planner, Run, SlotMeta, Snapshot};
-use crate::policy::{Policy, PolicySet, Target};
+use crate::policy::{LicenceType, Policy, PolicySet, Target};
+use crate::release::ReleaseRules;
 use crate::view::LicenceView;
 
 /// App outputs larger than this (commands, items, blocked entries...) are not kept: the app
@@ -82,7 +83,7 @@ impl std::fmt::Debug for PlanSession {
 /// The inputs of the previous call, and each app's output.
 struct Prev {
     dir: Directory,
-    policies: PolicySet,
+    release: ReleaseRules,
     /// Enabled policies, sorted by id (the policy indices of the outputs).
     sorted: Vec<Policy>,
     locs: Vec<(vppkit_core::LocationId, bool)>,
@@ -101,7 +102,7 @@ struct Fingerprint {
     holdings: Vec<Vec<(Holder, HoldingStatus)>>,
     /// Per location: every active, unknown-status or holding user id, with its active
     /// status, unknown status and whether it is ours.
-    users: Vec<BTreeMap<ClientUserId, UserFp>>,
+    users: Vec<Vec<(ClientUserId, UserFp)>>,
     requests: BTreeMap<AdamId, Vec<u32>>,
 }
 
@@ -113,7 +114,7 @@ struct UserFp {
 }
 
 impl Fingerprint {
-    fn read(snap: &Snapshot, view: &dyn LicenceView, run: &Run<'_>) -> Self {
+    fn read(snap: &Snapshot, view: &dyn LicenceView, run: &Run<'_>, dir: &Directory) -> Self {
         let holdings: Vec<Vec<(Holder, HoldingStatus)>> = snap
             .slots
             .iter()
@@ -123,38 +124,44 @@ impl Fingerprint {
                 hs
             })
             .collect();
-        let mut users: Vec<BTreeMap<ClientUserId, UserFp>> = snap
+        // Ownership is read for active users, and for holders that are not (or retired) in
+        // the directory (gone holders).
+        let users: Vec<Vec<(ClientUserId, UserFp)>> = snap
             .locs
             .iter()
-            .map(|l| {
-                let mut m = BTreeMap::new();
-                for id in l.users.keys().chain(l.unknown_status.keys()) {
-                    m.entry(id.clone()).or_insert(UserFp {
-                        active: l.users.get(id).copied(),
-                        unknown: l.unknown_status.get(id).copied(),
-                        own: view.is_own_user(&l.id, id),
-                    });
-                }
-                m
-            })
-            .collect();
-        for (s, hs) in snap.slots.iter().zip(&holdings) {
-            let l = &snap.locs[s.loc];
-            for (h, _) in hs {
-                if let Holder::User(id) = h {
-                    if !users[s.loc].contains_key(id) {
-                        users[s.loc].insert(
-                            id.clone(),
-                            UserFp {
-                                active: None,
-                                unknown: None,
-                                own: view.is_own_user(&l.id, id),
-                            },
-                        );
+            .enumerate()
+            .map(|(li, l)| {
+                let mut ids: Vec<&ClientUserId> = l
+                    .active_users
+                    .iter()
+                    .chain(l.unknown_status.keys())
+                    .collect();
+                for (s, hs) in snap.slots.iter().zip(&holdings) {
+                    if s.loc != li {
+                        continue;
+                    }
+                    for (h, _) in hs {
+                        if let Holder::User(id) = h {
+                            if dir.user(id).is_none_or(|u| u.retired) {
+                                ids.push(id);
+                            }
+                        }
                     }
                 }
-            }
-        }
+                ids.sort_unstable();
+                ids.dedup();
+                ids.into_iter()
+                    .map(|id| {
+                        let fp = UserFp {
+                            active: l.users.get(id).copied(),
+                            unknown: l.unknown_status.get(id).copied(),
+                            own: view.is_own_user(&l.id, id),
+                        };
+                        (id.clone(), fp)
+                    })
+                    .collect()
+            })
+            .collect();
         Self {
             holdings,
             users,
@@ -202,7 +209,7 @@ impl PlanSession {
         let mut run = Run::new(&self.planner, directory, policies, &snap, view, ctx);
         run.validate_all();
         run.requests();
-        let fp = Fingerprint::read(&snap, view, &run);
+        let fp = Fingerprint::read(&snap, view, &run, directory);
         let sorted: Vec<Policy> = {
             let mut v: Vec<&Policy> = policies.policies.iter().filter(|p| p.enabled).collect();
             v.sort_by(|a, b| a.id.cmp(&b.id));
@@ -215,8 +222,9 @@ impl PlanSession {
             .collect();
         let by_adam = run.by_adam().clone();
         let adams = run.adam_ids();
+        let mut same_directory = None;
         let dirty = self.prev.take().and_then(|prev| {
-            let dirty = prev.dirty(
+            let (dirty, same) = prev.dirty(
                 directory,
                 policies,
                 &sorted,
@@ -226,6 +234,10 @@ impl PlanSession {
                 &by_adam,
                 ctx,
             )?;
+            // An unchanged directory is kept as it is (no clone of it, no drop of the old one).
+            if same {
+                same_directory = Some(prev.dir);
+            }
             Some((prev.apps, dirty))
         });
         let full = dirty.is_none();
@@ -256,8 +268,8 @@ impl PlanSession {
             replanned,
         };
         self.prev = Some(Prev {
-            dir: directory.clone(),
-            policies: policies.clone(),
+            dir: same_directory.unwrap_or_else(|| directory.clone()),
+            release: policies.release,
             sorted,
             locs,
             slots: snap.slots,
@@ -284,10 +296,10 @@ impl Prev {
         fp: &Fingerprint,
         by_adam: &BTreeMap<AdamId, Vec<u32>>,
         ctx: &PlanContext,
-    ) -> Option<BTreeSet<AdamId>> {
+    ) -> Option<(BTreeSet<AdamId>, bool)> {
         // The ids the outputs are written in: slots, policy indices, device and user
         // positions and ranks.
-        let same_ids = policies.release == self.policies.release
+        let same_ids = policies.release == self.release
             && locs == self.locs.as_slice()
             && slots.len() == self.slots.len()
             && slots
@@ -377,10 +389,11 @@ impl Prev {
                 }
             }
         }
-        // Holders whose directory entry or VPP user changed.
+        // Holders whose directory entry changed, with their related holders (a changed
+        // device's users, old and new; a changed user's devices, old and new): any app that
+        // may reach them, holds them or was asked for by them.
         let mut devices: BTreeSet<usize> = BTreeSet::new();
         let mut users: BTreeSet<usize> = BTreeSet::new();
-        let mut other_users: BTreeSet<ClientUserId> = BTreeSet::new();
         for (i, (a, b)) in dir.devices().iter().zip(self.dir.devices()).enumerate() {
             if a != b {
                 devices.insert(i);
@@ -391,25 +404,6 @@ impl Prev {
                 users.insert(i);
             }
         }
-        for (new, old) in fp.users.iter().zip(&self.fp.users) {
-            for id in new.keys().chain(old.keys()) {
-                if new.get(id) != old.get(id) {
-                    match dir.user_pos(id) {
-                        Some(u) => {
-                            users.insert(u);
-                        }
-                        None => {
-                            other_users.insert(id.clone());
-                        }
-                    }
-                }
-            }
-        }
-        if devices.is_empty() && users.is_empty() && other_users.is_empty() {
-            return Some(dirty);
-        }
-        // Related holders: a changed device's users (old and new), a changed user's devices
-        // (old and new).
         for &d in &devices.clone() {
             for directory in [dir, &self.dir] {
                 if let Some(u) = directory.devices()[d]
@@ -421,30 +415,108 @@ impl Prev {
                 }
             }
         }
-        if !users.is_empty() {
-            for directory in [dir, &self.dir] {
-                for (d, dev) in directory.devices().iter().enumerate() {
-                    if dev
-                        .user
-                        .as_ref()
-                        .and_then(|u| directory.user_pos(u))
-                        .is_some_and(|u| users.contains(&u))
-                    {
-                        devices.insert(d);
+        let same_directory = groups.is_empty() && devices.is_empty() && users.is_empty();
+        self.devices_of(dir, &users, &mut devices);
+        self.holders_dirty(
+            dir,
+            sorted,
+            slots,
+            fp,
+            &devices,
+            &users,
+            &BTreeSet::new(),
+            false,
+            &mut dirty,
+        );
+        // Holders whose VPP user changed (status, unknown status, ours or not), directory
+        // unchanged: a VPP user is read only for a user licence (wanted or held), so only
+        // user-licensed policies that may reach the user and the apps the user holds.
+        let mut vpp_users: BTreeSet<usize> = BTreeSet::new();
+        let mut other_users: BTreeSet<ClientUserId> = BTreeSet::new();
+        for (new, old) in fp.users.iter().zip(&self.fp.users) {
+            if new == old {
+                continue;
+            }
+            for id in changed_ids(new, old) {
+                {
+                    match dir.user_pos(id) {
+                        Some(u) if !users.contains(&u) => {
+                            vpp_users.insert(u);
+                        }
+                        Some(_) => {}
+                        None => {
+                            other_users.insert(id.clone());
+                        }
                     }
                 }
             }
         }
+        if !vpp_users.is_empty() || !other_users.is_empty() {
+            let mut vpp_devices = BTreeSet::new();
+            self.devices_of(dir, &vpp_users, &mut vpp_devices);
+            self.holders_dirty(
+                dir,
+                sorted,
+                slots,
+                fp,
+                &vpp_devices,
+                &vpp_users,
+                &other_users,
+                true,
+                &mut dirty,
+            );
+        }
+        Some((dirty, same_directory))
+    }
+
+    /// Adds the devices of `users` (in the new and the old directory) to `devices`.
+    fn devices_of(&self, dir: &Directory, users: &BTreeSet<usize>, devices: &mut BTreeSet<usize>) {
+        if users.is_empty() {
+            return;
+        }
+        for directory in [dir, &self.dir] {
+            for (d, dev) in directory.devices().iter().enumerate() {
+                if dev
+                    .user
+                    .as_ref()
+                    .and_then(|u| directory.user_pos(u))
+                    .is_some_and(|u| users.contains(&u))
+                {
+                    devices.insert(d);
+                }
+            }
+        }
+    }
+
+    /// Marks the apps that may read these holders: policies that may reach them (broad
+    /// targets, groups listing them, in the new or the old directory; with `user_licence_only`
+    /// only user-licensed policies, and only the users' holdings), apps they hold (before or
+    /// now) and apps their devices asked for.
+    #[allow(clippy::too_many_arguments)]
+    fn holders_dirty(
+        &self,
+        dir: &Directory,
+        sorted: &[Policy],
+        slots: &[SlotMeta],
+        fp: &Fingerprint,
+        devices: &BTreeSet<usize>,
+        users: &BTreeSet<usize>,
+        other_users: &BTreeSet<ClientUserId>,
+        user_licence_only: bool,
+        dirty: &mut BTreeSet<AdamId>,
+    ) {
+        if devices.is_empty() && users.is_empty() && other_users.is_empty() {
+            return;
+        }
         let serials: BTreeSet<&SerialNumber> = devices
             .iter()
-            .flat_map(|&d| [&dir.devices()[d].serial_number])
+            .map(|&d| &dir.devices()[d].serial_number)
             .collect();
         let ids: BTreeSet<&ClientUserId> = users
             .iter()
             .map(|&u| &dir.users()[u].id)
             .chain(other_users.iter())
             .collect();
-        // Policies that may reach them: every broad target, and groups listing them.
         let mut reaching: BTreeSet<&GroupId> = BTreeSet::new();
         for directory in [dir, &self.dir] {
             for g in directory.groups() {
@@ -456,6 +528,9 @@ impl Prev {
             }
         }
         for p in sorted.iter().chain(&self.sorted) {
+            if user_licence_only && p.licence != LicenceType::User {
+                continue;
+            }
             let reaches = match &p.target {
                 Target::AllUsers | Target::AllDevices => true,
                 Target::Group(g) => reaching.contains(g),
@@ -464,11 +539,10 @@ impl Prev {
                 dirty.insert(p.adam_id.clone());
             }
         }
-        // Apps they hold (before or now) or asked for.
         for (i, s) in slots.iter().enumerate() {
             let holds = |hs: &Vec<(Holder, HoldingStatus)>| {
                 hs.iter().any(|(h, _)| match h {
-                    Holder::Device(sn) => serials.contains(sn),
+                    Holder::Device(sn) => !user_licence_only && serials.contains(sn),
                     Holder::User(id) => ids.contains(id),
                     _ => false,
                 })
@@ -477,13 +551,48 @@ impl Prev {
                 dirty.insert(s.key.adam_id.clone());
             }
         }
-        for requests in [&fp.requests, &self.fp.requests] {
-            for (adam, list) in requests {
-                if list.iter().any(|&d| devices.contains(&(d as usize))) {
-                    dirty.insert(adam.clone());
+        if !user_licence_only {
+            for requests in [&fp.requests, &self.fp.requests] {
+                for (adam, list) in requests {
+                    if list.iter().any(|&d| devices.contains(&(d as usize))) {
+                        dirty.insert(adam.clone());
+                    }
                 }
             }
         }
-        Some(dirty)
     }
+}
+
+/// The ids whose entry differs between two lists sorted by id.
+fn changed_ids<'a, T: PartialEq>(
+    new: &'a [(ClientUserId, T)],
+    old: &'a [(ClientUserId, T)],
+) -> Vec<&'a ClientUserId> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < new.len() || j < old.len() {
+        match (new.get(i), old.get(j)) {
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                if a.1 != b.1 {
+                    out.push(&a.0);
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a.0 < b.0 => {
+                out.push(&a.0);
+                i += 1;
+            }
+            (Some(a), None) => {
+                out.push(&a.0);
+                i += 1;
+            }
+            (_, Some(b)) => {
+                out.push(&b.0);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
 }

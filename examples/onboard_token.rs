@@ -44,10 +44,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .add_token(AddToken::new(id, t.content.clone()))
             .await?;
         println!(
-            "{:<28} uId {:<18} {:?} {:<3} token {:<18} claimed: {:<5} other MDM: {}",
+            "{:<28} uId {:<18} {:<9} {:<3} token {:<18} claimed: {:<5} other MDM: {}",
             added.name,
             added.uid.map(|u| u.to_string()).unwrap_or_default(),
-            added.account_type,
+            added
+                .account_type
+                .map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
             added.country.unwrap_or_default(),
             added.token_state.to_string(),
             added.claimed,

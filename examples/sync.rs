@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vppkit::core::{AdamId, AssetKey, LocationId, MdmInfo, PricingParam};
+use vppkit::engine::SyncProgress;
 use vppkit::engine::{AddToken, CommandSink, Engine, EngineConfig, ProgressReporter};
-use vppkit::engine::{QueuedCommand, ReportOptions, SinkError, SyncKind, SyncProgress};
+use vppkit::engine::{QueuedCommand, ReportOptions, SinkError, SyncEndpoint, SyncKind};
 use vppkit::store::SecretCipher;
 use vppkit::store_sqlite::SqliteStore;
 use vppkit_sim::{demo, Preset, SimClock, Simulator};
@@ -59,14 +60,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let total = total_pages
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "?".into());
-            println!("  {endpoint:?}: page {pages_done}/{total}, {items} items");
+            let endpoint = match endpoint {
+                SyncEndpoint::Assets => "assets",
+                SyncEndpoint::Assignments => "assignments",
+                SyncEndpoint::Users => "users",
+                SyncEndpoint::Metadata => "metadata",
+                _ => "other",
+            };
+            println!("  {endpoint}: page {pages_done}/{total}, {items} items");
         }
     });
     let first = engine
         .sync(&school, SyncKind::Incremental, &progress)
         .await?;
     println!(
-        "first sync ({:?}): {} assets, {} assignments, {} users",
+        "first sync ({}): {} assets, {} assignments, {} users",
         first.kind, first.assets, first.assignments, first.users
     );
 
@@ -78,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sync(&school, SyncKind::Incremental, &ProgressReporter::none())
         .await?;
     println!(
-        "then an {:?} sync: {} assignments changed",
+        "then an {} sync: {} assignments changed",
         next.kind, next.assignments
     );
 

@@ -14,7 +14,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use vppkit::core::{AdamId, AssetKey, LocationId, MdmInfo, PricingParam, Secret};
 use vppkit::engine::{AddToken, CommandSink, Engine, EngineConfig, QueuedCommand, SinkError};
-use vppkit::engine::{ProgressReporter, ReportOptions, SyncKind, WebhookConfig};
+use vppkit::engine::{
+    NotificationOutcome, ProgressReporter, ReportOptions, SyncKind, WebhookConfig,
+};
 use vppkit::store::SecretCipher;
 use vppkit::store_sqlite::SqliteStore;
 use vppkit_sim::{demo, Preset, SimClock, Simulator};
@@ -26,7 +28,15 @@ async fn apple_vpp(State(engine): State<Engine>, headers: HeaderMap, body: Bytes
         .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
     let status = match engine.handle_notification(headers, &body).await {
         Ok(outcome) => {
-            println!("  notification accepted: {outcome:?}");
+            let what = match &outcome {
+                NotificationOutcome::Applied { location } => format!("applied to {location}"),
+                NotificationOutcome::Duplicate => "a duplicate, nothing done".to_owned(),
+                NotificationOutcome::Test => "a test notification".to_owned(),
+                NotificationOutcome::Ignored(why) => format!("ignored: {why}"),
+                NotificationOutcome::Deferred(why) => format!("deferred (answered 503): {why}"),
+                _ => "accepted".to_owned(),
+            };
+            println!("  notification accepted: {what}");
             outcome.http_status()
         }
         Err(refused) => {

@@ -343,7 +343,10 @@ pub(crate) async fn request_install(app: &App, holder: &str, adam: &str) -> Resu
         Some(RequestOutcome::Waitlisted { explain }) => ("waitlisted", explain),
         Some(RequestOutcome::Waiting { explain }) => ("waiting", explain),
         Some(RequestOutcome::Refused { explain }) => return Err(ManagerError::usage(explain)),
-        Some(other) => ("unknown", format!("{other:?}")),
+        Some(_) => (
+            "unknown",
+            "the engine reported an outcome this manager does not know; see `report`".to_owned(),
+        ),
         None => {
             return Err(ManagerError::usage(format!(
                 "the request of {device} for {adam_id} was not found after the pass"

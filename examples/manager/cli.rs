@@ -1,13 +1,15 @@
 //! The command line. Every error ends as one line on stderr and exit status 1 (2 for a
 //! command line that cannot be parsed; 3 for an `apply` whose output lists what is left:
-//! held releases, operations still open at Apple); with `--json` the same error is also printed on
-//! stdout as `{"error": {"kind": ..., "message": ...}}`, so a script reading stdout sees it.
+//! held releases, operations still open at Apple; 4 when another MDM holds a location, found
+//! by `token add` of a location already added or by a `sync`: the line says how to take it
+//! over with `--claim`); with `--json` the same error is also printed on stdout as
+//! `{"error": {"kind": ..., "message": ...}}`, so a script reading stdout sees it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use super::app::{self, App, OpenOptions};
 use super::apply;
@@ -30,7 +32,10 @@ Environment:
   VPPKIT_LISTEN       `serve`: the address to listen on, as --listen
   VPPKIT_ADMIN_TOKEN  `serve`: bearer credential for GET /report and POST /sync (at least 24
                       characters); unset, those endpoints answer 403
-  RUST_LOG            log filter on stderr (e.g. `RUST_LOG=vppkit_engine=debug`)";
+  RUST_LOG            log filter on stderr (e.g. `RUST_LOG=vppkit_engine=debug`)
+
+Exit status: 0 done; 1 failed; 2 the command line does not parse; 3 `apply` left something
+undone (it lists it); 4 another MDM holds a location (`token add FILE --claim` takes it over).";
 
 /// A licence manager for Apple Apps and Books (VPP), built from the vppkit crates.
 ///
@@ -63,8 +68,21 @@ struct Cli {
     /// `{"error": {"kind", "message"}}` (and as one line on stderr), with a non-zero exit.
     #[arg(long, global = true)]
     json: bool,
+    /// How log lines on stderr are written: `text` for people, `json` (one object per line)
+    /// for a log collector.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// The log format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields, spans).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +163,12 @@ enum Command {
         #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=3600))]
         shutdown_timeout: u64,
     },
+    /// Print a shell completion script on stdout, e.g.
+    /// `manager completions bash > /etc/bash_completion.d/manager`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// The whole demo against a simulator on loopback (the default command).
     Demo {
         /// A policy file instead of examples/data/policies.json.
@@ -216,13 +240,15 @@ pub(crate) fn main() -> ExitCode {
         Some(Command::Serve { .. }) => "warn,vppkit_client=error",
         _ => "error",
     };
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -240,6 +266,10 @@ pub(crate) fn main() -> ExitCode {
         Err(ManagerError::Unfinished(left)) => {
             eprintln!("unfinished: {left}");
             ExitCode::from(3)
+        }
+        Err(e @ ManagerError::ClaimedElsewhere(_)) => {
+            fail(json, e.kind(), &e.one_line());
+            ExitCode::from(4)
         }
         Err(e) => {
             fail(json, e.kind(), &e.one_line());
@@ -279,6 +309,12 @@ async fn run(cli: Cli) -> Result<()> {
         },
     };
     match command {
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "manager", &mut script);
+            commands::out(&String::from_utf8_lossy(&script));
+        }
         Command::Demo {
             policies,
             directory,
@@ -302,7 +338,7 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 TokenCommand::List => {
                     let rows = commands::token_list(&app).await?;
-                    emit(json, &rows, commands::token_list_text);
+                    emit(json, &rows, |r| commands::token_list_text(r));
                 }
                 TokenCommand::Renew { id, file } => {
                     let state = commands::token_renew(&app, id, file).await?;

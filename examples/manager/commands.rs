@@ -10,6 +10,8 @@ use vppkit::engine::{AddToken, ClaimConsent, EngineError, ProgressReporter, Sync
 
 use super::app::App;
 use super::error::{ManagerError, Result};
+use super::report::state_words;
+use super::table;
 
 /// Writes to stdout; a closed pipe (`manager report | head`) is not an error.
 pub(crate) fn out(text: &str) {
@@ -46,21 +48,51 @@ pub(crate) struct TokenAdded {
     pub(crate) other_mdm: Option<String>,
     pub(crate) subscribed: bool,
     pub(crate) subscription_error: Option<String>,
+    /// What to do next, when anything (another MDM holds the location).
+    pub(crate) hint: Option<String>,
+}
+
+/// The command that takes location `id` over from another MDM with its token `file`
+/// (`--name` when the file's name would give another location id).
+fn claim_command(file: &str, id: &LocationId) -> String {
+    let same_id = location_id_from_file(Path::new(file)).is_ok_and(|f| &f == id);
+    let name = if same_id {
+        String::new()
+    } else {
+        format!(" --name {id}")
+    };
+    format!("`manager token add {}{name} --claim`", shell_word(file))
+}
+
+/// A file path as one shell word (quoted when it needs to be).
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | '=')
+        });
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 impl TokenAdded {
     pub(crate) fn text(&self) -> String {
         let mut s = format!(
             "{} ({}): token {}",
-            self.location, self.name, self.token_state
+            self.location,
+            self.name,
+            state_words(self.token_state)
         );
         if self.claimed {
             s.push_str(", claimed for this manager");
         }
         if let Some(o) = &self.other_mdm {
-            s.push_str(&format!(
-                ", held by another MDM ({o}): read-only until `token add FILE --claim`"
-            ));
+            s.push_str(&format!(", held by another MDM ({o})"));
+        }
+        if let Some(h) = &self.hint {
+            s.push_str(&format!(": {h}"));
         }
         if self.subscribed {
             s.push_str(", notifications subscribed");
@@ -111,15 +143,17 @@ pub(crate) async fn token_add(
         Some(n) => LocationId::new(n).map_err(|e| ManagerError::usage(format!("--name: {e}")))?,
         None => location_id_from_file(file)?,
     };
-    add_token(app, id, token, claim).await
+    add_token(app, id, token, claim, &file.display().to_string()).await
 }
 
 /// Adds a token (or, with `claim`, takes over one already added and held elsewhere).
+/// `file` names the token file in hints.
 pub(crate) async fn add_token(
     app: &App,
     id: LocationId,
     token: Secret,
     claim: bool,
+    file: &str,
 ) -> Result<TokenAdded> {
     let consent = if claim {
         ClaimConsent::TakeOver
@@ -132,6 +166,12 @@ pub(crate) async fn add_token(
         .await
     {
         Ok(o) => Ok(TokenAdded {
+            hint: (o.token_state == TokenState::ClaimedElsewhere).then(|| {
+                format!(
+                    "read-only here until you take it over with {}",
+                    claim_command(file, &o.location)
+                )
+            }),
             location: o.location,
             name: o.name,
             uid: o.uid.map(|u| u.to_string()),
@@ -155,9 +195,40 @@ pub(crate) async fn add_token(
                 other_mdm: None,
                 subscribed: record.is_some_and(|r| r.notification.is_some()),
                 subscription_error: None,
+                hint: None,
             })
         }
+        Err(EngineError::LocationExists(_)) => Err(already_added(app, &id, file).await),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The error for a `token add` of a location already added: what to do instead.
+async fn already_added(app: &App, id: &LocationId, file: &str) -> ManagerError {
+    let record = match app.store.location(id).await {
+        Ok(r) => r,
+        Err(e) => return e.into(),
+    };
+    let ours = &app.identity.mdm_id;
+    let other = record
+        .as_ref()
+        .and_then(|r| r.mdm_info.as_ref())
+        .filter(|m| &m.id != ours);
+    let held_elsewhere = other.is_some()
+        || record
+            .as_ref()
+            .is_some_and(|r| r.token_state == TokenState::ClaimedElsewhere);
+    if held_elsewhere {
+        let by = other.map(|m| format!(" ({})", m.name)).unwrap_or_default();
+        ManagerError::ClaimedElsewhere(format!(
+            "location {id} is already added and another MDM{by} holds it: take it over with {}",
+            claim_command(file, id)
+        ))
+    } else {
+        ManagerError::usage(format!(
+            "location {id} is already added; `manager token renew {id} FILE` replaces its token, \
+             `--name` adds the file as another location"
+        ))
     }
 }
 
@@ -200,27 +271,33 @@ pub(crate) async fn token_list(app: &App) -> Result<Vec<TokenRow>> {
         .collect())
 }
 
-pub(crate) fn token_list_text(rows: &Vec<TokenRow>) -> String {
-    let mut s = format!(
-        "{:<28} {:<28} {:<18} {:<18} {:<12} {:<16} notifications\n",
-        "location", "name", "uId", "state", "expires", "claimed by"
-    );
-    for r in rows {
-        s.push_str(&format!(
-            "{:<28} {:<28} {:<18} {:<18} {:<12} {:<16} {}\n",
-            r.location.to_string(),
-            r.name,
-            r.uid.clone().unwrap_or_default(),
-            r.token_state.to_string(),
-            r.expires_at.format("%Y-%m-%d").to_string(),
-            r.claimed_by.clone().unwrap_or_else(|| "nobody".into()),
-            if r.notifications { "yes" } else { "no" }
-        ));
-    }
+pub(crate) fn token_list_text(rows: &[TokenRow]) -> String {
     if rows.is_empty() {
-        s.push_str("(no tokens: add one with `token add FILE`)\n");
+        return "(no tokens: add one with `token add FILE`)\n".into();
     }
-    s
+    table::render(
+        &[
+            "location",
+            "name",
+            "uId",
+            "state",
+            "expires",
+            "claimed by",
+            "notifications",
+        ],
+        &[],
+        rows.iter().map(|r| {
+            vec![
+                r.location.to_string(),
+                r.name.clone(),
+                r.uid.clone().unwrap_or_default(),
+                state_words(r.token_state),
+                r.expires_at.format("%Y-%m-%d").to_string(),
+                r.claimed_by.clone().unwrap_or_else(|| "nobody".into()),
+                if r.notifications { "yes" } else { "no" }.to_owned(),
+            ]
+        }),
+    )
 }
 
 fn location_arg(id: &str) -> Result<LocationId> {
@@ -254,6 +331,11 @@ pub(crate) struct SyncRow {
     pub(crate) assignments: u64,
     pub(crate) users: u64,
     pub(crate) error: Option<String>,
+    /// Another MDM that this sync found holding the location (it was not before): the
+    /// location is read-only from now on.
+    pub(crate) claimed_by: Option<String>,
+    /// What to do about it.
+    pub(crate) hint: Option<String>,
 }
 
 /// `sync [LOCATION] [--full]`. Fails when any location failed, after syncing the others.
@@ -268,6 +350,14 @@ pub(crate) async fn sync(
     } else {
         SyncKind::Incremental
     };
+    // Token states before, to tell a claim by another MDM this sync found.
+    let before: std::collections::HashMap<LocationId, TokenState> = app
+        .store
+        .locations()
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.token_state))
+        .collect();
     let results = match location {
         Some(id) => {
             let id = location_arg(id)?;
@@ -287,6 +377,8 @@ pub(crate) async fn sync(
                 assignments: o.assignments,
                 users: o.users,
                 error: o.error,
+                claimed_by: None,
+                hint: None,
             },
             Err(e) => SyncRow {
                 location,
@@ -296,9 +388,27 @@ pub(crate) async fn sync(
                 assignments: 0,
                 users: 0,
                 error: Some(e.to_string()),
+                claimed_by: None,
+                hint: None,
             },
         })
         .collect();
+    let ours = &app.identity.mdm_id;
+    for record in app.store.locations().await? {
+        let newly_claimed = record.token_state == TokenState::ClaimedElsewhere
+            && before.get(&record.id) != Some(&TokenState::ClaimedElsewhere);
+        let Some(row) = rows.iter_mut().find(|r| r.location == record.id) else {
+            continue;
+        };
+        if newly_claimed {
+            let other = record.mdm_info.as_ref().filter(|m| &m.id != ours);
+            row.claimed_by = Some(other.map_or_else(|| "name unknown".into(), |m| m.name.clone()));
+            row.hint = Some(format!(
+                "the location is read-only from now on; take it back with {}",
+                claim_command("FILE.vpptoken", &record.id)
+            ));
+        }
+    }
     rows.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(rows)
 }
@@ -311,14 +421,18 @@ pub(crate) fn sync_text(rows: &Vec<SyncRow>) -> String {
             None => s.push_str(&format!(
                 "{}: {} sync, {} assets, {} assignments, {} users\n",
                 r.location,
-                r.kind
-                    .map(|k| format!("{k:?}").to_lowercase())
-                    .unwrap_or_default(),
+                r.kind.map(|k| k.as_str()).unwrap_or("no"),
                 r.assets,
                 r.assignments,
                 r.users
             )),
             Some(e) => s.push_str(&format!("{}: FAILED: {e}\n", r.location)),
+        }
+        if let (Some(by), Some(hint)) = (&r.claimed_by, &r.hint) {
+            s.push_str(&format!(
+                "{}: now held by another MDM ({by}): {hint}\n",
+                r.location
+            ));
         }
     }
     if rows.is_empty() {
@@ -327,21 +441,36 @@ pub(crate) fn sync_text(rows: &Vec<SyncRow>) -> String {
     s
 }
 
-/// The error for the failed rows of a sync, if any.
+/// The error for the failed rows of a sync, if any; then for the locations the sync
+/// found held by another MDM.
 pub(crate) fn sync_failures(rows: &[SyncRow]) -> Result<()> {
     let failed: Vec<String> = rows
         .iter()
         .filter(|r| !r.succeeded)
         .map(|r| format!("{}: {}", r.location, r.error.clone().unwrap_or_default()))
         .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(ManagerError::usage(format!(
+    if !failed.is_empty() {
+        return Err(ManagerError::usage(format!(
             "sync failed for {} of {} locations ({})",
             failed.len(),
             rows.len(),
             failed.join("; ")
-        )))
+        )));
+    }
+    let claimed: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let by = r.claimed_by.as_ref()?;
+            Some(format!(
+                "{} is now held by another MDM ({by}): {}",
+                r.location,
+                r.hint.clone().unwrap_or_default()
+            ))
+        })
+        .collect();
+    if claimed.is_empty() {
+        Ok(())
+    } else {
+        Err(ManagerError::ClaimedElsewhere(claimed.join("; ")))
     }
 }

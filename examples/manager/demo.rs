@@ -237,7 +237,7 @@ async fn story(
     tokens.sort_by(|a, b| a.uid.cmp(&b.uid));
     for t in &tokens {
         let id = commands::location_id_from_file(Path::new(&t.file_name))?;
-        let added = commands::add_token(app, id, t.content.clone(), false).await?;
+        let added = commands::add_token(app, id, t.content.clone(), false, &t.file_name).await?;
         out.line(added.text());
     }
 

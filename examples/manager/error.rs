@@ -38,6 +38,10 @@ pub(crate) enum ManagerError {
     /// output lists (held releases, operations still open): exit status 3.
     #[error("{0}")]
     Unfinished(String),
+    /// Another MDM holds a location (found by `token add` of a location already added,
+    /// or by a `sync`): exit status 4; the message says how to take it over (`--claim`).
+    #[error("{0}")]
+    ClaimedElsewhere(String),
     /// A network listener or server failed.
     #[error("{what}: {source}")]
     Net {
@@ -59,7 +63,7 @@ impl ManagerError {
     }
 
     /// A stable word for the kind of error, for `--json` output: `file`, `format`, `store`,
-    /// `engine`, `usage`, `key`, `simulator` or `net`.
+    /// `engine`, `usage`, `key`, `simulator`, `net`, `unfinished` or `claimedElsewhere`.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             ManagerError::File { .. } => "file",
@@ -71,6 +75,7 @@ impl ManagerError {
             ManagerError::Simulator(_) => "simulator",
             ManagerError::Net { .. } => "net",
             ManagerError::Unfinished(_) => "unfinished",
+            ManagerError::ClaimedElsewhere(_) => "claimedElsewhere",
         }
     }
 

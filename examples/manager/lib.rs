@@ -7,6 +7,7 @@
 //! - [`report`]: the report (JSON and text tables);
 //! - [`demo`]: the whole story against the simulator;
 //! - [`serve`]: the long-running manager (scheduler and notification webhook);
+//! - [`table`]: text tables;
 //! - [`webhook`], [`progress`], [`sink`]: the notification receiver, the sync progress
 //!   bars and the MDM command outbox;
 
@@ -21,4 +22,5 @@ pub(crate) mod report;
 pub(crate) mod serve;
 pub(crate) mod sink;
 pub(crate) mod state;
+pub(crate) mod table;
 pub(crate) mod webhook;

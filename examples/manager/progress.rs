@@ -72,11 +72,11 @@ pub(crate) fn reporter(mode: Mode) -> ProgressReporter {
                     let bar = multi.add(ProgressBar::new(1));
                     bar.set_style(style.clone());
                     bar.set_prefix(location.to_string());
-                    bar.set_message(format!("{kind:?} sync").to_lowercase());
+                    bar.set_message(format!("{kind} sync"));
                     bar.enable_steady_tick(Duration::from_millis(120));
                     entry.bar = Some(bar);
                 } else {
-                    eprintln!("sync {location}: started ({kind:?})");
+                    eprintln!("sync {location}: started ({kind} sync)");
                 }
             }
             SyncProgress::Page {
@@ -109,8 +109,8 @@ pub(crate) fn reporter(mode: Mode) -> ProgressReporter {
             SyncProgress::Finished { location, outcome } => {
                 let text = match &outcome.error {
                     None => format!(
-                        "done: {} assets, {} assignments, {} users",
-                        outcome.assets, outcome.assignments, outcome.users
+                        "done ({} sync): {} assets, {} assignments, {} users",
+                        outcome.kind, outcome.assets, outcome.assignments, outcome.users
                     ),
                     Some(e) => format!("failed: {e}"),
                 };

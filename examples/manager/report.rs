@@ -1,19 +1,22 @@
-//! The report: per location and app (owned, used, reserved, free), waitlists, blocked
-//! items with reasons, token states and expiry; as JSON (`--json`) or text tables.
+//! The report: per location and app (Apple's total and retired, owned, used, reserved,
+//! free), each app summed across locations, waitlists, blocked items with reasons, token
+//! states and expiry; as JSON (`--json`) or text tables.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use vppkit::core::{AdamId, ProductType};
+use vppkit::core::{AdamId, ProductType, TokenState};
 use vppkit::engine::{
-    AppReport, LocationReport, OutboxSummary, PlanItems, ReportOptions, StoredRequest,
+    app_totals, AppReport, AppTotal, LocationReport, OutboxSummary, PlanItems, ReportOptions,
+    StoredRequest,
 };
 use vppkit::rules::{Blocked, PendingRelease, PolicyViolation, Waitlisted};
 
 use super::app::App;
 use super::error::Result;
+use super::table;
 use super::webhook::NotificationCounts;
 
 /// Everything the manager knows, in one document.
@@ -25,6 +28,9 @@ pub(crate) struct ManagerReport {
     pub(crate) mdm_id: String,
     /// Per location: token, last sync, and per app the counts, waitlist and blocked items.
     pub(crate) locations: Vec<LocationReport>,
+    /// Each app summed across the locations that hold it (the same app bought under
+    /// several content tokens is listed once per location above, and once here).
+    pub(crate) app_totals: Vec<AppTotal>,
     /// What the last applied plan said, whole (also the items tied to no location).
     pub(crate) last_plan: LastPlan,
     /// The desired-state revision the engine converges to (0: none stored yet).
@@ -92,6 +98,7 @@ pub(crate) async fn build(app: &App) -> Result<ManagerReport> {
     Ok(ManagerReport {
         generated_at: Utc::now(),
         mdm_id: app.identity.mdm_id.clone(),
+        app_totals: app_totals(&locations),
         locations,
         desired_revision: app.engine.desired_revision().await?,
         pending_requests: app.engine.install_requests().await?,
@@ -111,11 +118,46 @@ fn app_names(report: &ManagerReport) -> BTreeMap<AdamId, String> {
         .collect()
 }
 
-fn count(app: &AppReport, n: u64) -> String {
-    if app.unlimited {
+fn count(unlimited: bool, n: u64) -> String {
+    if unlimited {
         "unlimited".into()
     } else {
         n.to_string()
+    }
+}
+
+fn kind(p: ProductType) -> &'static str {
+    if p == ProductType::Book {
+        "book"
+    } else {
+        "app"
+    }
+}
+
+/// A token state in words (`claimed elsewhere`, not `claimed_elsewhere`).
+pub(crate) fn state_words(state: TokenState) -> String {
+    state.to_string().replace('_', " ")
+}
+
+/// The days-left cell: a number while the token can be used, else why not.
+fn days_left(l: &LocationReport) -> String {
+    match (l.token_days_left, l.token_state) {
+        (Some(d), _) => d.to_string(),
+        (None, TokenState::Expired) => "expired".into(),
+        (None, _) => "unusable".into(),
+    }
+}
+
+/// The last-sync cell: when (date and time, UTC) and how.
+fn last_sync(l: &LocationReport) -> String {
+    match &l.last_sync {
+        Some(s) if s.succeeded => format!("ok {}", s.at.format("%Y-%m-%d %H:%M:%S UTC")),
+        Some(s) => format!(
+            "FAILED {}: {}",
+            s.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            s.message.clone().unwrap_or_default()
+        ),
+        None => "never".into(),
     }
 }
 
@@ -133,34 +175,74 @@ fn location_title(l: &LocationReport) -> String {
     t
 }
 
+/// Columns of the app tables right-aligned from this one on (the counts).
+const APP_HEADER: [&str; 12] = [
+    "adamId", "name", "price", "type", "total", "retired", "owned", "used", "reserved", "free",
+    "waiting", "blocked",
+];
+
+fn app_row(a: &AppReport) -> Vec<String> {
+    vec![
+        a.asset.adam_id.to_string(),
+        a.name.clone().unwrap_or_default(),
+        a.asset.pricing_param.to_string(),
+        kind(a.product_type).into(),
+        count(a.unlimited, a.total),
+        a.retired.to_string(),
+        count(a.unlimited, a.owned),
+        a.used.to_string(),
+        (a.reserved + a.releasing).to_string(),
+        count(a.unlimited, a.free),
+        a.waitlist.len().to_string(),
+        a.blocked.len().to_string(),
+    ]
+}
+
+fn total_row(t: &AppTotal) -> Vec<String> {
+    vec![
+        t.asset.adam_id.to_string(),
+        t.name.clone().unwrap_or_default(),
+        t.asset.pricing_param.to_string(),
+        kind(t.product_type).into(),
+        t.locations.len().to_string(),
+        count(t.unlimited, t.total),
+        t.retired.to_string(),
+        count(t.unlimited, t.owned),
+        t.used.to_string(),
+        (t.reserved + t.releasing).to_string(),
+        count(t.unlimited, t.free),
+        t.waiting.to_string(),
+        t.blocked.to_string(),
+    ]
+}
+
 /// The report as text tables.
 pub(crate) fn render(report: &ManagerReport) -> String {
     let mut out = String::new();
     let names = app_names(report);
     let name_of = |a: &AdamId| names.get(a).cloned().unwrap_or_default();
     let _ = writeln!(out, "TOKENS");
-    let _ = writeln!(
-        out,
-        "  {:<28} {:<18} {:<12} {:>9}  {:<6}  last sync",
-        "location", "state", "expires", "days left", "writes"
-    );
-    for l in &report.locations {
-        let days = (l.token_expires_at - report.generated_at).num_days();
-        let sync = match &l.last_sync {
-            Some(s) if s.succeeded => format!("ok {}", s.at.format("%H:%M:%S")),
-            Some(s) => format!("FAILED: {}", s.message.clone().unwrap_or_default()),
-            None => "never".into(),
-        };
-        let _ = writeln!(
-            out,
-            "  {:<28} {:<18} {:<12} {:>9}  {:<6}  {sync}",
-            l.location.to_string(),
-            l.token_state.to_string(),
-            l.token_expires_at.format("%Y-%m-%d").to_string(),
-            days,
-            if l.writes_allowed { "yes" } else { "no" },
-        );
-    }
+    out.push_str(&table::render(
+        &[
+            "location",
+            "state",
+            "expires",
+            "days left",
+            "writes",
+            "last sync",
+        ],
+        &[3],
+        report.locations.iter().map(|l| {
+            vec![
+                l.location.to_string(),
+                state_words(l.token_state),
+                l.token_expires_at.format("%Y-%m-%d").to_string(),
+                days_left(l),
+                if l.writes_allowed { "yes" } else { "no" }.to_owned(),
+                last_sync(l),
+            ]
+        }),
+    ));
     for l in &report.locations {
         let _ = writeln!(out, "\n{}", location_title(l));
         let _ = writeln!(
@@ -168,44 +250,27 @@ pub(crate) fn render(report: &ManagerReport) -> String {
             "  users: {} created by this manager, {} by others; operations in flight: {}",
             l.own_users, l.foreign_users, l.operations_in_flight
         );
-        let _ = writeln!(
-            out,
-            "  {:<10} {:<20} {:<5} {:<4} {:>9} {:>6} {:>8} {:>9} {:>7} {:>7}",
-            "adamId",
-            "name",
-            "price",
-            "type",
-            "owned",
-            "used",
-            "reserved",
-            "free",
-            "waiting",
-            "blocked"
-        );
-        for a in &l.apps {
-            let mut name = a.name.clone().unwrap_or_default();
-            if name.chars().count() > 20 {
-                name = name.chars().take(19).collect::<String>() + "~";
-            }
-            let _ = writeln!(
-                out,
-                "  {:<10} {:<20} {:<5} {:<4} {:>9} {:>6} {:>8} {:>9} {:>7} {:>7}",
-                a.asset.adam_id.to_string(),
-                name,
-                a.asset.pricing_param.to_string(),
-                if a.product_type == ProductType::Book {
-                    "book"
-                } else {
-                    "app"
-                },
-                count(a, a.owned),
-                a.used,
-                a.reserved + a.releasing,
-                count(a, a.free),
-                a.waitlist.len(),
-                a.blocked.len(),
-            );
-        }
+        out.push_str(&table::render(
+            &APP_HEADER,
+            &[4, 5, 6, 7, 8, 9, 10, 11],
+            l.apps.iter().map(app_row),
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "\nAPPS ACROSS LOCATIONS (each app summed over the tokens that hold it)"
+    );
+    if report.app_totals.is_empty() {
+        let _ = writeln!(out, "  no apps yet");
+    } else {
+        let mut header: Vec<&str> = APP_HEADER[..4].to_vec();
+        header.push("locations");
+        header.extend_from_slice(&APP_HEADER[4..]);
+        out.push_str(&table::render(
+            &header,
+            &[4, 5, 6, 7, 8, 9, 10, 11, 12],
+            report.app_totals.iter().map(total_row),
+        ));
     }
     let notes = &report.last_plan;
     let _ = writeln!(out, "\nWAITLISTS");
@@ -271,8 +336,15 @@ pub(crate) fn render(report: &ManagerReport) -> String {
     if report.commands_sent.is_empty() {
         let _ = writeln!(out, "  none yet");
     }
-    for (kind, n) in &report.commands_sent {
-        let _ = writeln!(out, "  {kind:<20} {n}");
+    if !report.commands_sent.is_empty() {
+        out.push_str(&table::render(
+            &["request type", "commands"],
+            &[1],
+            report
+                .commands_sent
+                .iter()
+                .map(|(kind, n)| vec![kind.clone(), n.to_string()]),
+        ));
     }
     if !report.outbox.by_status.is_empty() {
         let statuses: Vec<String> = report

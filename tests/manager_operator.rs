@@ -1,0 +1,464 @@
+//! The manager example as an operator runs it, against a simulator this test starts:
+//!
+//! - hints and exit codes that tell the truth about another MDM's claim: `token add` of a
+//!   location another MDM holds says to use `--claim` (exit 4 when it was already added), and
+//!   a `sync` that finds a new claim exits 4 with that hint;
+//! - the report's text: Apple's total and retired, each app summed across tokens, the
+//!   last sync with its date, no days left for an expired token, columns aligned with
+//!   wide characters in names; the same in JSON;
+//! - sync kind labels that agree (a first sync says "full" when it starts and ends);
+//! - no Rust `Debug` formatting in any output;
+//! - `completions SHELL` and `--log-format json`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use vppkit::core::{AdamId, AssetKey, MdmInfo, PricingParam};
+use vppkit::store::SecretCipher;
+use vppkit_sim::{demo, AssetSpec, Preset, RunningSimulator, SimClock, Simulator};
+
+/// The example binary, built by `cargo test` with the other examples (or built here).
+fn manager_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("manager{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "manager"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --example manager");
+    }
+    bin
+}
+
+/// One manager database against one simulator.
+struct Setup {
+    sim: RunningSimulator,
+    dir: tempfile::TempDir,
+    key: String,
+}
+
+impl Setup {
+    async fn new(customize: impl FnOnce(&RunningSimulator)) -> Self {
+        let sim = Simulator::builder()
+            .preset(Preset::Demo)
+            .clock(SimClock::real_time(Duration::from_millis(50)))
+            .start()
+            .await
+            .expect("simulator");
+        customize(&sim);
+        let dir = tempfile::tempdir().unwrap();
+        for t in sim.token_files() {
+            std::fs::write(dir.path().join(&t.file_name), t.content.expose()).unwrap();
+        }
+        Self {
+            sim,
+            dir,
+            key: SecretCipher::generate_key_base64().expose().to_owned(),
+        }
+    }
+
+    fn token_file(&self, uid: &str) -> String {
+        let t = self
+            .sim
+            .token_files()
+            .into_iter()
+            .find(|t| t.uid.as_str() == uid)
+            .unwrap();
+        self.dir.path().join(&t.file_name).display().to_string()
+    }
+
+    /// Runs the manager (blocking: the simulator runs on the test's runtime).
+    async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(manager_binary());
+        command
+            .args(["--db", "m.db", "--apple-url", &self.sim.base_url()])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("VPPKIT_SECRET_KEY", &self.key)
+            .env_remove("VPPKIT_DB")
+            .env_remove("VPPKIT_APPLE_URL")
+            .env_remove("VPPKIT_WEBHOOK_URL")
+            .env_remove("RUST_LOG");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = tokio::task::spawn_blocking(move || command.output().expect("the manager runs"))
+            .await
+            .unwrap();
+        assert_no_debug(&out);
+        out
+    }
+
+    async fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args, &[]).await;
+        assert!(
+            out.status.success(),
+            "manager {args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every JSON value on stdout (a failed sync prints its rows, then the error).
+fn json_values(out: &Output) -> Vec<Value> {
+    serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)))
+}
+
+/// No Rust `Debug` formatting (`Some(..)`, `LocationId(..)`, `Full`, struct braces).
+fn assert_no_debug(out: &Output) {
+    for stream in [text(&out.stdout), text(&out.stderr)] {
+        for needle in [
+            "Some(",
+            "None,",
+            "LocationId(",
+            "AdamId(",
+            "Applied {",
+            "(Incremental)",
+            "(Full)",
+        ] {
+            assert!(
+                !stream.contains(needle),
+                "Debug output ({needle}): {stream}"
+            );
+        }
+    }
+}
+
+/// Display width: 2 for East Asian wide characters, 1 otherwise.
+fn width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            let c = u32::from(c);
+            let wide = (0x1100..=0x115F).contains(&c)
+                || (0x2E80..=0xA4CF).contains(&c)
+                || (0xAC00..=0xD7A3).contains(&c)
+                || (0xF900..=0xFAFF).contains(&c)
+                || (0xFF00..=0xFF60).contains(&c);
+            if wide {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_mdms_claim_gives_the_claim_hint_and_exit_status_4() {
+    let s = Setup::new(|_| {}).await;
+    let berlin = s.token_file(demo::ACME_BERLIN);
+    let high = s.token_file(demo::SPRINGFIELD_HIGH);
+
+    // Added while another MDM holds it: read-only, and the hint names the command.
+    let out = s.ok(&["token", "add", &berlin]).await;
+    let line = text(&out.stdout);
+    assert!(line.contains("held by another MDM (Legacy MDM)"), "{line}");
+    assert!(
+        line.contains(&format!("manager token add {berlin} --claim")),
+        "{line}"
+    );
+    let out = s.ok(&["--json", "token", "add", &high]).await;
+    assert!(json_values(&out)[0]["hint"].is_null());
+
+    // Added again without --claim: not "already exists" but how to take it over; exit 4.
+    let out = s.run(&["--json", "token", "add", &berlin], &[]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let error = &json_values(&out)[0]["error"];
+    assert_eq!(error["kind"], "claimedElsewhere", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("--claim") && message.contains("Legacy MDM"),
+        "{message}"
+    );
+    // A location of ours added twice is a usage error that says what to do instead.
+    let out = s.run(&["token", "add", &high], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("token renew"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A known claim is not news: the sync succeeds.
+    let out = s.ok(&["--json", "sync"]).await;
+    let rows = &json_values(&out)[0];
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["claimedBy"].is_null()));
+
+    // Another MDM takes Springfield High between two syncs: the sync says so and fails.
+    let other = MdmInfo::new("other-mdm", "Other MDM", "other.example").unwrap();
+    s.sim
+        .control()
+        .set_mdm_info(demo::SPRINGFIELD_HIGH, Some(other))
+        .unwrap();
+    let out = s.run(&["--json", "sync"], &[]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let values = json_values(&out);
+    let row = values[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["location"] == "springfield-high-school")
+        .unwrap()
+        .clone();
+    assert_eq!(row["succeeded"], true, "the read worked: {row}");
+    assert_eq!(row["claimedBy"], "Other MDM");
+    assert!(row["hint"].as_str().unwrap().contains("--claim"), "{row}");
+    assert_eq!(values[1]["error"]["kind"], "claimedElsewhere");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("springfield-high-school is now held by another MDM"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--name springfield-high-school --claim") || stderr.contains("--claim")
+    );
+
+    // Taking it back with the hint's command works.
+    let out = s.ok(&["--json", "token", "add", &high, "--claim"]).await;
+    assert_eq!(json_values(&out)[0]["tokenState"], "valid");
+    let out = s.ok(&["sync"]).await;
+    assert!(!text(&out.stdout).contains("now held"));
+    s.sim.shutdown().await;
+}
+
+/// An app with a wide name, bought 5 times, one licence retired.
+const WIDE_APP: u64 = 1_999_000_002;
+const WIDE_NAME: &str = "数学クエスト";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_report_shows_apples_numbers_dates_and_sums_in_aligned_tables() {
+    let s = Setup::new(|sim| {
+        sim.control()
+            .add_asset(
+                demo::SPRINGFIELD_HIGH,
+                AssetSpec::app(WIDE_APP, 5)
+                    .retired(1)
+                    .named(WIDE_NAME, None),
+            )
+            .unwrap();
+    })
+    .await;
+    for uid in [demo::SPRINGFIELD_HIGH, demo::SPRINGFIELD_MIDDLE] {
+        s.ok(&["token", "add", &s.token_file(uid)]).await;
+    }
+    // The first sync is full: it says so when it starts and when it ends.
+    let out = s.ok(&["sync"]).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stderr.contains("springfield-high-school: started (full sync)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("springfield-high-school: done (full sync)"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("springfield-high-school: full sync,"),
+        "{stdout}"
+    );
+    let out = s.ok(&["sync", "springfield-high-school"]).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stderr.contains("started (incremental sync)"), "{stderr}");
+    assert!(
+        stdout.contains("springfield-high-school: incremental sync,"),
+        "{stdout}"
+    );
+
+    let report = text(&s.ok(&["report"]).await.stdout);
+    // Dates: the last sync is a date and a time.
+    let tokens: Vec<&str> = report
+        .lines()
+        .skip_while(|l| *l != "TOKENS")
+        .skip(2)
+        .take(2)
+        .collect();
+    for line in &tokens {
+        let today = chrono::Utc::now().format("ok %Y-%m-%d ").to_string();
+        assert!(line.contains(&today) && line.ends_with(" UTC"), "{line}");
+    }
+    // Apple's total and retired beside owned, the wide name aligned.
+    let table: Vec<&str> = report
+        .lines()
+        .skip_while(|l| !l.starts_with("Springfield High School"))
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let header: Vec<&str> = table[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "adamId", "name", "price", "type", "total", "retired", "owned", "used", "reserved",
+            "free", "waiting", "blocked"
+        ]
+    );
+    let wide = table
+        .iter()
+        .find(|l| l.contains(WIDE_NAME))
+        .expect("the wide-named app");
+    let cells: Vec<&str> = wide.split_whitespace().collect();
+    assert_eq!(&cells[4..10], ["5", "1", "4", "0", "0", "4"], "{wide}");
+    let widths: Vec<usize> = table.iter().map(|l| width(l)).collect();
+    assert!(
+        widths.iter().all(|w| *w == widths[0]),
+        "columns aligned:\n{}\n{widths:?}",
+        table.join("\n")
+    );
+    // Summed across tokens: Classroom Notes is held by both schools (700 + 350).
+    let across: Vec<&str> = report
+        .lines()
+        .skip_while(|l| !l.starts_with("APPS ACROSS LOCATIONS"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let notes: Vec<&str> = across
+        .iter()
+        .find(|l| l.contains("Classroom Notes"))
+        .expect("Classroom Notes summed")
+        .split_whitespace()
+        .collect();
+    // adamId, name (two words), price, type, locations, total, retired, owned
+    assert_eq!(&notes[5..9], ["2", "1050", "0", "1050"], "{notes:?}");
+
+    let json = &json_values(&s.ok(&["--json", "report"]).await)[0];
+    let totals = json["appTotals"].as_array().expect("appTotals");
+    let key = AssetKey::new(AdamId::from(1_200_000_001u64), PricingParam::Stdq);
+    let notes = totals
+        .iter()
+        .find(|t| t["asset"]["adamId"] == key.adam_id.to_string())
+        .unwrap();
+    assert_eq!(
+        (
+            notes["owned"].as_u64(),
+            notes["locations"].as_array().map(Vec::len)
+        ),
+        (Some(1050), Some(2))
+    );
+    let high = json["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["location"] == "springfield-high-school")
+        .unwrap();
+    let wide_id = WIDE_APP.to_string();
+    let wide = high["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["asset"]["adamId"] == wide_id.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            wide["total"].as_u64(),
+            wide["retired"].as_u64(),
+            wide["owned"].as_u64()
+        ),
+        (Some(5), Some(1), Some(4))
+    );
+    assert!(high["tokenDaysLeft"].as_i64().unwrap() > 30);
+
+    // Apple says the middle school's token expired (its file says years from now).
+    let t = s
+        .sim
+        .token_files()
+        .into_iter()
+        .find(|t| t.uid.as_str() == demo::SPRINGFIELD_MIDDLE)
+        .unwrap();
+    s.sim.control().expire_token(&t).unwrap();
+    let out = s.run(&["sync", "springfield-middle-school"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("expired"),
+        "{}",
+        text(&out.stderr)
+    );
+    let report = text(&s.ok(&["report"]).await.stdout);
+    let line = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("springfield-middle-school"))
+        .unwrap();
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&cells[1..4], ["expired", cells[2], "expired"], "{line}");
+    assert!(line.contains("FAILED"), "{line}");
+    let json = &json_values(&s.ok(&["--json", "report"]).await)[0];
+    let middle = json["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["location"] == "springfield-middle-school")
+        .unwrap();
+    assert_eq!(middle["tokenState"], "expired");
+    assert!(middle["tokenDaysLeft"].is_null(), "{middle}");
+
+    // `token list` as a table, with the state in words.
+    let list = text(&s.ok(&["token", "list"]).await.stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("springfield-middle-school") && l.contains(" expired ")),
+        "{list}"
+    );
+    s.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_json_logs() {
+    let s = Setup::new(|_| {}).await;
+    for (shell, needle) in [
+        ("bash", "_manager()"),
+        ("zsh", "#compdef manager"),
+        ("fish", "complete -c manager"),
+    ] {
+        let out = s.ok(&["completions", shell]).await;
+        let script = text(&out.stdout);
+        assert!(script.contains(needle), "{shell}: {script}");
+        for word in ["token", "report", "serve", "completions"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
+    let out = s.run(&["completions", "cmd"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    s.ok(&["token", "add", &s.token_file(demo::SPRINGFIELD_MIDDLE)])
+        .await;
+    let out = s
+        .run(
+            &["--json", "--log-format", "json", "sync"],
+            &[("RUST_LOG", "vppkit_engine=info")],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = text(&out.stderr);
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "INFO" && l["fields"]["message"] == "sync finished"),
+        "{logs}"
+    );
+    s.sim.shutdown().await;
+}

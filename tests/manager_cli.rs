@@ -86,12 +86,12 @@ fn sqlite_urls_create_the_file_like_a_plain_path() {
         (
             "sqlite:/// absolute",
             format!("sqlite://{}", absolute.display()),
-            absolute.clone(),
+            absolute,
         ),
         (
             "sqlite:// with another query parameter",
             format!("sqlite://{}?cache=shared", with_query.display()),
-            with_query.clone(),
+            with_query,
         ),
     ];
     for (what, db, file) in cases {

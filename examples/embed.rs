@@ -1,31 +1,42 @@
 //! Embedding vppkit in an MDM server: the snippet of the README (`embed` below), run here
-//! against the simulator so that `cargo run --example embed` works on any machine.
+//! against the simulator so that `cargo run --example embed` works on any machine. The MDM
+//! states its desired state (directory and policies); the engine's reconcile loop keeps the
+//! licences there and hands MDM commands to the sink (through its persisted outbox); the MDM
+//! reports what became of each command by its UUID.
 
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use std::sync::Mutex;
+
 use vppkit::core::{LocationId, MdmInfo};
 use vppkit::engine::{
-    AddToken, CommandSink, Engine, EngineConfig, ProgressReporter, QueuedCommand, SinkError,
-    SyncKind,
+    AddToken, CommandResult, CommandSink, DesiredState, Engine, EngineConfig, ProgressReporter,
+    QueuedCommand, SinkError, SyncKind,
 };
-use vppkit::rules::{Directory, PlanContext, PolicySet};
+use vppkit::rules::{Directory, PolicySet};
 use vppkit::store::SecretCipher;
 use vppkit::store_sqlite::SqliteStore;
 
-/// Your MDM's command queue: vppkit hands it InstallApplication, InstallMedia, ...
-struct MyMdmQueue;
+/// Your MDM's command queue: vppkit hands it InstallApplication, InstallMedia, ... at
+/// least once, each with a stable `CommandUUID` to deduplicate on. An error keeps them in
+/// vppkit's outbox, handed out again later.
+#[derive(Default)]
+struct MyMdmQueue {
+    queued: Mutex<Vec<String>>,
+}
 
 #[async_trait::async_trait]
 impl CommandSink for MyMdmQueue {
     async fn send(&self, commands: Vec<QueuedCommand>) -> Result<(), SinkError> {
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
         for c in commands {
             println!(
-                "queue {} for {}",
-                c.reference.request_type, c.reference.device
+                "queue {} for {} on the {:?} channel ({})",
+                c.reference.request_type, c.reference.device, c.channel, c.reference.command_uuid
             );
+            queued.push(c.reference.command_uuid.clone());
         }
         Ok(())
     }
@@ -38,8 +49,9 @@ async fn embed(apple: &str, poll: Duration, token: &str, db: &str, key: &str) ->
     let store = Arc::new(SqliteStore::connect(db, SecretCipher::from_base64(key)?).await?);
     let mdm = MdmInfo::new("my-mdm-0001", "My MDM", "mdm.example.com")?;
     let config = EngineConfig::new(mdm).with_event_polling(poll, Duration::from_secs(600));
+    let queue = Arc::new(MyMdmQueue::default());
     let engine = Engine::builder(store, config)
-        .sink(Arc::new(MyMdmQueue))
+        .sink(queue.clone())
         .apple_base_url(apple) // leave out for Apple's production API
         .build()?;
 
@@ -49,11 +61,47 @@ async fn embed(apple: &str, poll: Duration, token: &str, db: &str, key: &str) ->
     let (kind, progress) = (SyncKind::Incremental, ProgressReporter::none());
     engine.sync(&school, kind, &progress).await?;
 
+    // Desired state in: stored as a revision; the loop converges to it.
     let policies = PolicySet::from_json(include_str!("data/policies.json"))?;
     let directory = Directory::from_json(include_str!("data/directory.json"))?;
-    let now = PlanContext::new(Utc::now());
-    let (plan, _) = engine.plan_and_apply(&directory, &policies, &now).await?;
-    plan.explain().iter().for_each(|line| println!("{line}"));
+    let revision = engine
+        .set_desired_state(DesiredState::new(directory, policies))
+        .await?;
+    // `serve`-style: the scheduler reconciles by itself on every trigger...
+    let (scheduler, _handle) = engine.scheduler(ProgressReporter::none());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(scheduler.run(async move {
+        let _ = stopped.await;
+    }));
+    // ...and one pass can be run (and waited for) on demand.
+    let pass = engine.reconcile(&school).await?;
+    println!(
+        "revision {revision}: {} Apple calls, {} held back",
+        pass.plan.apple_calls(),
+        pass.held.len()
+    );
+    pass.plan
+        .explain()
+        .iter()
+        .take(5)
+        .for_each(|l| println!("{l}"));
+
+    // Commands out, results back: the device installed the first one.
+    let first = queue
+        .queued
+        .lock()
+        .map(|q| q.first().cloned())
+        .ok()
+        .flatten();
+    if let Some(uuid) = first {
+        engine
+            .command_result(&uuid, CommandResult::Installed)
+            .await?;
+        let stored = engine.command(&uuid).await?.ok_or("command not stored")?;
+        println!("{uuid}: {}", stored.status);
+    }
+    let _ = stop.send(());
+    running.await??;
     Ok(())
 }
 // --8<-- [end:embed]

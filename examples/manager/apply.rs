@@ -284,10 +284,21 @@ pub(crate) async fn apply(
 }
 
 /// One reconcile pass of the stored desired state (operations a crash left open are
-/// finished first, by the engine).
+/// finished first, by the engine). SIGTERM or Ctrl-C during the pass does not cut it: it
+/// is finished first (its reservations confirmed or rolled back, its commands queued), then
+/// the command ends, so a stop never leaves a licence reserved behind.
 pub(crate) async fn reconcile(app: &App) -> Result<Applied> {
     app.sink.take();
-    let report = app.engine.reconcile_all().await?;
+    let signal = super::serve::stop_signal()?;
+    let pass = app.engine.reconcile_all();
+    tokio::pin!(pass);
+    let report = tokio::select! {
+        r = &mut pass => r?,
+        which = signal => {
+            eprintln!("{which}: finishing the reconcile pass under way, then stopping");
+            pass.await?
+        }
+    };
     let handed_out = app.sink.take();
     Ok(Applied::of(report, &handed_out))
 }

@@ -252,7 +252,7 @@ async fn serve_http(
 /// Completes on SIGTERM (systemd, container runtimes) or Ctrl-C / SIGINT, with its name.
 /// The handlers are installed when this is called, so a signal that arrives while the
 /// manager is still starting is not lost.
-fn stop_signal() -> Result<impl Future<Output = &'static str>> {
+pub(crate) fn stop_signal() -> Result<impl Future<Output = &'static str>> {
     let net = |source| ManagerError::Net {
         what: "cannot install the signal handlers".into(),
         source,

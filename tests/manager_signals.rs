@@ -1,0 +1,156 @@
+//! SIGTERM during `manager apply` (what systemd and container runtimes send): the reconcile
+//! pass under way is finished, not cut, so no licence is left reserved and no operation
+//! open; the store equals Apple's truth afterwards.
+
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vppkit::store::SecretCipher;
+use vppkit_sim::{demo, Preset, SimClock, Simulator};
+
+fn manager_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("manager{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "manager"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --example manager");
+    }
+    bin
+}
+
+fn run(args: &[String], key: &str) -> Output {
+    Command::new(manager_binary())
+        .args(args)
+        .env("VPPKIT_SECRET_KEY", key)
+        .env_remove("VPPKIT_DB")
+        .output()
+        .expect("the manager runs")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_during_apply_finishes_the_pass_and_leaves_no_reservation() {
+    let sim = Simulator::builder()
+        .preset(Preset::Demo)
+        .clock(SimClock::real_time(Duration::from_millis(50)))
+        .start()
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("signals.db").display().to_string();
+    let key = SecretCipher::generate_key_base64().expose().to_owned();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let cmd = |args: &[&str]| {
+        let mut v: Vec<String> = vec![
+            "--json".into(),
+            "--db".into(),
+            db.clone(),
+            "--apple-url".into(),
+            sim.base_url(),
+        ];
+        v.extend(args.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    for t in sim.token_files() {
+        if t.uid.as_str() != demo::SPRINGFIELD_HIGH {
+            continue;
+        }
+        let path = dir.path().join(&t.file_name);
+        std::fs::write(&path, t.content.expose()).unwrap();
+        json(&run(
+            &cmd(&["token", "add", &path.display().to_string()]),
+            &key,
+        ));
+    }
+    json(&run(&cmd(&["sync"]), &key));
+    let before = sim.control().events(demo::SPRINGFIELD_HIGH).unwrap().len();
+
+    // Slow Apple down so the pass is long enough to be interrupted.
+    sim.control().set_latency(Duration::from_millis(300));
+    let args = cmd(&[
+        "apply",
+        "--policies",
+        &data.join("policies.json").display().to_string(),
+        "--directory",
+        &data.join("directory.json").display().to_string(),
+    ]);
+    let child = Command::new(manager_binary())
+        .args(&args)
+        .env("VPPKIT_SECRET_KEY", &key)
+        .env_remove("VPPKIT_DB")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // SIGTERM once Apple has been asked for something (the pass is under way).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.control().events(demo::SPRINGFIELD_HIGH).unwrap().len() == before {
+        assert!(Instant::now() < deadline, "the apply never reached Apple");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SIGTERM: finishing the reconcile pass"),
+        "{stderr}"
+    );
+    // The pass ended: its output is there (complete, or listing what is left, exit 3).
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(3)),
+        "{:?} {stderr}",
+        out.status
+    );
+    let applied: Value = serde_json::from_slice(&out.stdout).expect("the pass's output");
+    assert!(applied["desiredRevision"].as_u64().unwrap() >= 1);
+
+    // Nothing reserved or releasing, nothing in flight; the store equals Apple.
+    sim.control().set_latency(Duration::ZERO);
+    let report = json(&run(&cmd(&["report"]), &key));
+    let location = report["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["uid"] == demo::SPRINGFIELD_HIGH)
+        .expect("the location");
+    assert_eq!(location["operationsInFlight"], 0, "{location}");
+    let truth = sim.control().assets(demo::SPRINGFIELD_HIGH).unwrap();
+    for a in location["apps"].as_array().unwrap() {
+        let n = |f: &str| a[f].as_u64().unwrap();
+        assert_eq!(n("reserved") + n("releasing"), 0, "{a}");
+        let adam = a["asset"]["adamId"].as_str().unwrap();
+        let pricing = a["asset"]["pricingParam"].as_str().unwrap();
+        let t = truth
+            .iter()
+            .find(|x| x.key.adam_id.as_str() == adam && x.key.pricing_param.as_str() == pricing)
+            .expect("at Apple");
+        assert_eq!(n("used"), u64::from(t.counts.assigned), "{adam}: used");
+    }
+    sim.shutdown().await;
+}

@@ -18,9 +18,9 @@ use vppkit_core::{
     Platform, PricingParam, ProductType, SerialNumber, TokenState, VppUser, VppUserStatus,
 };
 use vppkit_rules::{
-    Directory, DirectoryDevice, DirectoryUser, EnrollmentType, Group, GroupId, InstallRequest,
-    Intent, LicenceState, LicenceType, LicenceView, OsVersion, Plan, PlanContext, PlanSession,
-    Planner, Policy, PolicyId, PolicySet, ReleaseRules, Target,
+    DeviceCommand, Directory, DirectoryDevice, DirectoryUser, EnrollmentType, Group, GroupId,
+    InstallRequest, Intent, LicenceState, LicenceType, LicenceView, OsVersion, Plan, PlanContext,
+    PlanSession, Planner, Policy, PolicyId, PolicySet, ReleaseRules, Target,
 };
 
 const DEVICES: usize = 100_000;
@@ -251,6 +251,12 @@ fn report(w: &World, dir: &Directory) {
         plan.commands.len(),
         plan.waitlisted.len(),
         plan.blocked.len()
+    );
+    eprintln!(
+        "plan size: {} commands x {} bytes inline = {:.0} MiB before their strings (serial, adam id, location, asset, holder, policy id each)",
+        plan.commands.len(),
+        size_of::<DeviceCommand>(),
+        (plan.commands.len() * size_of::<DeviceCommand>()) as f64 / (1024.0 * 1024.0)
     );
     match (rss_world, peak) {
         (Some(r), Some(p)) => eprintln!(

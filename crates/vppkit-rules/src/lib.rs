@@ -8,6 +8,9 @@
 //! - [`Plan`]: user registrations and invitations, associate / disassociate / revoke batches
 //!   per location split by [`Limits`], [`MdmCommand`]s, waitlisted and blocked items. Every
 //!   item has an `explain()` sentence.
+//! - [`PlanSession`]: the same plans, incrementally: it keeps each app's output and plans
+//!   again only the apps whose inputs changed since its previous call (a reconciler that
+//!   re-plans on every purchase, accepted invitation or directory edit).
 //!
 //! # Quick start
 //!

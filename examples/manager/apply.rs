@@ -123,9 +123,15 @@ pub(crate) struct Applied {
     /// Releases the blast-radius guard held back (run `apply --confirm-releases` to let
     /// them through).
     pub(crate) held: Vec<HeldReleases>,
+    /// Operations a crash or a dead instance had left open, finished before the pass.
+    pub(crate) recovered_operations: usize,
+    /// Operations still open at Apple after the pass.
+    pub(crate) open_operations: usize,
+    /// Locations another live instance was working on.
+    pub(crate) busy: Vec<LocationId>,
     /// Whether everything the plan asked for is done or waiting only for licences or
     /// invitations (no held releases, no operation still open at Apple, no location
-    /// skipped).
+    /// busy or skipped).
     pub(crate) complete: bool,
     #[serde(skip)]
     pub(crate) report: ReconcileReport,
@@ -173,10 +179,7 @@ impl Applied {
                 recovered_operations: l.recovered_operations,
             })
             .collect();
-        let complete = report.held.is_empty()
-            && locations
-                .iter()
-                .all(|l| l.pending_operations == 0 && l.skipped.is_none());
+        let complete = report.is_complete();
         Self {
             desired_revision: report.desired_revision,
             apple_calls: plan.apple_calls(),
@@ -186,6 +189,9 @@ impl Applied {
             blocked: plan.blocked.len(),
             invalid_policies: plan.invalid_policies.len(),
             held: report.held.clone(),
+            recovered_operations: report.recovered_operations,
+            open_operations: report.open_operations,
+            busy: report.busy.clone(),
             complete,
             report,
         }
@@ -196,7 +202,7 @@ impl Applied {
         if self.complete {
             return None;
         }
-        let open: usize = self.locations.iter().map(|l| l.pending_operations).sum();
+        let open = self.open_operations;
         let skipped = self
             .locations
             .iter()
@@ -216,6 +222,13 @@ impl Applied {
         }
         if skipped > 0 {
             parts.push(format!("{skipped} location(s) skipped (see above)"));
+        }
+        if !self.busy.is_empty() {
+            let ids: Vec<String> = self.busy.iter().map(ToString::to_string).collect();
+            parts.push(format!(
+                "another instance is working on {} (its operations are its own)",
+                ids.join(", ")
+            ));
         }
         Some(parts.join("; "))
     }
@@ -251,6 +264,12 @@ impl Applied {
             for r in l.left_alone.iter().take(5) {
                 s.push_str(&format!("    left alone: {r}\n"));
             }
+        }
+        if self.recovered_operations > 0 {
+            s.push_str(&format!(
+                "  {} operation(s) left open by a crash or a stopped instance were finished first\n",
+                self.recovered_operations
+            ));
         }
         for h in &self.held {
             s.push_str(&format!("  HELD: {}\n", h.explain()));

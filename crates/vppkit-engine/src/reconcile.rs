@@ -66,6 +66,26 @@ pub struct ReconcileReport {
     pub dispatched: DispatchReport,
     /// The self-service requests and what became of them.
     pub requests: Vec<RequestStatus>,
+    /// Operations a crash or a dead instance had left open, finished or rolled
+    /// back before the pass planned anything.
+    pub recovered_operations: usize,
+    /// Operations still open at Apple when the pass returned (left open earlier,
+    /// or sent by this pass and still waiting for Apple).
+    pub open_operations: usize,
+    /// Locations another live instance was working on (their leftovers are its).
+    pub busy: Vec<LocationId>,
+}
+
+impl ReconcileReport {
+    /// Whether the pass left nothing undone but what waits for licences or
+    /// invitations: no held releases, no operation open, no location busy or
+    /// skipped.
+    pub fn is_complete(&self) -> bool {
+        self.held.is_empty()
+            && self.open_operations == 0
+            && self.busy.is_empty()
+            && self.applied.locations.iter().all(|l| l.skipped.is_none())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -124,8 +144,15 @@ impl Engine {
     }
 
     async fn reconcile_scope(&self, scope: Option<&LocationId>) -> Result<ReconcileReport> {
+        // Before anything else: what a crash or a dead instance left open.
+        let (recovered_operations, left_open, busy) = self.finish_left_open(scope).await?;
         let Some(desired) = self.desired_state().await? else {
-            return Ok(ReconcileReport::default());
+            return Ok(ReconcileReport {
+                recovered_operations,
+                open_operations: left_open,
+                busy,
+                ..ReconcileReport::default()
+            });
         };
         let revision = desired.revision;
         let context = self.plan_context().await?;
@@ -151,6 +178,7 @@ impl Engine {
         let requests = self
             .settle_requests(&plan, &desired.state.directory)
             .await?;
+        let sent_open: usize = applied.locations.iter().map(|l| l.pending_operations).sum();
         Ok(ReconcileReport {
             desired_revision: revision,
             plan,
@@ -158,7 +186,48 @@ impl Engine {
             held,
             dispatched,
             requests,
+            recovered_operations,
+            open_operations: left_open + sent_open,
+            busy,
         })
+    }
+
+    /// Finishes or rolls back every operation left open in scope, waiting for a
+    /// dead instance's lease to expire (up to the lease duration). Returns how
+    /// many were settled, how many are still open, and the locations a live
+    /// instance holds.
+    async fn finish_left_open(
+        &self,
+        scope: Option<&LocationId>,
+    ) -> Result<(usize, usize, Vec<LocationId>)> {
+        let ops = self.inner.store.unfinished_operations(scope).await?;
+        let mut by_location: BTreeMap<LocationId, Vec<String>> = BTreeMap::new();
+        for op in ops {
+            by_location.entry(op.location).or_default().push(op.id);
+        }
+        let (mut settled, mut open, mut busy) = (0, 0, Vec::new());
+        for (location, ids) in by_location {
+            let guard = match self.lock_waiting(&location).await {
+                Ok(g) => g,
+                Err(EngineError::Busy(l)) => {
+                    open += ids.len();
+                    busy.push(l);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut report = crate::apply::LocationApplyReport::default();
+            let n = ids.len();
+            if let Some(g) = self.settle_locked(guard, &ids, &mut report).await? {
+                g.release(&self.inner).await;
+            }
+            open += report.pending_operations;
+            settled += n - report.pending_operations;
+            if report.pending_operations > 0 {
+                tracing::warn!(location = %location, open = report.pending_operations, "operations left open earlier are still waiting for Apple");
+            }
+        }
+        Ok((settled, open, busy))
     }
 
     /// Takes out of the plan the releases of every location where they exceed

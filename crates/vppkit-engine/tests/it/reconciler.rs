@@ -695,3 +695,67 @@ async fn two_engines_reconciling_four_locations_hand_out_one_command_per_licence
     assert_eq!(licences.len(), confirmed_at_apple);
     assert_eq!(confirmed_reported, confirmed_at_apple);
 }
+
+/// An instance dies mid-apply (after Apple accepted, before the outcome), its
+/// lease still held: the next pass waits for the lease to expire, finishes the
+/// operations left open before planning anything, and reports them; the store
+/// then equals Apple and nothing is left reserved.
+#[tokio::test]
+async fn a_pass_first_finishes_what_a_dead_instance_left_open() {
+    use vppkit_engine::ApplyStep;
+    for backend in backends() {
+        let w = WorldBuilder::new(backend)
+            .config(|c| c.with_lease_duration(Duration::from_millis(800)))
+            .start()
+            .await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        synced(&w).await;
+        let app = key(demo::SHORTAGE_APP);
+        let lab = free_devices(&w, &app, 3);
+        let desired = DesiredState::new(
+            lab_directory(&lab),
+            set(vec![policy(
+                "lab",
+                demo::SHORTAGE_APP,
+                "lab",
+                Intent::Required,
+                LicenceType::Device,
+            )]),
+        );
+        let (dying, _) = w
+            .another_engine(
+                config()
+                    .with_instance_id("dies")
+                    .with_lease_duration(Duration::from_millis(800)),
+                |b| b.crash_hook(Arc::new(|s| s == ApplyStep::EventRecorded)),
+            )
+            .await;
+        dying.set_desired_state(desired).await.unwrap();
+        assert!(
+            dying.reconcile_all().await.is_err(),
+            "the crash hook stops it"
+        );
+        drop(dying);
+        let open = w.store.unfinished_operations(None).await.unwrap();
+        assert_eq!(open.len(), 1, "an operation left open");
+
+        let pass = w.engine.reconcile_all().await.unwrap();
+        assert_eq!(pass.recovered_operations, 1, "{pass:?}");
+        assert_eq!(pass.open_operations, 0);
+        assert!(pass.busy.is_empty());
+        assert!(pass.is_complete());
+        assert!(w
+            .store
+            .unfinished_operations(None)
+            .await
+            .unwrap()
+            .is_empty());
+        for d in &lab {
+            assert!(w
+                .truth(demo::SPRINGFIELD_HIGH)
+                .contains(&(app.clone(), Holder::Device(d.clone()))));
+        }
+        assert_eq!(installs_for(&w.sink, &app).len(), 3, "one install each");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}

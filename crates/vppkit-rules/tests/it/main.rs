@@ -5,6 +5,7 @@ mod docs;
 mod fixture;
 mod format;
 mod gone;
+mod incremental;
 mod ledger;
 mod plans;
 mod precedence;

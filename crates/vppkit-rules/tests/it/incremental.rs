@@ -1,0 +1,95 @@
+//! `PlanSession` plans again only what a change can affect, and returns the full plan.
+
+use vppkit_core::VppUserStatus;
+use vppkit_rules::{DirectoryUser, Intent, LicenceType, Plan, PlanSession, Planner, Target};
+
+use crate::fixture::*;
+
+fn world() -> World {
+    World::new()
+        .location("L1", vec![app(1, 1), user_only_app(2, 10), app(3, 10)])
+        .users(vec![
+            DirectoryUser::new(uid("alice")).with_email("alice@example.org"),
+            user("bob"),
+        ])
+        .devices(vec![
+            ios("D1").with_user(uid("alice")),
+            ios("D2").with_user(uid("bob")),
+            ios("D3"),
+        ])
+        .groups(vec![
+            group("staff", &["alice", "bob"], &[]),
+            group("carts", &[], &["D3"]),
+        ])
+        .policy(policy(
+            "p1",
+            1,
+            Target::AllDevices,
+            Intent::Required,
+            LicenceType::Device,
+        ))
+        .policy(policy(
+            "p2",
+            2,
+            to_group("staff"),
+            Intent::Required,
+            LicenceType::User,
+        ))
+        .policy(policy(
+            "p3",
+            3,
+            to_group("carts"),
+            Intent::Required,
+            LicenceType::Device,
+        ))
+        .vpp_user("L1", "alice", VppUserStatus::Registered)
+}
+
+fn session_plan(s: &mut PlanSession, w: &World) -> Plan {
+    let plan = s
+        .plan(&w.directory(), &w.policy_set(), &w.state, &w.ctx)
+        .unwrap();
+    assert_eq!(plan, w.plan(), "the session's plan is the full plan");
+    plan
+}
+
+#[test]
+fn each_change_replans_only_the_apps_it_can_affect() {
+    let mut s = PlanSession::new(Planner::new());
+    let w = world();
+    session_plan(&mut s, &w);
+    assert!(s.last().full);
+    assert_eq!((s.last().apps, s.last().replanned), (3, 3));
+
+    session_plan(&mut s, &w);
+    assert_eq!((s.last().full, s.last().replanned), (false, 0));
+
+    // A purchase of the scarce app: that app only.
+    let mut w = w;
+    w.state.add_asset(&loc("L1"), app(1, 5), None);
+    let plan = session_plan(&mut s, &w);
+    assert_eq!(s.last().replanned, 1);
+    assert!(plan.waitlisted.is_empty());
+
+    // Alice accepts her invitation: the user-licensed app only, not the device-licensed
+    // app that reaches every device (hers included).
+    let mut w = w.vpp_user("L1", "alice", VppUserStatus::Associated);
+    session_plan(&mut s, &w);
+    assert_eq!(s.last().replanned, 1);
+
+    // D2 joins the carts group: the app of the policy naming the group only.
+    w.groups[1] = group("carts", &[], &["D2", "D3"]);
+    session_plan(&mut s, &w);
+    assert_eq!(s.last().replanned, 1);
+
+    // A policy edited: its app only.
+    w.policies[2] = w.policies[2].clone().with_priority(3);
+    session_plan(&mut s, &w);
+    assert_eq!(s.last().replanned, 1);
+
+    // A device added: positions move, everything is planned.
+    w.devices.push(ios("D4"));
+    session_plan(&mut s, &w);
+    assert!(s.last().full);
+    assert_eq!(s.last().replanned, 3);
+}

@@ -149,7 +149,7 @@ async fn client_walk(sim: &RunningSimulator, token: &TokenFile) -> Duration {
 /// without any HTTP: the store's and the ledger's share.
 async fn store_pages(sim: &RunningSimulator, with_journal: bool) -> Duration {
     use vppkit_ledger::{Assignment, Cause, Ledger};
-    use vppkit_store::{HoldingUpsert, NewJournalRecord, StoreExt, SyncPage};
+    use vppkit_store::{HoldingUpsert, NewJournalRecord, SyncPage};
     let uid = sim.control().locations()[0].uid.clone();
     let assets = sim.control().assets(&uid).unwrap();
     let pairs = sim.control().assignments(&uid).unwrap();
@@ -168,7 +168,9 @@ async fn store_pages(sim: &RunningSimulator, with_journal: bool) -> Duration {
         now,
     );
     store.save_location(&record).await.unwrap();
-    store.put_assets(&id, assets.clone(), now).await.unwrap();
+    let mut page = SyncPage::new(now);
+    page.upsert_assets = assets.clone();
+    store.apply_sync_page(&id, &page).await.unwrap();
     let mut ledger = Ledger::new(id.clone());
     ledger.reconcile_assets(&assets, Cause::sync(None), now);
     let started = Instant::now();

@@ -118,7 +118,7 @@ async fn per_row_upsert(
         for h in rows {
             sqlx::query(
                 "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-                 operation_id, seen_generation, updated_at) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6) \
+                 operation_id, updated_at) VALUES ($1, $2, $3, $4, $5, NULL, $6) \
                  ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
                  status = EXCLUDED.status, updated_at = EXCLUDED.updated_at",
             )
@@ -140,14 +140,19 @@ async fn per_row_upsert(
 
 /// Reads every holding back, asset by asset, in pages of 1,000; returns (count, time).
 async fn read_back(store: &Arc<dyn Store>, id: &LocationId, keys: &[AssetKey]) -> (u64, Duration) {
-    use vppkit_store::StoreExt;
     let start = Instant::now();
     let mut total = 0;
     for key in keys {
-        total += store
-            .for_each_holding_page(id, key, PAGE as u32, |_| {})
-            .await
-            .expect("read");
+        let mut after = None;
+        loop {
+            let page = store
+                .holdings_by_asset(id, key, after.as_ref(), PAGE as u32)
+                .await
+                .expect("read");
+            let Some(last) = page.last() else { break };
+            after = Some(last.holder.clone());
+            total += page.len() as u64;
+        }
     }
     (total, start.elapsed())
 }

@@ -128,13 +128,11 @@ pub(crate) mod build {
         holder: Holder,
         status: HoldingStatus,
         operation_id: Option<String>,
-        seen_generation: Option<u64>,
         updated_at: DateTime<Utc>,
     ) -> HoldingRecord {
         let mut upsert = HoldingUpsert::new(asset, holder, status);
         upsert.operation_id = operation_id;
         HoldingRecord::from_upsert(location, upsert, updated_at)
-            .with_seen_generation(seen_generation)
     }
 
     #[allow(clippy::too_many_arguments)]

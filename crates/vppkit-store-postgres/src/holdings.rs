@@ -20,10 +20,9 @@ use crate::PostgresStore;
 /// The columns [`from_row`] reads, as a literal for `concat!`.
 macro_rules! holding_columns {
     () => {
-        "adam_id, pricing_param, holder, status, operation_id, seen_generation, updated_at"
+        "adam_id, pricing_param, holder, status, operation_id, updated_at"
     };
 }
-pub(crate) use holding_columns;
 
 /// `FROM` items for the stored holdings of asset (`$2`, `$3`) in location `$1`
 /// among the holders `$4`, as `x.row_id` (`ctid`), `x.holder`, `x.status`: one
@@ -40,23 +39,6 @@ macro_rules! stored_among {
                       AND i.pricing_param = $3 AND i.holder = u.k OFFSET 0) x "
     };
 }
-pub(crate) use stored_among;
-
-/// The tail of a statement `WITH gone AS (DELETE ... RETURNING adam_id,
-/// pricing_param), ...` that lowers each asset's count by its deleted holdings
-/// (location `$1`) and returns how many were deleted.
-macro_rules! lower_counts {
-    () => {
-        "per_asset AS (SELECT adam_id, pricing_param, count(*) AS n FROM gone \
-                        GROUP BY adam_id, pricing_param), \
-         lowered AS (UPDATE assets a SET held_count = a.held_count - per_asset.n \
-                       FROM per_asset \
-                      WHERE a.location_id = $1 AND a.adam_id = per_asset.adam_id \
-                        AND a.pricing_param = per_asset.pricing_param) \
-         SELECT sum(n)::bigint FROM per_asset"
-    };
-}
-pub(crate) use lower_counts;
 
 /// The columns [`from_row`] reads.
 pub(crate) const COLUMNS: &str = holding_columns!();
@@ -90,19 +72,13 @@ fn from_row_of(
         "holding status",
     )?;
     let operation_id: Option<String> = row.try_get(at + 2).map_err(get)?;
-    let seen = row
-        .try_get::<Option<i64>, _>(at + 3)
-        .map_err(get)?
-        .map(|g| codec::to_u64(g, "sync generation"))
-        .transpose()?;
-    let updated_at: DateTime<Utc> = row.try_get(at + 4).map_err(get)?;
+    let updated_at: DateTime<Utc> = row.try_get(at + 3).map_err(get)?;
     Ok(build::holding(
         location.clone(),
         asset,
         holder,
         status,
         operation_id,
-        seen,
         updated_at,
     ))
 }
@@ -139,16 +115,6 @@ async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]
         require_location(&mut tx, &r.location).await?;
         return Err(StoreError::not_found("asset", &r.asset).into());
     };
-    // A shared lock on the sync state: a new sync generation waits for this
-    // reservation, so the holdings it stamps are never swept by that sync.
-    let generation: Option<i64> =
-        sqlx::query_scalar("SELECT generation FROM sync_state WHERE location_id = $1 FOR SHARE")
-            .bind(loc)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(generation) = generation else {
-        return Err(StoreError::not_found("location", &r.location).into());
-    };
     let already: Vec<String> = sqlx::query_scalar(concat!("SELECT x.holder", stored_among!()))
         .bind(loc)
         .bind(adam)
@@ -163,15 +129,14 @@ async fn reserve_once(store: &PostgresStore, r: &Reservation, holders: &[String]
     let requested = holders.len() as u64;
     sqlx::query(
         "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-         operation_id, seen_generation, updated_at) \
-         SELECT $1, $2, $3, h, 'reserved', $5, $6, $7 FROM UNNEST($4::text[]) AS u(h)",
+         operation_id, updated_at) \
+         SELECT $1, $2, $3, h, 'reserved', $5, $6 FROM UNNEST($4::text[]) AS u(h)",
     )
     .bind(loc)
     .bind(adam)
     .bind(pp)
     .bind(holders)
     .bind(&r.operation_id)
-    .bind(generation)
     .bind(r.at)
     .execute(&mut *tx)
     .await?;
@@ -452,7 +417,7 @@ pub(crate) async fn by_asset(
     // one statement keeps an index range scan for every page. The asset is known:
     // only the other columns travel.
     let found = sqlx::query(
-        "SELECT holder, status, operation_id, seen_generation, updated_at FROM holdings \
+        "SELECT holder, status, operation_id, updated_at FROM holdings \
          WHERE location_id = $1 AND adam_id = $2 AND pricing_param = $3 AND holder > $4 \
          ORDER BY holder LIMIT $5",
     )

@@ -20,7 +20,7 @@ use crate::error::{db_error, TxResult};
 use crate::options::PostgresOptions;
 use crate::{holdings, leases, locations, migrate, records, sync};
 
-/// A [`Store`] on PostgreSQL, for one or several manager instances sharing a database.
+/// A [`Store`](vppkit_store::Store) on PostgreSQL, for one or several manager instances sharing a database.
 ///
 /// Cheap to clone (clones share the connection pool). Every write that must be
 /// atomic runs in one transaction; reservations lock the asset's row
@@ -228,26 +228,8 @@ impl LocationStore for PostgresStore {
 
 #[async_trait]
 impl HoldingStore for PostgresStore {
-    async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64> {
-        sync::begin_generation(self, location).await
-    }
-
     async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>> {
         sync::apply_page(self, location, page).await
-    }
-
-    async fn unseen_holdings(
-        &self,
-        location: &LocationId,
-        generation: u64,
-        after: Option<&HoldingKey>,
-        limit: u32,
-    ) -> Result<Vec<HoldingRecord>> {
-        sync::unseen(self, location, generation, after, limit).await
-    }
-
-    async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64> {
-        sync::delete_unseen(self, location, generation).await
     }
 
     async fn reserve(&self, reservation: &Reservation) -> Result<u32> {

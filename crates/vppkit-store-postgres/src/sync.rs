@@ -7,30 +7,29 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use vppkit_core::{Asset, AssetCounts, AssetKey, AssetMetadata, LocationId, Platform, ProductType};
 use vppkit_store::{
-    AssetRecord, HoldingKey, HoldingRecord, Result, StoreError, SyncCursor, SyncEndpoint,
-    SyncOutcome, SyncPage, SyncStatus,
+    AssetRecord, Result, StoreError, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus,
 };
 
 use crate::codec::{self, from_json, to_json};
 use crate::error::{db_error, TxResult};
-use crate::holdings::{self, holding_columns, lower_counts, stored_among, KeysByAsset};
+use crate::holdings::{self, KeysByAsset};
 use crate::records::append_journal_in;
 use crate::store::require_location;
 use crate::PostgresStore;
 
-/// generation, outcome time, success, message
-type StateRow = (i64, Option<DateTime<Utc>>, Option<bool>, Option<String>);
+/// outcome time, success, message
+type StateRow = (Option<DateTime<Utc>>, Option<bool>, Option<String>);
 
 pub(crate) async fn status(store: &PostgresStore, location: &LocationId) -> Result<SyncStatus> {
     let state: Option<StateRow> = sqlx::query_as(
-        "SELECT generation, outcome_at, outcome_success, outcome_message \
+        "SELECT outcome_at, outcome_success, outcome_message \
              FROM sync_state WHERE location_id = $1",
     )
     .bind(location.as_str())
     .fetch_optional(&store.pool)
     .await
     .map_err(|e| db_error(e, "reading the sync status"))?;
-    let Some((generation, at, success, message)) = state else {
+    let Some((at, success, message)) = state else {
         return Err(StoreError::not_found("location", location));
     };
     let cursors: Vec<(String, String, Option<i64>, DateTime<Utc>)> = sqlx::query_as(
@@ -42,7 +41,6 @@ pub(crate) async fn status(store: &PostgresStore, location: &LocationId) -> Resu
     .await
     .map_err(|e| db_error(e, "reading sync cursors"))?;
     let mut status = SyncStatus::default();
-    status.generation = codec::to_u64(generation, "sync generation")?;
     status.last_outcome = match (at, success) {
         (Some(at), Some(true)) => {
             let mut o = SyncOutcome::success(at);
@@ -89,28 +87,9 @@ pub(crate) async fn record_outcome(
     Ok(())
 }
 
-pub(crate) async fn begin_generation(store: &PostgresStore, location: &LocationId) -> Result<u64> {
-    let generation: Option<i64> = store
-        .retry("beginning a sync generation", || async move {
-            Ok(sqlx::query_scalar(
-                "UPDATE sync_state SET generation = generation + 1 WHERE location_id = $1 \
-                 RETURNING generation",
-            )
-            .bind(location.as_str())
-            .fetch_optional(&store.pool)
-            .await?)
-        })
-        .await?;
-    match generation {
-        Some(g) => codec::to_u64(g, "sync generation"),
-        None => Err(StoreError::not_found("location", location)),
-    }
-}
-
 /// A page turned into column arrays once, before the (possibly retried) transaction.
 struct PageColumns {
     at: DateTime<Utc>,
-    generation: Option<i64>,
     assets: AssetColumns,
     metadata: (Vec<String>, Vec<&'static str>, Vec<String>),
     users: UserColumns,
@@ -119,7 +98,6 @@ struct PageColumns {
     holdings: HoldingColumns,
     /// The assets the metadata and holdings refer to, in page order.
     referenced: Vec<AssetKey>,
-    seen: KeysByAsset,
     deletes: KeysByAsset,
 }
 
@@ -234,22 +212,12 @@ fn columns(page: &SyncPage) -> Result<PageColumns> {
         holdings.status.push(h.status.as_str());
         holdings.operation.push(h.operation_id.clone());
     }
-    let mut seen = KeysByAsset::default();
-    if page.generation.is_some() {
-        for k in &page.seen_holdings {
-            seen.push(&k.asset, &k.holder);
-        }
-    }
     let mut deletes = KeysByAsset::default();
     for k in &page.delete_holdings {
         deletes.push(&k.asset, &k.holder);
     }
     Ok(PageColumns {
         at: page.at.unwrap_or_else(Utc::now),
-        generation: page
-            .generation
-            .map(|g| codec::to_i64(g, "sync generation"))
-            .transpose()?,
         assets,
         metadata,
         users,
@@ -260,7 +228,6 @@ fn columns(page: &SyncPage) -> Result<PageColumns> {
             .collect(),
         holdings,
         referenced,
-        seen,
         deletes,
     })
 }
@@ -318,10 +285,9 @@ async fn apply_page_once(
     // records and a cursor). Its holdings statement locks the asset rows itself.
     let holdings_only = c.assets.adam.is_empty()
         && c.metadata.0.is_empty()
-        && c.seen.is_empty()
         && c.deletes.is_empty()
         && !c.holdings.holder.is_empty();
-    let has_locks = !c.referenced.is_empty() || !c.seen.is_empty() || !c.deletes.is_empty();
+    let has_locks = !c.referenced.is_empty() || !c.deletes.is_empty();
     if holdings_only {
         let locked = upsert_holdings(&mut tx, location, c, true).await?;
         if locked < c.referenced.len() {
@@ -343,7 +309,7 @@ async fn apply_page_once(
     } else if has_locks && c.assets.adam.is_empty() {
         // The common page (holdings of stored assets): locked asset rows prove the
         // location exists, one round trip less.
-        lock_assets(&mut tx, location, &c.referenced, &[&c.seen, &c.deletes]).await?;
+        lock_assets(&mut tx, location, &c.referenced, &[&c.deletes]).await?;
     } else {
         require_location(&mut tx, location).await?;
     }
@@ -381,7 +347,7 @@ async fn apply_page_once(
         .await?;
     }
     if has_locks && !c.assets.adam.is_empty() {
-        lock_assets(&mut tx, location, &c.referenced, &[&c.seen, &c.deletes]).await?;
+        lock_assets(&mut tx, location, &c.referenced, &[&c.deletes]).await?;
     }
     if !c.metadata.0.is_empty() {
         sqlx::query(
@@ -433,22 +399,6 @@ async fn apply_page_once(
     if !c.holdings.holder.is_empty() && !holdings_only {
         upsert_holdings(&mut tx, location, c, false).await?;
     }
-    if let Some(generation) = c.generation {
-        for (adam, pp, holders) in c.seen.iter() {
-            sqlx::query(concat!(
-                "UPDATE holdings h SET seen_generation = $5 FROM (SELECT x.row_id",
-                stored_among!(),
-                ") s WHERE h.ctid = s.row_id"
-            ))
-            .bind(loc)
-            .bind(adam)
-            .bind(pp)
-            .bind(holders)
-            .bind(generation)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
     if !c.deletes.is_empty() {
         holdings::delete_keys(&mut tx, location, &c.deletes).await?;
     }
@@ -486,8 +436,8 @@ async fn apply_page_once(
 
 /// Locks the rows of the assets a page refers to (see [`holdings::lock_assets`]),
 /// or fails with the first one, in page order, that is not stored.
-/// The assets of the page's seen marks and deletions are locked too (a missing
-/// one is no error there).
+/// The assets of the page's deletions are locked too (a missing one is no error
+/// there).
 async fn lock_assets(
     conn: &mut PgConnection,
     location: &LocationId,
@@ -559,17 +509,16 @@ async fn upsert_holdings(
                         AND i.pricing_param = u.p AND i.holder = u.k OFFSET 0) x), \
          overwritten AS ( \
            INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-                                 operation_id, seen_generation, updated_at) \
-           SELECT $1, u.a, u.p, u.k, u.s, u.o, $7, $8 FROM u JOIN stored USING (a, p, k) \
+                                 operation_id, updated_at) \
+           SELECT $1, u.a, u.p, u.k, u.s, u.o, $7 FROM u JOIN stored USING (a, p, k) \
            ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
              status = EXCLUDED.status, operation_id = EXCLUDED.operation_id, \
-             seen_generation = COALESCE(EXCLUDED.seen_generation, holdings.seen_generation), \
              updated_at = EXCLUDED.updated_at \
            RETURNING 1), \
          inserted AS ( \
            INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-                                 operation_id, seen_generation, updated_at) \
-           SELECT $1, u.a, u.p, u.k, u.s, u.o, $7, $8 FROM u \
+                                 operation_id, updated_at) \
+           SELECT $1, u.a, u.p, u.k, u.s, u.o, $7 FROM u \
            WHERE NOT EXISTS (SELECT 1 FROM stored WHERE stored.a = u.a AND stored.p = u.p \
                                AND stored.k = u.k) \
            RETURNING adam_id, pricing_param), \
@@ -588,96 +537,10 @@ async fn upsert_holdings(
         .bind(&h.holder)
         .bind(&h.status)
         .bind(&h.operation)
-        .bind(c.generation)
         .bind(c.at)
         .fetch_one(&mut *conn)
         .await?;
     Ok(usize::try_from(locked).unwrap_or(0))
-}
-
-macro_rules! unseen {
-    () => {
-        "location_id = $1 AND status <> 'reserved' \
-         AND (seen_generation IS NULL OR seen_generation < $2)"
-    };
-}
-
-pub(crate) async fn unseen(
-    store: &PostgresStore,
-    location: &LocationId,
-    generation: u64,
-    after: Option<&HoldingKey>,
-    limit: u32,
-) -> Result<Vec<HoldingRecord>> {
-    let limit = codec::limit(limit)?;
-    let generation = codec::to_i64(generation, "sync generation")?;
-    let found = match after {
-        None => sqlx::query(concat!(
-            "SELECT ",
-            holding_columns!(),
-            " FROM holdings WHERE ",
-            unseen!(),
-            " ORDER BY adam_id, pricing_param, holder LIMIT $3"
-        ))
-        .bind(location.as_str())
-        .bind(generation)
-        .bind(limit),
-        Some(k) => sqlx::query(concat!(
-            "SELECT ",
-            holding_columns!(),
-            " FROM holdings WHERE ",
-            unseen!(),
-            " AND (adam_id, pricing_param, holder) > ($3, $4, $5) \
-             ORDER BY adam_id, pricing_param, holder LIMIT $6"
-        ))
-        .bind(location.as_str())
-        .bind(generation)
-        .bind(k.asset.adam_id.as_str())
-        .bind(k.asset.pricing_param.as_str())
-        .bind(k.holder.to_string())
-        .bind(limit),
-    }
-    .fetch_all(&store.pool)
-    .await
-    .map_err(|e| db_error(e, "reading unseen holdings"))?;
-    found
-        .iter()
-        .map(|r| holdings::from_row(location, r))
-        .collect()
-}
-
-pub(crate) async fn delete_unseen(
-    store: &PostgresStore,
-    location: &LocationId,
-    generation: u64,
-) -> Result<u64> {
-    let generation = codec::to_i64(generation, "sync generation")?;
-    store
-        .retry("deleting unseen holdings", || async move {
-            let mut tx = store.pool.begin().await?;
-            require_location(&mut tx, location).await?;
-            // Every asset row of the location, in key order, as every writer does.
-            sqlx::query(
-                "SELECT 1 FROM assets WHERE location_id = $1 \
-                 ORDER BY adam_id, pricing_param FOR NO KEY UPDATE",
-            )
-            .bind(location.as_str())
-            .execute(&mut *tx)
-            .await?;
-            let deleted: Option<i64> = sqlx::query_scalar(concat!(
-                "WITH gone AS (DELETE FROM holdings WHERE ",
-                unseen!(),
-                " RETURNING adam_id, pricing_param), ",
-                lower_counts!()
-            ))
-            .bind(location.as_str())
-            .bind(generation)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(deleted.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
-        })
-        .await
 }
 
 const ASSET_COLUMNS: &str = "adam_id, pricing_param, product_type, device_assignable, revocable, \

@@ -18,9 +18,9 @@ use vppkit_store::prelude::*;
 use chrono::Utc;
 use criterion::Criterion;
 use tempfile::TempDir;
-use vppkit_core::{HoldingStatus, LocationId};
-use vppkit_store::testkit::{app, app_asset, device, location_record};
-use vppkit_store::{HoldingUpsert, Reservation, SecretCipher, Store, StoreExt, SyncPage};
+use vppkit_core::{AssetKey, HoldingStatus, LocationId};
+use vppkit_store::testkit::{app, app_asset, device, location_record, put_assets, put_holdings};
+use vppkit_store::{HoldingUpsert, Reservation, SecretCipher, Store, SyncPage};
 use vppkit_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 const PAGE: usize = 1_000;
@@ -46,16 +46,16 @@ async fn fresh(
         .expect("open");
     let id = LocationId::new("bench").unwrap();
     store.save_location(&location_record(&id)).await.unwrap();
-    store
-        .put_assets(
-            &id,
-            (0..assets)
-                .map(|a| app_asset(&app(1_000 + a), total, 0))
-                .collect(),
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    put_assets(
+        &store,
+        &id,
+        (0..assets)
+            .map(|a| app_asset(&app(1_000 + a), total, 0))
+            .collect(),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     (store, url, id)
 }
 
@@ -90,6 +90,23 @@ fn holding(n: u64) -> HoldingUpsert {
     HoldingUpsert::new(app(1_000 + n % ASSETS), device(n), HoldingStatus::Active)
 }
 
+/// Reads every holding of an asset in pages of `PAGE`; returns how many.
+async fn read_asset(store: &dyn Store, id: &LocationId, asset: &AssetKey) -> u64 {
+    let mut after = None;
+    let mut n = 0u64;
+    loop {
+        let page = store
+            .holdings_by_asset(id, asset, after.as_ref(), PAGE as u32)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else {
+            return n;
+        };
+        after = Some(last.holder.clone());
+        n += page.len() as u64;
+    }
+}
+
 async fn scale(n: u64) {
     let dir = tempfile::tempdir().unwrap();
     let (store, _, id) = fresh(&dir, "scale.db", ASSETS, 2_000_000).await;
@@ -100,7 +117,6 @@ async fn scale(n: u64) {
     while next < n {
         let end = (next + PAGE as u64).min(n);
         let mut page = SyncPage::new(Utc::now());
-        page.generation = Some(1);
         page.upsert_holdings = (next..end).map(holding).collect();
         store.apply_sync_page(&id, &page).await.unwrap();
         next = end;
@@ -112,10 +128,7 @@ async fn scale(n: u64) {
     let cpu0 = cpu_seconds();
     let mut read = 0u64;
     for a in 0..ASSETS {
-        read += store
-            .for_each_holding_page(&id, &app(1_000 + a), PAGE as u32, |_| {})
-            .await
-            .unwrap();
+        read += read_asset(&store, &id, &app(1_000 + a)).await;
     }
     let read_time = start.elapsed();
     let read_cpu = cpu_seconds() - cpu0;
@@ -126,8 +139,7 @@ async fn scale(n: u64) {
     let start = Instant::now();
     let cpu0 = cpu_seconds();
     for i in 0..base_n {
-        base_store
-            .put_holdings(&base_id, vec![holding(i)], Utc::now())
+        put_holdings(&base_store, &base_id, vec![holding(i)], Utc::now())
             .await
             .unwrap();
     }
@@ -248,8 +260,7 @@ fn page_benches(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let first = counter.fetch_add(PAGE as u64, Ordering::Relaxed);
             for n in first..first + PAGE as u64 {
-                store
-                    .put_holdings(&id, vec![holding(n)], Utc::now())
+                put_holdings(&store, &id, vec![holding(n)], Utc::now())
                     .await
                     .unwrap();
             }

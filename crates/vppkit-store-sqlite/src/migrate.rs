@@ -131,7 +131,24 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.schema_version().await.unwrap(), latest_version());
-        assert!(latest_version() >= 2);
+        assert!(latest_version() >= 4);
+        // Version 4 dropped the sync-generation columns, keeping the rows.
+        let pool = raw_pool(&path).await;
+        let dropped: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM pragma_table_info('holdings') \
+             WHERE name = 'seen_generation') + (SELECT COUNT(*) FROM \
+             pragma_table_info('locations') WHERE name = 'sync_generation')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(dropped, 0);
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holdings")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 2);
+        pool.close().await;
         let loc = vppkit_core::LocationId::new("old").unwrap();
         let rec = store.location(&loc).await.unwrap().unwrap();
         assert_eq!(rec.token.expose(), "tok");

@@ -31,7 +31,7 @@ const CHUNK: usize = 500;
 const TOKEN: &str = "content token";
 const AUTH_TOKEN: &str = "notification auth token";
 
-/// The SQLite backend of [`Store`]: one database file (or memory), WAL, embedded
+/// The SQLite backend of [`Store`](vppkit_store::Store): one database file (or memory), WAL, embedded
 /// migrations, secrets sealed with the [`SecretCipher`] given at connect time.
 ///
 /// Every write runs in a `BEGIN IMMEDIATE` transaction, so writers from several
@@ -339,7 +339,6 @@ async fn upsert_holdings_in(
     conn: &mut SqliteConnection,
     location: &LocationId,
     holdings: &[HoldingUpsert],
-    generation: Option<i64>,
     at: i64,
 ) -> Result<()> {
     for chunk in holdings.chunks(JSON_CHUNK) {
@@ -374,16 +373,14 @@ async fn upsert_holdings_in(
         .map_err(db)?;
         sqlx::query(
             "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
-             operation_id, seen_generation, updated_at) \
+             operation_id, updated_at) \
              SELECT ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, \
-             j.value ->> 4, ?, ? FROM json_each(?) AS j WHERE true ORDER BY j.key \
+             j.value ->> 4, ? FROM json_each(?) AS j WHERE true ORDER BY j.key \
              ON CONFLICT (location_id, adam_id, pricing_param, holder) DO UPDATE SET \
              status = excluded.status, operation_id = excluded.operation_id, \
-             seen_generation = COALESCE(excluded.seen_generation, holdings.seen_generation), \
              updated_at = excluded.updated_at",
         )
         .bind(location.as_str())
-        .bind(generation)
         .bind(at)
         .bind(json.as_str())
         .execute(&mut *conn)
@@ -437,29 +434,6 @@ async fn delete_holdings_in(
     Ok(n)
 }
 
-/// Stamps holdings with a sync generation.
-async fn mark_seen_in(
-    conn: &mut SqliteConnection,
-    location: &LocationId,
-    keys: &[HoldingKey],
-    generation: i64,
-) -> Result<()> {
-    for chunk in keys.chunks(JSON_CHUNK) {
-        sqlx::query(
-            "UPDATE holdings SET seen_generation = ? WHERE location_id = ? \
-             AND (adam_id, pricing_param, holder) IN \
-             (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?))",
-        )
-        .bind(generation)
-        .bind(location.as_str())
-        .bind(keys_json(chunk)?)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
-}
-
 /// Decodes the rows of a holdings query.
 fn holdings_from_rows(location: &LocationId, rows: &[SqliteRow]) -> Result<Vec<HoldingRecord>> {
     rows.iter()
@@ -472,7 +446,6 @@ fn holding_from_row(location: &LocationId, row: &SqliteRow) -> Result<HoldingRec
     let pp: String = row.try_get("pricing_param").map_err(db)?;
     let holder_text: String = row.try_get("holder").map_err(db)?;
     let status: String = row.try_get("status").map_err(db)?;
-    let generation: Option<i64> = row.try_get("seen_generation").map_err(db)?;
     let mut upsert = HoldingUpsert::new(
         asset_key(&adam, &pp)?,
         holder(&holder_text)?,
@@ -484,29 +457,14 @@ fn holding_from_row(location: &LocationId, row: &SqliteRow) -> Result<HoldingRec
     {
         upsert = upsert.with_operation(op);
     }
-    Ok(holding_record(
-        location,
+    Ok(HoldingRecord::from_upsert(
+        location.clone(),
         upsert,
-        generation
-            .map(|g| to_u64(g, "sync generation"))
-            .transpose()?,
         from_ts(row.try_get("updated_at").map_err(db)?),
     ))
 }
 
-/// Builds a record from parts (the record type is non-exhaustive; its fields are public).
-fn holding_record(
-    location: &LocationId,
-    h: HoldingUpsert,
-    seen_generation: Option<u64>,
-    updated_at: DateTime<Utc>,
-) -> HoldingRecord {
-    HoldingRecord::from_upsert(location.clone(), h, updated_at)
-        .with_seen_generation(seen_generation)
-}
-
-const HOLDING_COLS: &str =
-    "adam_id, pricing_param, holder, status, operation_id, seen_generation, updated_at";
+const HOLDING_COLS: &str = "adam_id, pricing_param, holder, status, operation_id, updated_at";
 
 fn asset_from_row(row: &SqliteRow) -> Result<AssetRecord> {
     let adam: String = row.try_get("adam_id").map_err(db)?;
@@ -673,8 +631,6 @@ async fn put_lease_in(conn: &mut SqliteConnection, lease: &Lease) -> Result<()> 
     Ok(())
 }
 
-const UNSEEN: &str = "status <> 'reserved' AND (seen_generation IS NULL OR seen_generation < ?)";
-
 #[async_trait]
 impl LocationStore for SqliteStore {
     async fn save_location(&self, r: &LocationRecord) -> Result<u64> {
@@ -785,7 +741,7 @@ impl LocationStore for SqliteStore {
 
     async fn sync_status(&self, location: &LocationId) -> Result<SyncStatus> {
         let row = sqlx::query(
-            "SELECT sync_generation, last_sync_at, last_sync_success, last_sync_message \
+            "SELECT last_sync_at, last_sync_success, last_sync_message \
              FROM locations WHERE id = ?",
         )
         .bind(location.as_str())
@@ -832,14 +788,7 @@ impl LocationStore for SqliteStore {
             ));
         }
         cursors.sort_by_key(|(e, _)| *e);
-        Ok(SyncStatus::new(
-            cursors,
-            last_outcome,
-            to_u64(
-                row.try_get("sync_generation").map_err(db)?,
-                "sync generation",
-            )?,
-        ))
+        Ok(SyncStatus::new(cursors, last_outcome))
     }
 
     async fn record_sync_outcome(
@@ -928,27 +877,8 @@ impl LocationStore for SqliteStore {
 
 #[async_trait]
 impl HoldingStore for SqliteStore {
-    async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64> {
-        let g: Option<i64> = sqlx::query_scalar(
-            "UPDATE locations SET sync_generation = sync_generation + 1 WHERE id = ? \
-             RETURNING sync_generation",
-        )
-        .bind(location.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        to_u64(
-            g.ok_or_else(|| StoreError::not_found("location", location))?,
-            "sync generation",
-        )
-    }
-
     async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>> {
         let at = ts(page.at.unwrap_or_else(Utc::now))?;
-        let generation = page
-            .generation
-            .map(|g| to_i64(g, "sync generation"))
-            .transpose()?;
         let mut tx = self.write().await?;
         check_fence(&mut tx, page.fence.as_ref()).await?;
         require_location(&mut tx, location).await?;
@@ -1061,10 +991,7 @@ impl HoldingStore for SqliteStore {
             qb.push(")");
             qb.build().execute(&mut *tx).await.map_err(db)?;
         }
-        upsert_holdings_in(&mut tx, location, &page.upsert_holdings, generation, at).await?;
-        if let Some(g) = generation {
-            mark_seen_in(&mut tx, location, &page.seen_holdings, g).await?;
-        }
+        upsert_holdings_in(&mut tx, location, &page.upsert_holdings, at).await?;
         delete_holdings_in(&mut tx, location, &page.delete_holdings).await?;
         let last = append_journal_in(&mut tx, location, &page.journal).await?;
         if let Some(update) = &page.cursor {
@@ -1097,56 +1024,6 @@ impl HoldingStore for SqliteStore {
         }
         tx.commit().await.map_err(db)?;
         Ok((!page.journal.is_empty()).then_some(last))
-    }
-
-    async fn unseen_holdings(
-        &self,
-        location: &LocationId,
-        generation: u64,
-        after: Option<&HoldingKey>,
-        limit: u32,
-    ) -> Result<Vec<HoldingRecord>> {
-        let limit = check_limit(limit)?;
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {HOLDING_COLS} FROM holdings WHERE location_id = "
-        ));
-        qb.push_bind(location.as_str().to_owned())
-            .push(" AND status <> 'reserved' AND (seen_generation IS NULL OR seen_generation < ")
-            .push_bind(to_i64(generation, "sync generation")?)
-            .push(")");
-        self.holdings_after(qb, location, after, limit).await
-    }
-
-    async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64> {
-        let generation = to_i64(generation, "sync generation")?;
-        let mut tx = self.write().await?;
-        require_location(&mut tx, location).await?;
-        let groups = sqlx::query(&format!(
-            "SELECT adam_id, pricing_param, COUNT(*) FROM holdings WHERE location_id = ? \
-             AND {UNSEEN} GROUP BY adam_id, pricing_param"
-        ))
-        .bind(location.as_str())
-        .bind(generation)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut delta = HeldDelta::default();
-        for row in &groups {
-            let n: i64 = row.try_get(2).map_err(db)?;
-            delta.add(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?, -n);
-        }
-        let n = sqlx::query(&format!(
-            "DELETE FROM holdings WHERE location_id = ? AND {UNSEEN}"
-        ))
-        .bind(location.as_str())
-        .bind(generation)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        delta.apply(&mut tx, location).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(n)
     }
 
     async fn reserve(&self, r: &Reservation) -> Result<u32> {
@@ -1218,12 +1095,6 @@ impl HoldingStore for SqliteStore {
                 available: u32::try_from(available).unwrap_or(u32::MAX),
             });
         }
-        let generation: i64 =
-            sqlx::query_scalar("SELECT sync_generation FROM locations WHERE id = ?")
-                .bind(loc)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
         let ups: Vec<HoldingUpsert> = r
             .holders
             .iter()
@@ -1232,7 +1103,7 @@ impl HoldingStore for SqliteStore {
                     .with_operation(r.operation_id.clone())
             })
             .collect();
-        upsert_holdings_in(&mut tx, &r.location, &ups, Some(generation), at).await?;
+        upsert_holdings_in(&mut tx, &r.location, &ups, at).await?;
         append_journal_in(&mut tx, &r.location, &r.journal).await?;
         tx.commit().await.map_err(db)?;
         Ok(u32::try_from(available - requested).unwrap_or(u32::MAX))

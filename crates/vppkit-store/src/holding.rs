@@ -17,9 +17,6 @@ pub struct HoldingRecord {
     pub status: HoldingStatus,
     /// The operation that reserved or is releasing it, if any.
     pub operation_id: Option<String>,
-    /// The sync generation that last saw it at Apple (see
-    /// [`HoldingStore::begin_sync_generation`](crate::HoldingStore::begin_sync_generation)).
-    pub seen_generation: Option<u64>,
     /// When it was last written.
     pub updated_at: DateTime<Utc>,
 }
@@ -60,7 +57,7 @@ pub fn sort_key(asset: &AssetKey, holder: &Holder) -> (String, &'static str, Str
 }
 
 impl HoldingRecord {
-    /// A record from an upsert (no sync generation).
+    /// A record from an upsert.
     pub fn from_upsert(
         location: LocationId,
         upsert: HoldingUpsert,
@@ -72,15 +69,8 @@ impl HoldingRecord {
             holder: upsert.holder,
             status: upsert.status,
             operation_id: upsert.operation_id,
-            seen_generation: None,
             updated_at,
         }
-    }
-
-    /// Sets the sync generation that last saw it.
-    pub fn with_seen_generation(mut self, generation: Option<u64>) -> Self {
-        self.seen_generation = generation;
-        self
     }
 
     /// Its key.

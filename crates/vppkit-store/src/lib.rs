@@ -25,7 +25,7 @@
 //! use std::sync::Arc;
 //! use chrono::Utc;
 //! use vppkit_core::*;
-//! use vppkit_store::{LocationRecord, MemoryStore, Reservation, Store, StoreExt};
+//! use vppkit_store::{LocationRecord, MemoryStore, Reservation, Store, SyncPage};
 //!
 //! # tokio_test_block_on(async {
 //! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -36,7 +36,9 @@
 //!
 //! let app = AssetKey::new(AdamId::from(409203825), PricingParam::Stdq);
 //! let asset = Asset::new(app.clone(), ProductType::App, true, true, vec![], AssetCounts::new(2, 0, 2, 0));
-//! store.put_assets(&loc, vec![asset], now).await?;
+//! let mut page = SyncPage::new(now);
+//! page.upsert_assets = vec![asset];
+//! store.apply_sync_page(&loc, &page).await?;
 //!
 //! let ipad = Holder::Device(SerialNumber::new("C02000000001")?);
 //! let left = store.reserve(&Reservation::new(loc.clone(), app.clone(), vec![ipad], "op-1", now)).await?;
@@ -87,13 +89,12 @@ pub mod prelude {
     pub use crate::document::DocumentStore;
     pub use crate::store::{
         HoldingStore, JournalStore, LeaseStore, LocationStore, NotificationStore, OperationStore,
-        Store, StoreExt,
+        Store,
     };
 }
 
 pub use store::{
-    HoldingStore, JournalStore, LeaseStore, LocationStore, NotificationStore, OperationStore,
-    Store, StoreExt,
+    HoldingStore, JournalStore, LeaseStore, LocationStore, NotificationStore, OperationStore, Store,
 };
 pub use sync::{CursorUpdate, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus};
 pub use user::UserRecord;

@@ -40,7 +40,6 @@ struct LocationData {
     record: Option<LocationRecord>,
     cursors: BTreeMap<SyncEndpoint, SyncCursor>,
     last_outcome: Option<SyncOutcome>,
-    generation: u64,
     assets: BTreeMap<AssetSort, AssetRecord>,
     holdings: BTreeMap<HoldingSort, HoldingRecord>,
     holdings_per_asset: HashMap<AssetSort, u64>,
@@ -82,11 +81,6 @@ impl LocationData {
             });
         }
         seq
-    }
-
-    fn is_unseen(record: &HoldingRecord, generation: u64) -> bool {
-        record.status != HoldingStatus::Reserved
-            && record.seen_generation.is_none_or(|g| g < generation)
     }
 }
 
@@ -133,7 +127,7 @@ impl State {
     }
 }
 
-/// A [`Store`] kept in memory: fast, complete, and lost when dropped.
+/// A [`Store`](crate::Store) kept in memory: fast, complete, and lost when dropped.
 ///
 /// Clones share the same data (two clones behave like two handles on one database).
 /// Secrets are held as [`Secret`](vppkit_core::Secret) values in memory; nothing is
@@ -258,7 +252,6 @@ impl LocationStore for MemoryStore {
         Ok(SyncStatus {
             cursors: data.cursors.iter().map(|(e, c)| (*e, c.clone())).collect(),
             last_outcome: data.last_outcome.clone(),
-            generation: data.generation,
         })
     }
 
@@ -315,13 +308,6 @@ impl LocationStore for MemoryStore {
 
 #[async_trait]
 impl HoldingStore for MemoryStore {
-    async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64> {
-        let mut state = self.lock();
-        let data = state.loc_mut(location)?;
-        data.generation += 1;
-        Ok(data.generation)
-    }
-
     async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>> {
         let mut state = self.lock();
         state.check_fence(page.fence.as_ref())?;
@@ -393,24 +379,14 @@ impl HoldingStore for MemoryStore {
             data.users.remove(id.as_str());
         }
         for h in &page.upsert_holdings {
-            let key = sort_key(&h.asset, &h.holder);
-            let previous_generation = data.holdings.get(&key).and_then(|r| r.seen_generation);
             data.insert_holding(HoldingRecord {
                 location: location.clone(),
                 asset: h.asset.clone(),
                 holder: h.holder.clone(),
                 status: h.status,
                 operation_id: h.operation_id.clone(),
-                seen_generation: page.generation.or(previous_generation),
                 updated_at: at,
             });
-        }
-        if let Some(generation) = page.generation {
-            for k in &page.seen_holdings {
-                if let Some(r) = data.holdings.get_mut(&k.sort_key()) {
-                    r.seen_generation = Some(generation);
-                }
-            }
         }
         for k in &page.delete_holdings {
             data.remove_holding(&k.sort_key());
@@ -429,42 +405,6 @@ impl HoldingStore for MemoryStore {
         Ok((!page.journal.is_empty()).then_some(last))
     }
 
-    async fn unseen_holdings(
-        &self,
-        location: &LocationId,
-        generation: u64,
-        after: Option<&HoldingKey>,
-        limit: u32,
-    ) -> Result<Vec<HoldingRecord>> {
-        let limit = check_limit(limit)?;
-        let state = self.lock();
-        let Some(data) = state.loc(location) else {
-            return Ok(Vec::new());
-        };
-        Ok(
-            values_after(&data.holdings, after.map(HoldingKey::sort_key))
-                .filter(|r| LocationData::is_unseen(r, generation))
-                .take(limit)
-                .cloned()
-                .collect(),
-        )
-    }
-
-    async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64> {
-        let mut state = self.lock();
-        let data = state.loc_mut(location)?;
-        let doomed: Vec<HoldingSort> = data
-            .holdings
-            .iter()
-            .filter(|(_, r)| LocationData::is_unseen(r, generation))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in &doomed {
-            data.remove_holding(k);
-        }
-        Ok(doomed.len() as u64)
-    }
-
     async fn reserve(&self, r: &Reservation) -> Result<u32> {
         let mut state = self.lock();
         state.check_fence(r.fence.as_ref())?;
@@ -478,7 +418,6 @@ impl HoldingStore for MemoryStore {
         let left = r.check(holdable, held, |h| {
             data.holdings.contains_key(&sort_key(&r.asset, h))
         })?;
-        let generation = data.generation;
         for h in &r.holders {
             data.insert_holding(HoldingRecord {
                 location: r.location.clone(),
@@ -486,7 +425,6 @@ impl HoldingStore for MemoryStore {
                 holder: h.clone(),
                 status: HoldingStatus::Reserved,
                 operation_id: Some(r.operation_id.clone()),
-                seen_generation: Some(generation),
                 updated_at: r.at,
             });
         }

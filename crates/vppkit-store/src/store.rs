@@ -1,20 +1,15 @@
-//! The `Store` trait and its convenience extension.
+//! The `Store` trait and its role traits.
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use vppkit_core::{
-    Asset, AssetKey, ClientUserId, EventId, Holder, HoldingStatus, LocationId, NotificationId,
-    VppUser,
-};
+use vppkit_core::{AssetKey, ClientUserId, EventId, Holder, LocationId, NotificationId};
 
 use crate::asset::AssetRecord;
 use crate::document::DocumentStore;
 use crate::error::Result;
-use crate::holding::{
-    HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, HoldingUpsert, Reservation,
-};
+use crate::holding::{HoldingCounts, HoldingKey, HoldingRecord, HoldingTransition, Reservation};
 use crate::install::InstallRecord;
 use crate::journal::{JournalQuery, JournalRecord, NewJournalRecord};
 use crate::lease::Lease;
@@ -43,7 +38,7 @@ use crate::user::UserRecord;
 ///
 /// Every record except documents without a location and leases belongs to a location: writing one for
 /// a location that does not exist fails with [`ErrorKind::NotFound`](crate::ErrorKind::NotFound),
-/// and [`LocationLocationStore::delete_location`] removes them all. Reads of a missing record
+/// and [`LocationStore::delete_location`] removes them all. Reads of a missing record
 /// return `Ok(None)` (or an empty list). Timestamps are supplied by the caller, so
 /// the engine's clock (and a test's) is the only clock.
 ///
@@ -98,7 +93,7 @@ pub trait LocationStore: Send + Sync {
     /// Deletes a location and everything that belongs to it. Returns whether it existed.
     async fn delete_location(&self, id: &LocationId) -> Result<bool>;
 
-    /// Cursors, last outcome and generation of a location.
+    /// Cursors and last outcome of a location.
     async fn sync_status(&self, location: &LocationId) -> Result<SyncStatus>;
 
     /// Records how a sync run ended.
@@ -136,25 +131,6 @@ pub trait HoldingStore: Send + Sync {
     /// consecutive numbers ending there, so a reader that knows it read up to the
     /// number just before the first of them can move its read position past them.
     async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>>;
-
-    /// Starts a new sync generation for mark-and-sweep: returns a number greater
-    /// than every earlier one of this location. Stamp the holdings a full sync sees
-    /// with it ([`SyncPage::generation`]), then sweep those left unstamped.
-    async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64>;
-
-    /// Holdings not stamped with `generation` or a later one, excluding
-    /// [`HoldingStatus::Reserved`] holdings and those reserved since `generation`
-    /// began; paged in holding order.
-    async fn unseen_holdings(
-        &self,
-        location: &LocationId,
-        generation: u64,
-        after: Option<&HoldingKey>,
-        limit: u32,
-    ) -> Result<Vec<HoldingRecord>>;
-
-    /// Deletes the holdings [`HoldingStore::unseen_holdings`] would list; returns how many.
-    async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64>;
 
     /// Reserves one licence for each holder, all or nothing, atomically across
     /// processes (see [`Reservation`]). Returns how many licences are left after it.
@@ -344,142 +320,3 @@ pub trait LeaseStore: Send + Sync {
 /// Fails to compile if [`Store`] stops being object-safe.
 #[allow(dead_code)]
 fn assert_object_safe(_: &dyn Store) {}
-
-/// Convenience helpers over any [`Store`].
-#[async_trait]
-pub trait StoreExt: Store {
-    /// Loads a location, applies `change`, saves it; retries on a version mismatch
-    /// up to 5 times. Returns the saved record.
-    async fn update_location<F>(&self, id: &LocationId, mut change: F) -> Result<LocationRecord>
-    where
-        F: FnMut(&mut LocationRecord) + Send,
-    {
-        let mut attempts = 0;
-        loop {
-            let Some(mut record) = self.location(id).await? else {
-                return Err(crate::StoreError::not_found("location", id));
-            };
-            change(&mut record);
-            match self.save_location(&record).await {
-                Ok(revision) => {
-                    record.revision = revision;
-                    return Ok(record);
-                }
-                Err(e) if e.kind() == crate::ErrorKind::VersionMismatch && attempts < 5 => {
-                    attempts += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Inserts or overwrites assets in one transaction.
-    async fn put_assets(
-        &self,
-        location: &LocationId,
-        assets: Vec<Asset>,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut page = SyncPage::new(at);
-        page.upsert_assets = assets;
-        self.apply_sync_page(location, &page).await.map(drop)
-    }
-
-    /// Inserts or overwrites a user.
-    async fn put_user(
-        &self,
-        location: &LocationId,
-        user: VppUser,
-        managed_by_us: bool,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut page = SyncPage::new(at);
-        page.upsert_users = vec![(user, managed_by_us)];
-        self.apply_sync_page(location, &page).await.map(drop)
-    }
-
-    /// Inserts or overwrites holdings in one transaction.
-    async fn put_holdings(
-        &self,
-        location: &LocationId,
-        holdings: Vec<HoldingUpsert>,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut page = SyncPage::new(at);
-        page.upsert_holdings = holdings;
-        self.apply_sync_page(location, &page).await.map(drop)
-    }
-
-    /// Reads every holding of an asset, page by page, calling `f` on each page.
-    async fn for_each_holding_page<F>(
-        &self,
-        location: &LocationId,
-        asset: &AssetKey,
-        page_size: u32,
-        mut f: F,
-    ) -> Result<u64>
-    where
-        F: FnMut(Vec<HoldingRecord>) + Send,
-    {
-        let mut after: Option<Holder> = None;
-        let mut n = 0u64;
-        loop {
-            let page = self
-                .holdings_by_asset(location, asset, after.as_ref(), page_size)
-                .await?;
-            let Some(last) = page.last() else {
-                return Ok(n);
-            };
-            after = Some(last.holder.clone());
-            n += page.len() as u64;
-            let short = page.len() < page_size as usize;
-            f(page);
-            if short {
-                return Ok(n);
-            }
-        }
-    }
-
-    /// Marks every holding reserved by an operation active (Apple confirmed it), with journal records.
-    async fn confirm_reservation(
-        &self,
-        location: &LocationId,
-        operation_id: &str,
-        journal: &[NewJournalRecord],
-        at: DateTime<Utc>,
-    ) -> Result<usize> {
-        let held = self.holdings_by_operation(location, operation_id).await?;
-        let transitions: Vec<_> = held
-            .iter()
-            .filter(|h| h.status == HoldingStatus::Reserved)
-            .map(|h| {
-                HoldingTransition::set(h.key(), HoldingStatus::Active)
-                    .expecting(HoldingStatus::Reserved)
-            })
-            .collect();
-        self.transition_holdings(location, &transitions, journal, at)
-            .await?;
-        Ok(transitions.len())
-    }
-
-    /// Deletes every holding still reserved by an operation (Apple refused it), with journal records.
-    async fn roll_back_reservation(
-        &self,
-        location: &LocationId,
-        operation_id: &str,
-        journal: &[NewJournalRecord],
-        at: DateTime<Utc>,
-    ) -> Result<usize> {
-        let held = self.holdings_by_operation(location, operation_id).await?;
-        let transitions: Vec<_> = held
-            .iter()
-            .filter(|h| h.status == HoldingStatus::Reserved)
-            .map(|h| HoldingTransition::delete(h.key()).expecting(HoldingStatus::Reserved))
-            .collect();
-        self.transition_holdings(location, &transitions, journal, at)
-            .await?;
-        Ok(transitions.len())
-    }
-}
-
-impl<S: Store + ?Sized> StoreExt for S {}

@@ -74,7 +74,7 @@ impl CursorUpdate {
 /// set of changes that must land together with their journal records.
 ///
 /// Applied in this order: assets, metadata, users, user deletions, holding upserts,
-/// holding `seen` marks, holding deletions, journal records, cursor. Holdings must
+/// holding deletions, journal records, cursor. Holdings must
 /// reference assets that exist (in the store or earlier in the same page). If any
 /// part fails nothing is written, the cursor included.
 #[derive(Debug, Clone, Default)]
@@ -92,14 +92,10 @@ pub struct SyncPage {
     pub delete_users: Vec<ClientUserId>,
     /// Holdings to insert or overwrite.
     pub upsert_holdings: Vec<HoldingUpsert>,
-    /// Holdings seen at Apple unchanged: only their sync generation is stamped.
-    pub seen_holdings: Vec<HoldingKey>,
     /// Holdings to delete (absent: ignored).
     pub delete_holdings: Vec<HoldingKey>,
     /// Journal records to append.
     pub journal: Vec<NewJournalRecord>,
-    /// When set, upserted and seen holdings are stamped with this sync generation.
-    pub generation: Option<u64>,
     /// The cursor to commit with the data.
     pub cursor: Option<CursorUpdate>,
     /// A notification whose effect this page is: its id is recorded in the same
@@ -129,7 +125,6 @@ impl SyncPage {
             && self.upsert_users.is_empty()
             && self.delete_users.is_empty()
             && self.upsert_holdings.is_empty()
-            && self.seen_holdings.is_empty()
             && self.delete_holdings.is_empty()
             && self.journal.is_empty()
             && self.cursor.is_none()
@@ -178,8 +173,6 @@ pub struct SyncStatus {
     pub cursors: Vec<(SyncEndpoint, SyncCursor)>,
     /// The last recorded outcome.
     pub last_outcome: Option<SyncOutcome>,
-    /// The last sync generation begun (0 when none).
-    pub generation: u64,
 }
 
 impl SyncStatus {
@@ -187,12 +180,10 @@ impl SyncStatus {
     pub fn new(
         cursors: Vec<(SyncEndpoint, SyncCursor)>,
         last_outcome: Option<SyncOutcome>,
-        generation: u64,
     ) -> Self {
         Self {
             cursors,
             last_outcome,
-            generation,
         }
     }
 

@@ -261,33 +261,11 @@ impl LocationStore for FaultyStore {
 
 #[async_trait]
 impl HoldingStore for FaultyStore {
-    async fn begin_sync_generation(&self, location: &LocationId) -> Result<u64> {
-        self.inner.begin_sync_generation(location).await
-    }
-
     async fn apply_sync_page(&self, location: &LocationId, page: &SyncPage) -> Result<Option<u64>> {
         let fault = Self::take(&self.pages, |m| m(location, page));
         let paused = self.meet(fault, "sync page").await?;
         let r = self.inner.apply_sync_page(location, page).await;
         self.after(paused, r)
-    }
-
-    async fn unseen_holdings(
-        &self,
-        location: &LocationId,
-        generation: u64,
-        after: Option<&HoldingKey>,
-        limit: u32,
-    ) -> Result<Vec<HoldingRecord>> {
-        self.inner
-            .unseen_holdings(location, generation, after, limit)
-            .await
-    }
-
-    async fn delete_unseen_holdings(&self, location: &LocationId, generation: u64) -> Result<u64> {
-        self.inner
-            .delete_unseen_holdings(location, generation)
-            .await
     }
 
     async fn reserve(&self, reservation: &Reservation) -> Result<u32> {

@@ -7,10 +7,12 @@ use chrono::Duration;
 use serde_json::json;
 use sqlx::PgConnection;
 use vppkit_core::HoldingStatus;
-use vppkit_store::testkit::{add_location, app, app_asset, device, t, user};
+use vppkit_store::testkit::{
+    add_location, app, app_asset, device, put_assets, put_holdings, t, user,
+};
 use vppkit_store::{
     ErrorKind, HoldingKey, HoldingTransition, HoldingUpsert, JournalQuery, NewJournalRecord,
-    Reservation, Store, StoreExt, SyncPage,
+    Reservation, Store, SyncPage,
 };
 
 use crate::support::{cipher, raw, schema};
@@ -42,14 +44,14 @@ async fn holding_counts_stay_exact_through_every_write() {
     let mut conn = raw(&schema).await;
     let id = add_location(&store, "cnt").await;
     let (a, b) = (app(1), app(2));
-    store
-        .put_assets(
-            &id,
-            vec![app_asset(&a, 100, 0), app_asset(&b, 100, 0)],
-            t(1),
-        )
-        .await
-        .unwrap();
+    put_assets(
+        &*store,
+        &id,
+        vec![app_asset(&a, 100, 0), app_asset(&b, 100, 0)],
+        t(1),
+    )
+    .await
+    .unwrap();
 
     // A page with duplicates (the last one wins) and two assets.
     let mut page = SyncPage::new(t(2));
@@ -91,18 +93,18 @@ async fn holding_counts_stay_exact_through_every_write() {
         ))
         .await
         .unwrap();
-    store
-        .put_holdings(
-            &id,
-            vec![HoldingUpsert::new(
-                a.clone(),
-                user(1),
-                HoldingStatus::Active,
-            )],
-            t(4),
-        )
-        .await
-        .unwrap();
+    put_holdings(
+        &*store,
+        &id,
+        vec![HoldingUpsert::new(
+            a.clone(),
+            user(1),
+            HoldingStatus::Active,
+        )],
+        t(4),
+    )
+    .await
+    .unwrap();
     let mut page = SyncPage::new(t(5));
     page.delete_holdings = vec![
         HoldingKey::new(b.clone(), device(1)),
@@ -123,21 +125,12 @@ async fn holding_counts_stay_exact_through_every_write() {
         .unwrap();
     assert_counts_exact(&mut conn).await;
 
-    // Mark and sweep.
-    let generation = store.begin_sync_generation(&id).await.unwrap();
-    let mut page = SyncPage::new(t(7));
-    page.generation = Some(generation);
-    page.seen_holdings = vec![HoldingKey::new(a.clone(), device(4))];
-    store.apply_sync_page(&id, &page).await.unwrap();
-    let swept = store.delete_unseen_holdings(&id, generation).await.unwrap();
-    assert!(swept > 0);
-    assert_counts_exact(&mut conn).await;
     let held: i64 = sqlx::query_scalar("SELECT held_count FROM assets WHERE adam_id = '1'")
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    // device 4 was seen; user 2 is reserved (kept); user 1 was upserted without a generation.
-    assert_eq!(held, 2);
+    // Ten devices, users 1 and 2, less device 2.
+    assert_eq!(held, 11);
     schema.drop_schema().await.unwrap();
 }
 
@@ -148,7 +141,8 @@ async fn journal_sequences_stay_dense_across_instances() {
     let b: Arc<dyn Store> = Arc::new(schema.open(cipher()).await.unwrap());
     let id = add_location(&a, "seq").await;
     let assets: Vec<_> = (1..=4).map(app).collect();
-    a.put_assets(
+    put_assets(
+        &*a,
         &id,
         assets.iter().map(|k| app_asset(k, 1000, 0)).collect(),
         t(1),
@@ -266,16 +260,19 @@ async fn pages_of_holdings_name_what_is_missing() {
     let Some(schema) = schema().await else { return };
     let store: Arc<dyn Store> = Arc::new(schema.open(cipher()).await.unwrap());
     let id = add_location(&store, "here").await;
-    store
-        .put_assets(&id, vec![app_asset(&app(1), 5, 0)], t(1))
+    put_assets(&*store, &id, vec![app_asset(&app(1), 5, 0)], t(1))
         .await
         .unwrap();
     let upsert = |key| vec![HoldingUpsert::new(key, device(1), HoldingStatus::Active)];
 
-    let e = store
-        .put_holdings(&vppkit_store::testkit::loc_id("gone"), upsert(app(1)), t(2))
-        .await
-        .unwrap_err();
+    let e = put_holdings(
+        &*store,
+        &vppkit_store::testkit::loc_id("gone"),
+        upsert(app(1)),
+        t(2),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             &e,
@@ -288,7 +285,7 @@ async fn pages_of_holdings_name_what_is_missing() {
     );
     let mut both = upsert(app(1));
     both.extend(upsert(app(2)));
-    let e = store.put_holdings(&id, both, t(2)).await.unwrap_err();
+    let e = put_holdings(&*store, &id, both, t(2)).await.unwrap_err();
     assert!(
         matches!(&e, StoreError::NotFound { what: "asset", key } if key == &app(2).to_string()),
         "{e:?}"
@@ -301,10 +298,8 @@ async fn pages_of_holdings_name_what_is_missing() {
             .is_none(),
         "nothing written"
     );
-    // Seen marks and deletions of unknown assets are no error.
+    // Deletions of unknown assets are no error.
     let mut page = SyncPage::new(t(3));
-    page.generation = Some(store.begin_sync_generation(&id).await.unwrap());
-    page.seen_holdings = vec![HoldingKey::new(app(3), device(1))];
     page.delete_holdings = vec![HoldingKey::new(app(4), device(1))];
     store.apply_sync_page(&id, &page).await.unwrap();
     schema.drop_schema().await.unwrap();

@@ -65,7 +65,18 @@ async fn an_older_schema_is_upgraded_with_its_data() {
         store.schema_version().await.unwrap(),
         PostgresStore::supported_schema_version()
     );
-    assert!(PostgresStore::supported_schema_version() >= 2);
+    assert!(PostgresStore::supported_schema_version() >= 4);
+    // Migration 4 dropped the sync-generation columns.
+    let dropped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 \
+         AND ((table_name = 'holdings' AND column_name = 'seen_generation') \
+           OR (table_name = 'sync_state' AND column_name = 'generation'))",
+    )
+    .bind(schema.name())
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(dropped, 0);
 
     // The holding count added by migration 2 was backfilled: 2 licences are left.
     let id = loc_id("old");

@@ -46,8 +46,8 @@ async fn schemas_are_isolated_and_dropped() {
 #[tokio::test]
 async fn durable_sync_pages_apply_the_same() {
     use vppkit_core::HoldingStatus;
-    use vppkit_store::testkit::{app, app_asset, device, t};
-    use vppkit_store::{HoldingUpsert, StoreExt};
+    use vppkit_store::testkit::{app, app_asset, device, put_assets, put_holdings, t};
+    use vppkit_store::HoldingUpsert;
 
     let Some(schema) = schema().await else { return };
     let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
@@ -56,18 +56,17 @@ async fn durable_sync_pages_apply_the_same() {
             .unwrap(),
     );
     let id = add_location(&store, "durable").await;
-    store
-        .put_assets(&id, vec![app_asset(&app(1), 5, 0)], t(1))
+    put_assets(&*store, &id, vec![app_asset(&app(1), 5, 0)], t(1))
         .await
         .unwrap();
-    store
-        .put_holdings(
-            &id,
-            vec![HoldingUpsert::new(app(1), device(1), HoldingStatus::Active)],
-            t(2),
-        )
-        .await
-        .unwrap();
+    put_holdings(
+        &*store,
+        &id,
+        vec![HoldingUpsert::new(app(1), device(1), HoldingStatus::Active)],
+        t(2),
+    )
+    .await
+    .unwrap();
     assert_eq!(store.holding_counts(&id, &app(1)).await.unwrap().active, 1);
     schema.drop_schema().await.unwrap();
 }

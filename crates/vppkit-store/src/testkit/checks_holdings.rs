@@ -9,7 +9,7 @@ use super::fixtures::*;
 use super::{fresh, fresh_pair, StoreFactory};
 use crate::{
     ErrorKind, HoldingKey, HoldingTransition, HoldingUpsert, JournalQuery, NewJournalRecord,
-    Reservation, Store, StoreError, StoreExt, SyncPage,
+    Reservation, Store, StoreError, SyncPage,
 };
 
 fn reservation(
@@ -28,8 +28,7 @@ pub async fn reserve_respects_counts(factory: &dyn StoreFactory) {
     };
     let id = add_location(&store, "res").await;
     let key = app(7);
-    store
-        .put_assets(&id, vec![app_asset(&key, 10, 3)], t(1))
+    put_assets(&*store, &id, vec![app_asset(&key, 10, 3)], t(1))
         .await
         .unwrap();
 
@@ -110,8 +109,7 @@ pub async fn reserve_respects_counts(factory: &dyn StoreFactory) {
     assert_eq!(e.kind(), ErrorKind::InsufficientLicences);
 
     // More licences from Apple (a count notification) make room again.
-    store
-        .put_assets(&id, vec![app_asset(&key, 12, 3)], t(12))
+    put_assets(&*store, &id, vec![app_asset(&key, 12, 3)], t(12))
         .await
         .unwrap();
     assert_eq!(
@@ -124,14 +122,14 @@ pub async fn reserve_respects_counts(factory: &dyn StoreFactory) {
 
     // Unlimited (free) assets.
     let free = app(8);
-    store
-        .put_assets(
-            &id,
-            vec![app_asset(&free, vppkit_core::UNLIMITED_COUNT, 0)],
-            t(1),
-        )
-        .await
-        .unwrap();
+    put_assets(
+        &*store,
+        &id,
+        vec![app_asset(&free, vppkit_core::UNLIMITED_COUNT, 0)],
+        t(1),
+    )
+    .await
+    .unwrap();
     let left = store
         .reserve(&reservation(&id, &free, vec![device(1)], "op-6"))
         .await
@@ -145,21 +143,20 @@ pub async fn reserve_counts_every_status(factory: &dyn StoreFactory) {
         return;
     };
     let (id, key) = location_with_app(&store, "every", 9, 5).await;
-    store
-        .put_holdings(
-            &id,
-            vec![
-                HoldingUpsert::new(key.clone(), device(1), HoldingStatus::Active),
-                HoldingUpsert::new(key.clone(), device(2), HoldingStatus::Adopted),
-                HoldingUpsert::new(key.clone(), device(3), HoldingStatus::Releasing)
-                    .with_operation("rel"),
-                HoldingUpsert::new(key.clone(), device(4), HoldingStatus::Reserved)
-                    .with_operation("x"),
-            ],
-            t(2),
-        )
-        .await
-        .unwrap();
+    put_holdings(
+        &*store,
+        &id,
+        vec![
+            HoldingUpsert::new(key.clone(), device(1), HoldingStatus::Active),
+            HoldingUpsert::new(key.clone(), device(2), HoldingStatus::Adopted),
+            HoldingUpsert::new(key.clone(), device(3), HoldingStatus::Releasing)
+                .with_operation("rel"),
+            HoldingUpsert::new(key.clone(), device(4), HoldingStatus::Reserved).with_operation("x"),
+        ],
+        t(2),
+    )
+    .await
+    .unwrap();
     let c = store.holding_counts(&id, &key).await.unwrap();
     assert_eq!(
         (c.active, c.adopted, c.releasing, c.reserved, c.total()),
@@ -251,8 +248,7 @@ pub async fn reserve_conflicts_write_nothing(factory: &dyn StoreFactory) {
         .reserve(&reservation(&other, &key, vec![device(1)], "e"))
         .await
         .unwrap();
-    store
-        .put_assets(&id, vec![app_asset(&app(4), 1, 0)], t(1))
+    put_assets(&*store, &id, vec![app_asset(&app(4), 1, 0)], t(1))
         .await
         .unwrap();
     store
@@ -268,7 +264,7 @@ pub async fn reserve_last_100_concurrently(factory: &dyn StoreFactory) {
     };
     let id = add_location(&a, "race").await;
     let key = app(42);
-    a.put_assets(&id, vec![app_asset(&key, 1_100, 0)], t(1))
+    put_assets(&*a, &id, vec![app_asset(&key, 1_100, 0)], t(1))
         .await
         .unwrap();
     // 1,000 already held: 100 left.
@@ -393,11 +389,22 @@ pub async fn transitions_are_atomic(factory: &dyn StoreFactory) {
         HoldingStatus::Reserved
     );
 
-    // Confirm op-a through the helper.
-    let n = store
-        .confirm_reservation(
+    // Confirm op-a: what it reserved becomes active, with a journal record.
+    let confirm: Vec<_> = store
+        .holdings_by_operation(&id, "op-a")
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| {
+            HoldingTransition::set(h.key(), HoldingStatus::Active)
+                .expecting(HoldingStatus::Reserved)
+        })
+        .collect();
+    assert_eq!(confirm.len(), 2);
+    store
+        .transition_holdings(
             &id,
-            "op-a",
+            &confirm,
             &[NewJournalRecord::new(
                 t(31),
                 "event:e",
@@ -408,7 +415,6 @@ pub async fn transitions_are_atomic(factory: &dyn StoreFactory) {
         )
         .await
         .unwrap();
-    assert_eq!(n, 2);
     let h = store.holding(&id, &key, &device(2)).await.unwrap().unwrap();
     assert_eq!((h.status, h.updated_at), (HoldingStatus::Active, t(31)));
     assert_eq!(
@@ -420,14 +426,19 @@ pub async fn transitions_are_atomic(factory: &dyn StoreFactory) {
         1
     );
 
-    // Roll back op-b.
-    assert_eq!(
-        store
-            .roll_back_reservation(&id, "op-b", &[], t(32))
-            .await
-            .unwrap(),
-        1
-    );
+    // Roll back op-b: what it still reserves is deleted.
+    let roll_back: Vec<_> = store
+        .holdings_by_operation(&id, "op-b")
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| HoldingTransition::delete(h.key()).expecting(HoldingStatus::Reserved))
+        .collect();
+    assert_eq!(roll_back.len(), 1);
+    store
+        .transition_holdings(&id, &roll_back, &[], t(32))
+        .await
+        .unwrap();
     assert!(store
         .holding(&id, &key, &device(3))
         .await
@@ -485,14 +496,14 @@ pub async fn holdings_are_paged_in_order(factory: &dyn StoreFactory) {
     };
     let id = add_location(&store, "pages").await;
     let keys = [app(9), app(10), app(100)];
-    store
-        .put_assets(
-            &id,
-            keys.iter().map(|k| app_asset(k, 1000, 0)).collect(),
-            t(1),
-        )
-        .await
-        .unwrap();
+    put_assets(
+        &*store,
+        &id,
+        keys.iter().map(|k| app_asset(k, 1000, 0)).collect(),
+        t(1),
+    )
+    .await
+    .unwrap();
     let mut ups = Vec::new();
     for k in &keys {
         for n in (0..25).rev() {
@@ -508,7 +519,7 @@ pub async fn holdings_are_paged_in_order(factory: &dyn StoreFactory) {
             ));
         }
     }
-    store.put_holdings(&id, ups, t(2)).await.unwrap();
+    put_holdings(&*store, &id, ups, t(2)).await.unwrap();
 
     let mut all = Vec::new();
     let mut after: Option<HoldingKey> = None;
@@ -550,11 +561,6 @@ pub async fn holdings_are_paged_in_order(factory: &dyn StoreFactory) {
     assert!(by_asset
         .iter()
         .all(|h| h.asset == app(100) && h.location == id));
-    let n = store
-        .for_each_holding_page(&id, &app(9), 16, |_| {})
-        .await
-        .unwrap();
-    assert_eq!(n, 50);
 
     let mine = store.holdings_by_holder(&id, &user(3)).await.unwrap();
     let assets: Vec<_> = mine.iter().map(|h| h.asset.clone()).collect();

@@ -10,7 +10,7 @@ use super::fixtures::*;
 use super::{fresh, StoreFactory};
 use crate::{
     ErrorKind, HoldingUpsert, InstallRecord, InstallState, JournalQuery, NewJournalRecord,
-    NotificationSettings, Operation, OperationKind, Reservation, StoreExt, SyncPage,
+    NotificationSettings, Operation, OperationKind, Reservation, SyncPage,
 };
 
 /// Every location field, secrets included, survives a round trip; listing is by id.
@@ -89,11 +89,9 @@ pub async fn location_revisions(factory: &dyn StoreFactory) {
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(store.location(&loc_id("ghost")).await.unwrap().is_none());
 
-    let updated = store
-        .update_location(&id, |r| r.token_state = TokenState::Revoked)
-        .await
-        .unwrap();
-    assert_eq!(updated.revision, 3);
+    let mut current = store.location(&id).await.unwrap().unwrap();
+    current.token_state = TokenState::Revoked;
+    assert_eq!(store.save_location(&current).await.unwrap(), 3);
     let back = store.location(&id).await.unwrap().unwrap();
     assert_eq!(back.token_state, TokenState::Revoked);
     assert_eq!(back.revision, 3);
@@ -153,15 +151,15 @@ pub async fn delete_location_cascades(factory: &dyn StoreFactory) {
             )
             .await
             .unwrap();
-        store
-            .put_user(
-                loc,
-                VppUser::new(ClientUserId::new("u-1").unwrap(), VppUserStatus::Registered),
-                true,
-                t(2),
-            )
-            .await
-            .unwrap();
+        put_user(
+            &*store,
+            loc,
+            VppUser::new(ClientUserId::new("u-1").unwrap(), VppUserStatus::Registered),
+            true,
+            t(2),
+        )
+        .await
+        .unwrap();
         store
             .insert_operation(&Operation::new(
                 format!("oper-{loc}"),
@@ -276,9 +274,7 @@ pub async fn writes_need_a_location(factory: &dyn StoreFactory) {
         .apply_sync_page(&ghost, &SyncPage::new(t(0)))
         .await
         .map(drop));
-    nf(store
-        .put_assets(&ghost, vec![app_asset(&key, 1, 0)], t(0))
-        .await);
+    nf(put_assets(&*store, &ghost, vec![app_asset(&key, 1, 0)], t(0)).await);
     nf(store
         .reserve(&Reservation::new(
             ghost.clone(),
@@ -315,7 +311,6 @@ pub async fn writes_need_a_location(factory: &dyn StoreFactory) {
             t(0),
         ))
         .await);
-    nf(store.begin_sync_generation(&ghost).await.map(drop));
     nf(store
         .record_sync_outcome(&ghost, &crate::SyncOutcome::success(t(0)))
         .await);
@@ -324,17 +319,17 @@ pub async fn writes_need_a_location(factory: &dyn StoreFactory) {
 
     // With the location but without the asset: holdings need their asset.
     let id = add_location(&store, "real").await;
-    nf(store
-        .put_holdings(
-            &id,
-            vec![HoldingUpsert::new(
-                key.clone(),
-                device(1),
-                vppkit_core::HoldingStatus::Active,
-            )],
-            t(0),
-        )
-        .await);
+    nf(put_holdings(
+        &*store,
+        &id,
+        vec![HoldingUpsert::new(
+            key.clone(),
+            device(1),
+            vppkit_core::HoldingStatus::Active,
+        )],
+        t(0),
+    )
+    .await);
     nf(store
         .reserve(&Reservation::new(
             id.clone(),
@@ -363,11 +358,6 @@ pub async fn limits_must_be_positive(factory: &dyn StoreFactory) {
         .await
         .unwrap_err()
         .kind());
-    inv(store
-        .unseen_holdings(&id, 1, None, 0)
-        .await
-        .unwrap_err()
-        .kind());
     inv(store.users_page(&id, None, 0).await.unwrap_err().kind());
     inv(store
         .read_journal(&JournalQuery::new(id.clone(), 0))
@@ -393,18 +383,18 @@ pub async fn assets_round_trip(factory: &dyn StoreFactory) {
     book_asset.device_assignable = false;
     book_asset.revocable = false;
     book_asset.supported_platforms = vec![];
-    store
-        .put_assets(
-            &id,
-            vec![
-                app_asset(&a, 10, 2),
-                app_asset(&b, 3, 0),
-                book_asset.clone(),
-            ],
-            t(5),
-        )
-        .await
-        .unwrap();
+    put_assets(
+        &*store,
+        &id,
+        vec![
+            app_asset(&a, 10, 2),
+            app_asset(&b, 3, 0),
+            book_asset.clone(),
+        ],
+        t(5),
+    )
+    .await
+    .unwrap();
     let mut page = SyncPage::new(t(6));
     let mut meta = AssetMetadata::new("Keynote");
     meta.bundle_id = Some("com.apple.Keynote".into());
@@ -424,8 +414,7 @@ pub async fn assets_round_trip(factory: &dyn StoreFactory) {
     );
 
     // Counts change; metadata stays.
-    store
-        .put_assets(&id, vec![app_asset(&a, 50, 0)], t(7))
+    put_assets(&*store, &id, vec![app_asset(&a, 50, 0)], t(7))
         .await
         .unwrap();
     let got = store.asset(&id, &a).await.unwrap().unwrap();

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use vppkit_core::{
     AdamId, Asset, AssetCounts, AssetKey, ClientUserId, Holder, LocationId, PricingParam,
-    ProductType, Secret, SerialNumber,
+    ProductType, Secret, SerialNumber, VppUser,
 };
 
-use crate::{LocationRecord, Store};
+use crate::{HoldingUpsert, LocationRecord, Store, SyncPage};
 
 /// A fixed instant (2030-01-01T00:00:00Z) plus `seconds`.
 pub fn t(seconds: i64) -> DateTime<Utc> {
@@ -77,8 +77,45 @@ pub async fn location_with_app(
 ) -> (LocationId, AssetKey) {
     let id = add_location(store, name).await;
     let key = app(adam);
-    let mut page = crate::SyncPage::new(t(1));
-    page.upsert_assets = vec![app_asset(&key, total, 0)];
-    store.apply_sync_page(&id, &page).await.expect("put asset");
+    put_assets(&**store, &id, vec![app_asset(&key, total, 0)], t(1))
+        .await
+        .expect("put asset");
     (id, key)
+}
+
+/// Inserts or overwrites assets in one page (one transaction).
+pub async fn put_assets(
+    store: &dyn Store,
+    location: &LocationId,
+    assets: Vec<Asset>,
+    at: DateTime<Utc>,
+) -> crate::Result<()> {
+    let mut page = SyncPage::new(at);
+    page.upsert_assets = assets;
+    store.apply_sync_page(location, &page).await.map(drop)
+}
+
+/// Inserts or overwrites holdings in one page (one transaction).
+pub async fn put_holdings(
+    store: &dyn Store,
+    location: &LocationId,
+    holdings: Vec<HoldingUpsert>,
+    at: DateTime<Utc>,
+) -> crate::Result<()> {
+    let mut page = SyncPage::new(at);
+    page.upsert_holdings = holdings;
+    store.apply_sync_page(location, &page).await.map(drop)
+}
+
+/// Inserts or overwrites a VPP user, with whether this manager created it.
+pub async fn put_user(
+    store: &dyn Store,
+    location: &LocationId,
+    user: VppUser,
+    managed_by_us: bool,
+    at: DateTime<Utc>,
+) -> crate::Result<()> {
+    let mut page = SyncPage::new(at);
+    page.upsert_users = vec![(user, managed_by_us)];
+    store.apply_sync_page(location, &page).await.map(drop)
 }

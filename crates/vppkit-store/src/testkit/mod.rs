@@ -94,7 +94,6 @@ macro_rules! __for_each_check {
             sync_page_applies_everything,
             failing_page_leaves_cursor_and_data,
             cursors_and_outcomes,
-            mark_and_sweep,
             journal_sequences_and_queries,
             operations_lifecycle,
             notifications_are_deduplicated,

@@ -226,7 +226,8 @@ impl Planner {
             return Err(PlanError::ZeroDevicesPerUserLicence);
         }
         let snap = Snapshot::read(view);
-        let mut run = Run::new(self, directory, policies, &snap, view, ctx);
+        let orders = Orders::of(directory);
+        let mut run = Run::new(self, directory, policies, &snap, view, ctx, orders);
         run.validate_all();
         run.requests();
         for (i, adam) in run.adam_ids().iter().enumerate() {
@@ -545,6 +546,31 @@ impl AppOut {
     }
 }
 
+/// Devices in serial number order and users in id order (positions in the directory).
+#[derive(Clone)]
+pub(crate) struct Orders {
+    pub(crate) devices: Vec<u32>,
+    pub(crate) users: Vec<u32>,
+}
+
+impl Orders {
+    pub(crate) fn of(dir: &Directory) -> Self {
+        let (devices, users) = (dir.devices(), dir.users());
+        let mut order: Vec<u32> = (0..devices.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            devices[a as usize]
+                .serial_number
+                .cmp(&devices[b as usize].serial_number)
+        });
+        let mut uorder: Vec<u32> = (0..users.len() as u32).collect();
+        uorder.sort_by(|&a, &b| users[a as usize].id.cmp(&users[b as usize].id));
+        Self {
+            devices: order,
+            users: uorder,
+        }
+    }
+}
+
 pub(crate) struct Run<'a> {
     planner: &'a Planner,
     dir: &'a Directory,
@@ -625,6 +651,7 @@ const CLASS_REQUIRED: u8 = 0;
 const CLASS_AVAILABLE: u8 = 1;
 
 impl<'a> Run<'a> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         planner: &'a Planner,
         dir: &'a Directory,
@@ -632,21 +659,18 @@ impl<'a> Run<'a> {
         snap: &'a Snapshot,
         view: &'a dyn LicenceView,
         ctx: &'a PlanContext,
+        orders: Orders,
     ) -> Self {
         let devices = dir.devices();
         let users = dir.users();
-        let mut order: Vec<u32> = (0..devices.len() as u32).collect();
-        order.sort_by(|&a, &b| {
-            devices[a as usize]
-                .serial_number
-                .cmp(&devices[b as usize].serial_number)
-        });
+        let Orders {
+            devices: order,
+            users: uorder,
+        } = orders;
         let mut dev_rank = vec![0; devices.len()];
         for (r, &d) in order.iter().enumerate() {
             dev_rank[d as usize] = r as u32;
         }
-        let mut uorder: Vec<u32> = (0..users.len() as u32).collect();
-        uorder.sort_by(|&a, &b| users[a as usize].id.cmp(&users[b as usize].id));
         let mut user_rank = vec![0; users.len()];
         for (r, &u) in uorder.iter().enumerate() {
             user_rank[u as usize] = r as u32;
@@ -706,7 +730,7 @@ impl<'a> Run<'a> {
             policies,
             by_adam: BTreeMap::new(),
             dev_rank,
-            dev_by_rank: order.clone(),
+            dev_by_rank: order,
             user_by_rank: uorder,
             user_rank,
             dev_user,
@@ -740,6 +764,14 @@ impl<'a> Run<'a> {
             invitations: BTreeMap::new(),
             gone_holders: Vec::new(),
             out: AppOut::default(),
+        }
+    }
+
+    /// The orders this run was built with.
+    pub(crate) fn orders(&self) -> Orders {
+        Orders {
+            devices: self.dev_by_rank.clone(),
+            users: self.user_by_rank.clone(),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::directory::Directory;
 use crate::error::PlanError;
 use crate::ids::GroupId;
 use crate::plan::Plan;
-use crate::planner::{AppOut, HoldingKey, PlanContext, Planner, Run, SlotMeta, Snapshot};
+use crate::planner::{AppOut, HoldingKey, Orders, PlanContext, Planner, Run, SlotMeta, Snapshot};
 use crate::policy::{LicenceType, Policy, PolicySet, Target};
 use crate::release::ReleaseRules;
 use crate::view::LicenceView;
@@ -83,6 +83,7 @@ impl std::fmt::Debug for PlanSession {
 /// The inputs of the previous call, and each app's output.
 struct Prev {
     dir: Directory,
+    orders: Orders,
     release: ReleaseRules,
     /// Enabled policies, sorted by id (the policy indices of the outputs).
     sorted: Vec<Policy>,
@@ -206,7 +207,12 @@ impl PlanSession {
     ) -> Result<Plan, PlanError> {
         self.planner.check()?;
         let snap = Snapshot::read(view);
-        let mut run = Run::new(&self.planner, directory, policies, &snap, view, ctx);
+        // Devices and users at the same positions with the same ids: the same orders.
+        let orders = match &self.prev {
+            Some(prev) if same_people(&prev.dir, directory) => prev.orders.clone(),
+            _ => Orders::of(directory),
+        };
+        let mut run = Run::new(&self.planner, directory, policies, &snap, view, ctx, orders);
         run.validate_all();
         run.requests();
         let fp = Fingerprint::read(&snap, view, &run, directory);
@@ -261,6 +267,7 @@ impl PlanSession {
             apps.insert(adam.clone(), keep);
             run.merge(adam, out, i as u32 + 1);
         }
+        let run_orders = run.orders();
         let plan = run.finish();
         self.last = ReplanStats {
             full,
@@ -269,6 +276,7 @@ impl PlanSession {
         };
         self.prev = Some(Prev {
             dir: same_directory.unwrap_or_else(|| directory.clone()),
+            orders: run_orders,
             release: policies.release,
             sorted,
             locs,
@@ -308,18 +316,7 @@ impl Prev {
                 .all(|(a, b)| a.loc == b.loc && a.key == b.key)
             && sorted.len() == self.sorted.len()
             && sorted.iter().zip(&self.sorted).all(|(a, b)| a.id == b.id)
-            && dir.devices().len() == self.dir.devices().len()
-            && dir
-                .devices()
-                .iter()
-                .zip(self.dir.devices())
-                .all(|(a, b)| a.serial_number == b.serial_number)
-            && dir.users().len() == self.dir.users().len()
-            && dir
-                .users()
-                .iter()
-                .zip(self.dir.users())
-                .all(|(a, b)| a.id == b.id);
+            && same_people(&self.dir, dir);
         if !same_ids {
             return None;
         }
@@ -595,4 +592,21 @@ fn changed_ids<'a, T: PartialEq>(
         }
     }
     out
+}
+
+/// Whether both directories list the same device serial numbers and user ids at the same
+/// positions (the planner's device and user ids and ranks are then the same).
+fn same_people(old: &Directory, new: &Directory) -> bool {
+    old.devices().len() == new.devices().len()
+        && old
+            .devices()
+            .iter()
+            .zip(new.devices())
+            .all(|(a, b)| a.serial_number == b.serial_number)
+        && old.users().len() == new.users().len()
+        && old
+            .users()
+            .iter()
+            .zip(new.users())
+            .all(|(a, b)| a.id == b.id)
 }

@@ -435,15 +435,13 @@ impl Prev {
                 continue;
             }
             for id in changed_ids(new, old) {
-                {
-                    match dir.user_pos(id) {
-                        Some(u) if !users.contains(&u) => {
-                            vpp_users.insert(u);
-                        }
-                        Some(_) => {}
-                        None => {
-                            other_users.insert(id.clone());
-                        }
+                match dir.user_pos(id) {
+                    Some(u) if !users.contains(&u) => {
+                        vpp_users.insert(u);
+                    }
+                    Some(_) => {}
+                    None => {
+                        other_users.insert(id.clone());
                     }
                 }
             }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the engine against the simulator.
 
 mod bounded;
+mod convergence;
 mod crash;
 mod crash_ops;
 mod exactly_once;

@@ -299,6 +299,7 @@ pub(crate) async fn update_operation(
     store
         .retry("updating an operation", || async move {
             let mut tx = store.pool.begin().await?;
+            crate::documents::check_fence(&mut tx, update.fence.as_ref()).await?;
             let row = sqlx::query(&format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 FOR UPDATE"
             ))

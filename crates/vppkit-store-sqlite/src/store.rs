@@ -1393,6 +1393,7 @@ impl OperationStore for SqliteStore {
 
     async fn update_operation(&self, id: &str, u: &OperationUpdate) -> Result<Operation> {
         let mut tx = self.write().await?;
+        check_fence(&mut tx, u.fence.as_ref()).await?;
         let mut op = sqlx::query("SELECT * FROM operations WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)

@@ -648,6 +648,7 @@ impl OperationStore for MemoryStore {
 
     async fn update_operation(&self, id: &str, update: &OperationUpdate) -> Result<Operation> {
         let mut state = self.lock();
+        state.check_fence(update.fence.as_ref())?;
         let Some(op) = state.operations.get_mut(id) else {
             return Err(StoreError::not_found("operation", id));
         };

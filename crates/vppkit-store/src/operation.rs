@@ -127,6 +127,10 @@ pub struct OperationUpdate {
     pub deadline: Option<DateTime<Utc>>,
     /// When.
     pub at: DateTime<Utc>,
+    /// The writer's lease: the update is refused
+    /// ([`StoreError::Fenced`](crate::StoreError::Fenced)), changing nothing, when
+    /// it is no longer held.
+    pub fence: Option<crate::Fence>,
 }
 
 impl OperationUpdate {
@@ -139,6 +143,7 @@ impl OperationUpdate {
             result: None,
             deadline: None,
             at,
+            fence: None,
         }
     }
 
@@ -163,6 +168,12 @@ impl OperationUpdate {
     /// Moves the deadline.
     pub fn with_deadline(mut self, deadline: DateTime<Utc>) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Refuses the update unless `fence` still holds its lease.
+    pub fn with_fence(mut self, fence: Option<crate::Fence>) -> Self {
+        self.fence = fence;
         self
     }
 

@@ -225,7 +225,10 @@ pub trait OperationStore: Send + Sync {
     /// Stores a new operation; an existing id is a conflict.
     async fn insert_operation(&self, operation: &Operation) -> Result<()>;
 
-    /// Updates an operation and returns it as stored.
+    /// Updates an operation and returns it as stored. With
+    /// [`OperationUpdate::fence`], the fence is checked in the same transaction: a
+    /// lease taken over since is [`Fenced`](crate::StoreError::Fenced) and changes
+    /// nothing.
     async fn update_operation(&self, id: &str, update: &OperationUpdate) -> Result<Operation>;
 
     /// One operation.

@@ -185,19 +185,16 @@ impl Engine {
                 .set_mark_or_log(Mark::Sync, &guard.id(), "users changed at Apple")
                 .await;
         }
-        inner
-            .store
-            .update_operation(
-                &op.id,
-                &OperationUpdate::new(OperationStatus::Pending, now).with_result(
-                    serde_json::json!({
-                        "request": req.to_json(),
-                        "outcome": if failed { "failed" } else { "complete" },
-                        "failures": status.failures,
-                    }),
-                ),
-            )
-            .await?;
+        self.update_op(
+            guard,
+            &op.id,
+            OperationUpdate::new(OperationStatus::Pending, now).with_result(serde_json::json!({
+                "request": req.to_json(),
+                "outcome": if failed { "failed" } else { "complete" },
+                "failures": status.failures,
+            })),
+        )
+        .await?;
         inner.crash_at(ApplyStep::OutcomeApplied)?;
         Ok(())
     }
@@ -277,9 +274,7 @@ impl Engine {
         } else {
             OperationStatus::Complete
         };
-        inner
-            .store
-            .update_operation(&op.id, &OperationUpdate::new(status, inner.now()))
+        self.update_op(guard, &op.id, OperationUpdate::new(status, inner.now()))
             .await?;
         Ok(true)
     }
@@ -303,6 +298,7 @@ impl Engine {
                     .set_mark_or_log(Mark::Sync, &guard.id(), "users changed at Apple")
                     .await;
                 self.close(
+                    guard,
                     op,
                     OperationStatus::Failed,
                     "outcome unknown; users re-read by the next sync",
@@ -374,15 +370,14 @@ impl Engine {
         if unresolved > 0 {
             return Ok(false);
         }
-        inner
-            .store
-            .update_operation(
-                &op.id,
-                &OperationUpdate::new(OperationStatus::Pending, now).with_result(
-                    serde_json::json!({ "request": req.to_json(), "outcome": "complete", "resolvedBy": "assignments" }),
-                ),
-            )
-            .await?;
+        self.update_op(
+            guard,
+            &op.id,
+            OperationUpdate::new(OperationStatus::Pending, now).with_result(
+                serde_json::json!({ "request": req.to_json(), "outcome": "complete", "resolvedBy": "assignments" }),
+            ),
+        )
+        .await?;
         let op = inner
             .store
             .operation(&op.id)
@@ -393,18 +388,18 @@ impl Engine {
 
     pub(crate) async fn close(
         &self,
+        guard: &mut LocationGuard,
         op: &Operation,
         status: OperationStatus,
         why: &str,
     ) -> Result<()> {
-        self.inner
-            .store
-            .update_operation(
-                &op.id,
-                &OperationUpdate::new(status, self.inner.now())
-                    .with_result(serde_json::json!({ "reason": why })),
-            )
-            .await?;
+        self.update_op(
+            guard,
+            &op.id,
+            OperationUpdate::new(status, self.inner.now())
+                .with_result(serde_json::json!({ "reason": why })),
+        )
+        .await?;
         Ok(())
     }
 

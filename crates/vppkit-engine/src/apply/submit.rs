@@ -179,14 +179,13 @@ impl Engine {
                 }
             }
             if reserved_assets.is_empty() {
-                inner
-                    .store
-                    .update_operation(
-                        &op_id,
-                        &OperationUpdate::new(OperationStatus::RolledBack, now)
-                            .with_result(serde_json::json!({"reason": "nothing reserved"})),
-                    )
-                    .await?;
+                self.update_op(
+                    guard,
+                    &op_id,
+                    OperationUpdate::new(OperationStatus::RolledBack, now)
+                        .with_result(serde_json::json!({"reason": "nothing reserved"})),
+                )
+                .await?;
                 continue;
             }
             let items: Vec<(AssetKey, Holder)> = reserved_assets
@@ -223,7 +222,7 @@ impl Engine {
                 items,
                 commands,
             };
-            self.store_request(&op_id, &req).await?;
+            self.store_request(guard, &op_id, &req).await?;
             inner.crash_at(ApplyStep::Reserved)?;
             self.send(guard, &op_id, &req).await?;
             ops.push(op_id);
@@ -232,7 +231,12 @@ impl Engine {
     }
 
     /// Writes the final request of an operation (its status stays `prepared`).
-    pub(crate) async fn store_request(&self, op_id: &str, req: &OpRequest) -> Result<()> {
+    pub(crate) async fn store_request(
+        &self,
+        guard: &mut LocationGuard,
+        op_id: &str,
+        req: &OpRequest,
+    ) -> Result<()> {
         let inner = &self.inner;
         let op = inner
             .store
@@ -243,16 +247,36 @@ impl Engine {
         replacement.request = req.to_json();
         // The store keeps the request as inserted; keep the final one in the result
         // of a `prepared` update.
-        inner
-            .store
-            .update_operation(
-                op_id,
-                &OperationUpdate::new(OperationStatus::Prepared, inner.now())
-                    .expecting(OperationStatus::Prepared)
-                    .with_result(serde_json::json!({ "request": replacement.request })),
-            )
-            .await?;
+        self.update_op(
+            guard,
+            op_id,
+            OperationUpdate::new(OperationStatus::Prepared, inner.now())
+                .expecting(OperationStatus::Prepared)
+                .with_result(serde_json::json!({ "request": replacement.request })),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// Updates an operation of the location `guard` holds, fenced by its lease:
+    /// when another instance took the location over, the store refuses the
+    /// update (changing nothing) and the work stops with
+    /// [`EngineError::LeaseLost`]; the new owner settles the operation.
+    pub(crate) async fn update_op(
+        &self,
+        guard: &mut LocationGuard,
+        op_id: &str,
+        update: OperationUpdate,
+    ) -> Result<Operation> {
+        let update = update.with_fence(Some(guard.fence()));
+        match self.inner.store.update_operation(op_id, &update).await {
+            Ok(op) => Ok(op),
+            Err(vppkit_store::StoreError::Fenced { .. }) => {
+                guard.invalidate();
+                Err(EngineError::LeaseLost(guard.id()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Releases holdings (settled device holdings and own users' ones: see
@@ -505,14 +529,12 @@ impl Engine {
     ) -> Result<()> {
         let inner = &self.inner;
         let now = inner.now();
-        inner
-            .store
-            .update_operation(
-                op_id,
-                &OperationUpdate::new(OperationStatus::Sent, now)
-                    .expecting(OperationStatus::Prepared),
-            )
-            .await?;
+        self.update_op(
+            guard,
+            op_id,
+            OperationUpdate::new(OperationStatus::Sent, now).expecting(OperationStatus::Prepared),
+        )
+        .await?;
         inner.crash_at(ApplyStep::MarkedSent)?;
         let client = inner.client(&guard.record)?;
         let span = tracing::info_span!("vppkit.apple", call = req.call.name(), operation = %op_id);
@@ -534,15 +556,14 @@ impl Engine {
                 let deadline = inner.now()
                     + Duration::from_std(inner.config.event_recheck_after)
                         .unwrap_or_else(|_| Duration::minutes(10));
-                inner
-                    .store
-                    .update_operation(
-                        op_id,
-                        &OperationUpdate::new(OperationStatus::Pending, inner.now())
-                            .with_event_id(event_id.clone())
-                            .with_deadline(deadline),
-                    )
-                    .await?;
+                self.update_op(
+                    guard,
+                    op_id,
+                    OperationUpdate::new(OperationStatus::Pending, inner.now())
+                        .with_event_id(event_id.clone())
+                        .with_deadline(deadline),
+                )
+                .await?;
                 if let Some(kind) = req.call.event_kind() {
                     self.record_event(guard, op_id, &event_id, kind, &req.items)
                         .await?;
@@ -555,13 +576,12 @@ impl Engine {
             }
             Err(e) if e.is_outcome_unknown() => {
                 tracing::warn!(operation = %op_id, "the answer was lost; the outcome will be checked, not resent");
-                inner
-                    .store
-                    .update_operation(
-                        op_id,
-                        &OperationUpdate::new(OperationStatus::OutcomeUnknown, inner.now()),
-                    )
-                    .await?;
+                self.update_op(
+                    guard,
+                    op_id,
+                    OperationUpdate::new(OperationStatus::OutcomeUnknown, inner.now()),
+                )
+                .await?;
                 Ok(())
             }
             Err(e) => {
@@ -668,14 +688,13 @@ impl Engine {
             entries.extend(e.ok());
         }
         self.write_entries(guard, &entries, Some(op_id)).await?;
-        inner
-            .store
-            .update_operation(
-                op_id,
-                &OperationUpdate::new(OperationStatus::RolledBack, now)
-                    .with_result(serde_json::json!({ "error": reason })),
-            )
-            .await?;
+        self.update_op(
+            guard,
+            op_id,
+            OperationUpdate::new(OperationStatus::RolledBack, now)
+                .with_result(serde_json::json!({ "error": reason })),
+        )
+        .await?;
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! A `Store` that delegates to another one and fails (or holds back) chosen
 //! writes: the fault injection behind the exactly-once tests.
 //!
-//! Rules match sync pages (`apply_sync_page`) or reservations (`reserve`); a
+//! Rules match sync pages (`apply_sync_page`), reservations (`reserve`) or
+//! operation updates (`update_operation`); a
 //! matching write either fails with a transient (`Unavailable`) error before
 //! reaching the inner store, or waits at a [`Gate`] until the test opens it
 //! (a process paused mid-write: a long GC pause, a stalled disk), then goes on.
@@ -55,6 +56,7 @@ pub(crate) enum Fault {
 
 type PagePredicate = Box<dyn Fn(&LocationId, &SyncPage) -> bool + Send + Sync>;
 type ReservePredicate = Box<dyn Fn(&Reservation) -> bool + Send + Sync>;
+type UpdatePredicate = Box<dyn Fn(&str, &OperationUpdate) -> bool + Send + Sync>;
 
 struct Rule<P> {
     matches: P,
@@ -67,6 +69,7 @@ pub(crate) struct FaultyStore {
     inner: Arc<dyn Store>,
     pages: Mutex<Vec<Rule<PagePredicate>>>,
     reservations: Mutex<Vec<Rule<ReservePredicate>>>,
+    updates: Mutex<Vec<Rule<UpdatePredicate>>>,
     /// Writes failed on purpose so far.
     pub(crate) failed: AtomicUsize,
     /// Writes held at a gate so far.
@@ -91,6 +94,7 @@ impl FaultyStore {
             inner,
             pages: Mutex::new(Vec::new()),
             reservations: Mutex::new(Vec::new()),
+            updates: Mutex::new(Vec::new()),
             failed: AtomicUsize::new(0),
             paused: AtomicUsize::new(0),
             held: Mutex::new(Vec::new()),
@@ -119,6 +123,20 @@ impl FaultyStore {
         matches: impl Fn(&Reservation) -> bool + Send + Sync + 'static,
     ) {
         self.reservations.lock().unwrap().push(Rule {
+            matches: Box::new(matches),
+            times,
+            fault,
+        });
+    }
+
+    /// The next `times` operation updates that `matches` meet `fault`.
+    pub(crate) fn on_update_operation(
+        &self,
+        times: usize,
+        fault: Fault,
+        matches: impl Fn(&str, &OperationUpdate) -> bool + Send + Sync + 'static,
+    ) {
+        self.updates.lock().unwrap().push(Rule {
             matches: Box::new(matches),
             times,
             fault,
@@ -366,7 +384,10 @@ impl OperationStore for FaultyStore {
     }
 
     async fn update_operation(&self, id: &str, update: &OperationUpdate) -> Result<Operation> {
-        self.inner.update_operation(id, update).await
+        let fault = Self::take(&self.updates, |m| m(id, update));
+        let paused = self.meet(fault, "operation update").await?;
+        let r = self.inner.update_operation(id, update).await;
+        self.after(paused, r)
     }
 
     async fn operation(&self, id: &str) -> Result<Option<Operation>> {

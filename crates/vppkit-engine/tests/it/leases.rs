@@ -15,7 +15,9 @@ use vppkit_rules::{
     PolicySet, Target,
 };
 use vppkit_sim::demo;
-use vppkit_store::{Fence, HoldingUpsert, NewJournalRecord, Reservation, StoreError, SyncPage};
+use vppkit_store::{
+    Fence, HoldingUpsert, NewJournalRecord, OperationStatus, Reservation, StoreError, SyncPage,
+};
 
 use crate::faulty::{Fault, FaultyStore, Gate};
 use crate::support::*;
@@ -252,6 +254,22 @@ enum Stall {
     Reservation,
     /// The page that records Apple's event (after Apple accepted).
     EventRecord,
+    /// The operation update that marks it sent (before anything went to Apple).
+    MarkSent,
+    /// The operation update that records Apple's event id (after Apple accepted).
+    EventId,
+}
+
+impl Stall {
+    /// Whether Apple accepted the request before the stall.
+    fn after_apple(&self) -> bool {
+        matches!(self, Stall::EventRecord | Stall::EventId)
+    }
+
+    /// Whether the stalled write is an operation update.
+    fn is_operation_update(&self) -> bool {
+        matches!(self, Stall::MarkSent | Stall::EventId)
+    }
 }
 
 /// Instance A stalls inside a write (a GC pause, a stuck disk) until its
@@ -261,7 +279,12 @@ enum Stall {
 #[tokio::test]
 async fn a_stalled_holders_write_after_the_takeover_is_refused_by_its_fence() {
     for backend in backends() {
-        for stall in [Stall::Reservation, Stall::EventRecord] {
+        for stall in [
+            Stall::Reservation,
+            Stall::EventRecord,
+            Stall::MarkSent,
+            Stall::EventId,
+        ] {
             stalled_holder(backend, stall).await;
         }
     }
@@ -290,6 +313,12 @@ async fn stalled_holder(backend: Backend, stall: Stall) {
         Stall::Reservation => faulty.on_reserve(1, Fault::Pause(gate.clone()), |_| true),
         Stall::EventRecord => faulty.on_page(1, Fault::Pause(gate.clone()), |_, p| {
             p.fence.is_some() && p.journal.iter().any(|r| r.cause.starts_with("event:"))
+        }),
+        Stall::MarkSent => faulty.on_update_operation(1, Fault::Pause(gate.clone()), |_, u| {
+            u.status == OperationStatus::Sent && u.fence.is_some()
+        }),
+        Stall::EventId => faulty.on_update_operation(1, Fault::Pause(gate.clone()), |_, u| {
+            u.event_id.is_some() && u.fence.is_some()
         }),
     }
     let a_sink = Arc::new(RecordingSink::default());
@@ -350,6 +379,21 @@ async fn stalled_holder(backend: Backend, stall: Stall) {
             "{stall:?}: {e:?}"
         ),
     }
+    if stall.is_operation_update() {
+        // A refused operation update stops A's work as a lost lease.
+        let lost = EngineError::LeaseLost(loc("sph")).to_string();
+        match &a_result {
+            Ok((_, report)) => assert_eq!(
+                report.locations[0].skipped.as_deref(),
+                Some(lost.as_str()),
+                "{stall:?}"
+            ),
+            Err(e) => assert!(
+                matches!(e, EngineError::LeaseLost(l) if *l == loc("sph")),
+                "{e:?}"
+            ),
+        }
+    }
     assert!(w
         .store
         .unfinished_operations(Some(&loc("sph")))
@@ -364,11 +408,11 @@ async fn stalled_holder(backend: Backend, stall: Stall) {
         .events(demo::SPRINGFIELD_HIGH)
         .unwrap()
         .len();
-    match stall {
+    match stall.after_apple() {
         // Nothing reached Apple: B rolled A's operation back.
-        Stall::Reservation => assert_eq!(events, events_before, "{stall:?}"),
+        false => assert_eq!(events, events_before, "{stall:?}"),
         // Apple did it once; B confirmed it and handed out the installs.
-        Stall::EventRecord => {
+        true => {
             assert_eq!(events, events_before + 1, "{stall:?}");
             let mut expected: Vec<String> = lab.iter().map(|s| s.to_string()).collect();
             expected.sort();

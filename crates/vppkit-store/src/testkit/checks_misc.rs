@@ -7,8 +7,8 @@ use vppkit_core::{EventId, NotificationId};
 use super::fixtures::*;
 use super::{fresh, fresh_pair, StoreFactory};
 use crate::{
-    ErrorKind, InstallRecord, InstallState, JournalQuery, NewJournalRecord, Operation,
-    OperationKind, OperationStatus, OperationUpdate,
+    ErrorKind, Fence, InstallRecord, InstallState, JournalQuery, NewJournalRecord, Operation,
+    OperationKind, OperationStatus, OperationUpdate, StoreError,
 };
 
 /// Sequence numbers increase per location from 1; queries filter by asset, holder, time and position.
@@ -265,6 +265,112 @@ pub async fn operations_lifecycle(factory: &dyn StoreFactory) {
         store.operation("6f1c-2").await.unwrap().is_some(),
         "unfinished are never pruned"
     );
+}
+
+/// An operation update fenced with a lease taken over since is refused with
+/// [`StoreError::Fenced`] and changes nothing; with the current token, or with no
+/// fence, it is applied.
+pub async fn operation_updates_are_fenced(factory: &dyn StoreFactory) {
+    let Some((s1, s2)) = fresh_pair(factory, "operation_updates_are_fenced").await else {
+        return;
+    };
+    let loc = add_location(&s1, "of").await;
+    s1.insert_operation(&Operation::new(
+        "op-f",
+        loc.clone(),
+        OperationKind::Associate,
+        json!({"assets": 1}),
+        t(0),
+    ))
+    .await
+    .unwrap();
+    let ttl = Duration::seconds(30);
+    let l1 = s1
+        .acquire_lease("loc:of", "node-1", ttl, t(0))
+        .await
+        .unwrap();
+    let old = Fence::of(&l1);
+    let sent = s1
+        .update_operation(
+            "op-f",
+            &OperationUpdate::new(OperationStatus::Sent, t(1))
+                .expecting(OperationStatus::Prepared)
+                .with_fence(Some(old.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.status, OperationStatus::Sent);
+
+    // Another instance takes the lease after it expired.
+    let l2 = s2
+        .acquire_lease("loc:of", "node-2", ttl, t(45))
+        .await
+        .unwrap();
+    assert_ne!(l2.token, l1.token);
+    let late = s1
+        .update_operation(
+            "op-f",
+            &OperationUpdate::new(OperationStatus::Pending, t(46))
+                .expecting(OperationStatus::Sent)
+                .with_event_id(EventId::new("ev-late").unwrap())
+                .with_result(json!({"late": true}))
+                .with_deadline(t(600))
+                .with_fence(Some(old.clone())),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&late, StoreError::Fenced { name } if name == "loc:of"),
+        "{late:?}"
+    );
+    assert_eq!(late.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        s2.operation("op-f").await.unwrap(),
+        Some(sent.clone()),
+        "a refused update changes nothing"
+    );
+    assert!(s2
+        .operation_by_event(&loc, &EventId::new("ev-late").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    // A lease never taken fences too.
+    let never = s1
+        .update_operation(
+            "op-f",
+            &OperationUpdate::new(OperationStatus::Failed, t(47))
+                .with_fence(Some(Fence::new("loc:never-taken", 1))),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(never, StoreError::Fenced { .. }), "{never:?}");
+
+    // The new holder's token is accepted, and so is an unfenced update.
+    let pending = s2
+        .update_operation(
+            "op-f",
+            &OperationUpdate::new(OperationStatus::Pending, t(48))
+                .expecting(OperationStatus::Sent)
+                .with_event_id(EventId::new("ev-1").unwrap())
+                .with_fence(Some(Fence::of(&l2))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            pending.status,
+            pending.event_id.as_ref().map(|e| e.as_str())
+        ),
+        (OperationStatus::Pending, Some("ev-1"))
+    );
+    let done = s1
+        .update_operation(
+            "op-f",
+            &OperationUpdate::new(OperationStatus::Complete, t(49)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, OperationStatus::Complete);
 }
 
 /// Notification ids: the first record is new, repeats are not (from any handle); old ones are pruned.

@@ -96,6 +96,7 @@ macro_rules! __for_each_check {
             cursors_and_outcomes,
             journal_sequences_and_queries,
             operations_lifecycle,
+            operation_updates_are_fenced,
             notifications_are_deduplicated,
             documents_have_revisions,
             notification_ids_are_recorded_with_their_effect,

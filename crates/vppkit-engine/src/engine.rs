@@ -118,6 +118,7 @@ impl EngineBuilder {
                 crash_hook: self.crash_hook,
                 clients: StdMutex::new(HashMap::new()),
                 books: StdMutex::new(BookCache::default()),
+                plan_sessions: tokio::sync::Mutex::new(HashMap::new()),
                 wake: tokio::sync::Notify::new(),
             }),
         })
@@ -148,6 +149,11 @@ pub(crate) struct Inner {
     crash_hook: Option<CrashHook>,
     clients: StdMutex<HashMap<LocationId, (String, Client)>>,
     books: StdMutex<BookCache>,
+    /// The reconcile loop's incremental planners, one per pass scope (every
+    /// location, or one): a pass after one change re-plans only the apps the
+    /// change can affect.
+    pub(crate) plan_sessions:
+        tokio::sync::Mutex<HashMap<Option<LocationId>, vppkit_rules::PlanSession>>,
     /// Wakes the scheduler: a trigger was stored, or commands were queued.
     pub(crate) wake: tokio::sync::Notify,
 }

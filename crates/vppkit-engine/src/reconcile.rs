@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use vppkit_core::{Holder, HoldingStatus, LocationId};
-use vppkit_rules::{Directory, LocationPlan, Plan, Precondition};
+use vppkit_rules::{Directory, LocationPlan, Plan, PlanSession, Planner, Precondition};
 use vppkit_store::NewDocument;
 
 use crate::apply::ApplyReport;
@@ -131,6 +131,30 @@ impl Engine {
         self.want_reconcile_everywhere("releases confirmed").await
     }
 
+    /// Plans like [`Engine::plan`], through the engine's [`PlanSession`]: the
+    /// same plan, computed again only for the apps whose inputs changed since
+    /// the previous pass (a purchase, an accepted invitation, one directory edit).
+    async fn plan_incrementally(
+        &self,
+        scope: Option<&LocationId>,
+        directory: &Directory,
+        policies: &vppkit_rules::PolicySet,
+        context: &vppkit_rules::PlanContext,
+    ) -> Result<Plan> {
+        let state = self.licence_state().await?;
+        let limits = self.limits().await;
+        let mut sessions = self.inner.plan_sessions.lock().await;
+        let session = sessions
+            .entry(scope.cloned())
+            .or_insert_with(|| PlanSession::new(Planner::new().with_limits(limits)));
+        if *session.planner().limits() != limits {
+            *session = PlanSession::new(Planner::new().with_limits(limits));
+        }
+        let plan = session.plan(directory, policies, &state, context)?;
+        tracing::debug!(stats = ?session.last(), "planned");
+        Ok(plan)
+    }
+
     async fn confirmed_revision(&self) -> Result<u64> {
         let Some(doc) = self
             .inner
@@ -157,7 +181,12 @@ impl Engine {
         let revision = desired.revision;
         let context = self.plan_context().await?;
         let plan = self
-            .plan(&desired.state.directory, &desired.state.policies, &context)
+            .plan_incrementally(
+                scope,
+                &desired.state.directory,
+                &desired.state.policies,
+                &context,
+            )
             .await?;
         self.store_pending_releases(&plan).await?;
         let mut to_apply = plan.clone();

@@ -293,14 +293,17 @@ impl Engine {
         })
     }
 
-    /// Whether an install of the request's app is in the outbox for its device,
-    /// queued at or after the request.
+    /// Whether the MDM has (or is about to get) an install of the request's app
+    /// for its device: one in the outbox, queued, handed out or answered. An
+    /// install handed out before the request (the app was already assigned)
+    /// serves it too: the same command is not sent twice within the cooldown.
     async fn install_queued_since(&self, r: &StoredRequest) -> Result<bool> {
         let q = DocumentQuery::new(OUTBOX, 100).key_prefix(format!("{}/", r.device.as_str()));
         for entry in self.inner.store.documents(&q).await? {
             let install = entry.key.contains("/Install");
             let this_app = entry.key.ends_with(&format!("/{}", r.adam_id.as_str()));
-            if install && this_app && entry.updated_at >= r.asked_at {
+            let failed = matches!(entry.status.as_str(), "failed" | "cancelled");
+            if install && this_app && !failed {
                 return Ok(true);
             }
         }

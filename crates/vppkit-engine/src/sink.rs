@@ -267,7 +267,7 @@ mod tests {
         };
         let q = QueuedCommand::new(device, cmd, None, None, None);
         assert_eq!(q.channel, Channel::Device, "the device channel by default");
-        let user = q.clone().on_channel(Channel::User);
+        let user = q.on_channel(Channel::User);
         let json = serde_json::to_value(&user).unwrap();
         let back: QueuedCommand = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back.channel, Channel::User);

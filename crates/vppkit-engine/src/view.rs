@@ -212,7 +212,7 @@ impl Engine {
     }
 
     /// Apple's request limits, from the first location whose token answers.
-    async fn limits(&self) -> Limits {
+    pub(crate) async fn limits(&self) -> Limits {
         let inner = &self.inner;
         let Ok(locations) = inner.store.locations().await else {
             return Limits::apple();

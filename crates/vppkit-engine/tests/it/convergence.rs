@@ -809,7 +809,6 @@ fn the_loop_converges_to_a_fresh_plan_and_never_over_spends() {
 /// against the one already handed out (or answered), and the request is
 /// reported "waiting for Apple to confirm its licence" forever.
 #[test]
-#[ignore = "fails until a request for a licence the device already holds is settled (told to the lead)"]
 fn a_request_for_an_app_the_device_already_holds_is_settled() {
     for mdm_answers in [false, true] {
         let dir = DirSpec {

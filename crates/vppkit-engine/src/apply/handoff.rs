@@ -32,16 +32,7 @@ impl Engine {
                     held,
                     Some(HoldingStatus::Active) | Some(HoldingStatus::Adopted)
                 ) {
-                    out.push(
-                        QueuedCommand::new(
-                            c.device.clone(),
-                            c.command.clone(),
-                            Some(location.clone()),
-                            Some((asset.clone(), holder.clone())),
-                            c.policy.clone(),
-                        )
-                        .on_channel(c.channel),
-                    );
+                    out.push(queued(c, &location, Some((asset.clone(), holder.clone()))));
                     false
                 } else {
                     true
@@ -49,16 +40,7 @@ impl Engine {
             }
             Precondition::Associated { .. } => true,
             _ => {
-                out.push(
-                    QueuedCommand::new(
-                        c.device.clone(),
-                        c.command.clone(),
-                        Some(location.clone()),
-                        None,
-                        c.policy.clone(),
-                    )
-                    .on_channel(c.channel),
-                );
+                out.push(queued(c, &location, None));
                 false
             }
         });
@@ -212,4 +194,21 @@ pub(crate) fn removal_matches(c: &MdmCommand, asset: &AssetKey) -> bool {
         }
         _ => false,
     }
+}
+
+/// The queued form of a planned command: for a location and, when it waits for
+/// one, a licence; on the channel the plan chose.
+pub(crate) fn queued(
+    c: &DeviceCommand,
+    location: &LocationId,
+    licence: Option<(AssetKey, Holder)>,
+) -> QueuedCommand {
+    QueuedCommand::new(
+        c.device.clone(),
+        c.command.clone(),
+        Some(location.clone()),
+        licence,
+        c.policy.clone(),
+    )
+    .on_channel(c.channel)
 }

@@ -200,16 +200,7 @@ impl Engine {
                     asset,
                     holder,
                 } if *l == location && items.iter().any(|(a, h)| a == asset && h == holder) => {
-                    commands.push(
-                        QueuedCommand::new(
-                            c.device.clone(),
-                            c.command.clone(),
-                            Some(location.clone()),
-                            Some((asset.clone(), holder.clone())),
-                            c.policy.clone(),
-                        )
-                        .on_channel(c.channel),
-                    );
+                    commands.push(queued(c, &location, Some((asset.clone(), holder.clone()))));
                     false
                 }
                 _ => true,
@@ -355,16 +346,7 @@ impl Engine {
                 });
                 match hit {
                     Some((a, h)) => {
-                        commands.push(
-                            QueuedCommand::new(
-                                c.device.clone(),
-                                c.command.clone(),
-                                Some(location.clone()),
-                                Some((a.clone(), h.clone())),
-                                c.policy.clone(),
-                            )
-                            .on_channel(c.channel),
-                        );
+                        commands.push(queued(c, &location, Some((a.clone(), h.clone()))));
                         false
                     }
                     None => true,

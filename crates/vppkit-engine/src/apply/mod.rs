@@ -474,8 +474,20 @@ impl Engine {
                 return Ok(report);
             };
 
-            // 3. Retire users.
+            // 3. Retire users. As for users/create, what Apple has is read back
+            //    first: a retire whose answer was lost is never sent again.
             let mut ops = Vec::new();
+            if !lp.retire_users.is_empty() {
+                let since = inner
+                    .store
+                    .sync_status(&location)
+                    .await?
+                    .cursor(vppkit_store::SyncEndpoint::Users)
+                    .filter(|c| c.next_page.is_none())
+                    .map(|c| c.version_id.clone());
+                self.sync_users(&mut guard, since, &ProgressReporter::none())
+                    .await?;
+            }
             for batch in &lp.retire_users {
                 let own: Vec<ClientUserId> = batch
                     .client_user_ids
@@ -493,6 +505,18 @@ impl Engine {
                         "another MDM created this VPP user; it is never retired".to_owned(),
                     ));
                 }
+                // Already retired at Apple (read back above): nothing to send.
+                let own: Vec<ClientUserId> = own
+                    .into_iter()
+                    .filter(|u| {
+                        let retired = guard
+                            .book()
+                            .ledger
+                            .user(u)
+                            .is_some_and(|x| x.status == VppUserStatus::Retired);
+                        !retired
+                    })
+                    .collect();
                 if own.is_empty() {
                     continue;
                 }

@@ -127,6 +127,12 @@ impl ClientBuilder {
 
     /// Uses a caller-supplied HTTP client (its own TLS, proxy, pool settings).
     /// Timeouts and the user agent of this builder are still set per request.
+    ///
+    /// The one place a foreign type is in this crate's API, on purpose: an escape
+    /// hatch for what the builder does not expose. It follows the `reqwest` version
+    /// this crate depends on (0.12), so a major `reqwest` upgrade changes it;
+    /// nothing else does (errors are [`TransportError`](crate::TransportError) and
+    /// [`DecodeError`](crate::DecodeError)).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -894,7 +900,7 @@ impl Client {
         let transport = |source: reqwest::Error| Error::Transport {
             method: method_name,
             path: spec.path.to_owned(),
-            source: source.without_url(),
+            source: crate::error::TransportError::new(source),
         };
         let response = rb.send().await.map_err(transport)?;
         let status = response.status().as_u16();
@@ -995,7 +1001,7 @@ fn decode<T>(
         let e = Error::Decode {
             method,
             path: path.to_owned(),
-            source,
+            source: crate::error::DecodeError::new(source),
         };
         finish_error(e, kind)
     })

@@ -411,7 +411,7 @@ pub enum Error {
         path: String,
         /// The underlying error.
         #[source]
-        source: reqwest::Error,
+        source: TransportError,
     },
     /// A write (POST) was sent but its answer was lost: Apple may or may not have
     /// acted on it. Never resend blindly: check event status or assignments first.
@@ -434,7 +434,7 @@ pub enum Error {
         path: String,
         /// The parse error.
         #[source]
-        source: serde_json::Error,
+        source: DecodeError,
     },
     /// A record of a page could not be read, and the client was built with
     /// [`ClientBuilder::strict_records`](crate::ClientBuilder::strict_records)
@@ -506,7 +506,7 @@ impl Error {
         match self {
             Error::Api { status, .. } | Error::Http { status, .. } => Some(*status),
             Error::OutcomeUnknown { source, .. } => source.status(),
-            Error::Transport { source, .. } => source.status().map(|s| s.as_u16()),
+            Error::Transport { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -642,5 +642,83 @@ mod tests {
         let e: ApiError = serde_json::from_str(r#"{"errorNumber":42}"#).unwrap();
         assert_eq!(e.number, ErrorNumber::Other(42));
         assert_eq!(e.message, "");
+    }
+}
+
+/// Why a request got no answer (connection refused, TLS, timeout). vppkit's own
+/// type, so an upgrade of the HTTP stack is not a change of this API; the HTTP
+/// library's error stays reachable as [`std::error::Error::source`].
+#[derive(Debug)]
+pub struct TransportError {
+    inner: reqwest::Error,
+}
+
+impl TransportError {
+    pub(crate) fn new(inner: reqwest::Error) -> Self {
+        Self {
+            inner: inner.without_url(),
+        }
+    }
+
+    /// Whether the connection was never made (nothing reached Apple).
+    pub fn is_connect(&self) -> bool {
+        self.inner.is_connect()
+    }
+
+    /// Whether it timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.inner.is_timeout()
+    }
+
+    /// The HTTP status, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        self.inner.status().map(|s| s.as_u16())
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.inner)
+    }
+}
+
+/// Why an answer could not be read (not the documented shape). vppkit's own
+/// type; the JSON parser's error stays reachable as [`std::error::Error::source`].
+#[derive(Debug)]
+pub struct DecodeError {
+    inner: serde_json::Error,
+}
+
+impl DecodeError {
+    pub(crate) fn new(inner: serde_json::Error) -> Self {
+        Self { inner }
+    }
+
+    /// The line of the answer where reading failed (1-based; 0 when unknown).
+    pub fn line(&self) -> usize {
+        self.inner.line()
+    }
+
+    /// The column of that line (1-based; 0 when unknown).
+    pub fn column(&self) -> usize {
+        self.inner.column()
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.inner)
     }
 }

@@ -96,7 +96,9 @@ pub use assignments::{Assignment, AssignmentFilter};
 pub use client::{Client, ClientBuilder, IntoBearer, DEFAULT_BASE_URL, DEFAULT_USER_AGENT};
 pub use client_config::{parse_client_config, ClientConfig, ClientConfigRequest};
 pub use envelope::{ApiResponse, ClaimStatus, Envelope};
-pub use error::{ApiError, Error, ErrorInfo, ErrorNumber, TokenProblem};
+pub use error::{
+    ApiError, DecodeError, Error, ErrorInfo, ErrorNumber, TokenProblem, TransportError,
+};
 pub use events::{
     EventResponse, EventStatus, EventStatusKind, EventType, ManageAssetsRequest,
     RevokeAssetsRequest,

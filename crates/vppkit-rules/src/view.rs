@@ -74,14 +74,10 @@ pub trait LicenceView {
     /// retired in, or missing from, the directory. Users created by another MDM (or by a
     /// person) are never retired, revoked or disassociated because of the directory.
     ///
-    /// The default answers `true` for every user: implement it whenever the location may
-    /// hold users this manager did not create (another MDM on the same token, users that
-    /// predate onboarding). [`LicenceState::set_user_owned`] and
-    /// [`LedgerView::with_own_users`](crate::LedgerView::with_own_users) do.
-    fn is_own_user(&self, location: &LocationId, id: &ClientUserId) -> bool {
-        let _ = (location, id);
-        true
-    }
+    /// Required (no default): a view that forgot it would let the planner touch another
+    /// MDM's users. [`LicenceState::set_user_owned`] and
+    /// [`LedgerView::with_own_users`](crate::LedgerView::with_own_users) record ownership.
+    fn is_own_user(&self, location: &LocationId, id: &ClientUserId) -> bool;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

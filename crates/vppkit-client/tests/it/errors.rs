@@ -145,6 +145,12 @@ async fn malformed_page_is_a_decode_error() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Decode { .. }), "{e:?}");
+    // vppkit's own error type, the parser's error one level below it.
+    if let Error::Decode { source, .. } = &e {
+        assert!(source.line() >= 1, "{source}");
+        let inner = std::error::Error::source(source).expect("the parser's error");
+        assert_eq!(inner.to_string(), source.to_string());
+    }
     assert_no_secret(&e);
 }
 
@@ -258,6 +264,10 @@ async fn connection_refused_write_is_a_plain_transport_error() {
         .unwrap();
     let e = c.associate_assets(&one_request()).await.unwrap_err();
     assert!(matches!(e, Error::Transport { .. }), "{e:?}");
+    if let Error::Transport { source, .. } = &e {
+        assert!(source.is_connect(), "nothing listens there: {source}");
+        assert!(std::error::Error::source(source).is_some());
+    }
     assert!(!e.is_outcome_unknown());
     assert_no_secret(&e);
 }

@@ -41,8 +41,8 @@ pub enum ApplyStep {
     CommandsSent,
 }
 
-/// The error a crash hook "crashes" with.
-#[doc(hidden)]
+/// Decides, at each apply step, whether to "crash" there (feature `test-hooks`).
+#[cfg(feature = "test-hooks")]
 pub type CrashHook = Arc<dyn Fn(ApplyStep) -> bool + Send + Sync>;
 
 /// Builds an [`Engine`].
@@ -53,6 +53,7 @@ pub struct EngineBuilder {
     sink: Option<Arc<dyn CommandSink>>,
     base_url: Option<String>,
     customize: Option<ClientCustomizer>,
+    #[cfg(feature = "test-hooks")]
     crash_hook: Option<CrashHook>,
 }
 
@@ -94,8 +95,9 @@ impl EngineBuilder {
         self
     }
 
-    /// Stops an apply at a step as if the process had crashed (tests only).
-    #[doc(hidden)]
+    /// Stops an apply at a step as if the process had crashed (feature
+    /// `test-hooks`, for tests; outside semver).
+    #[cfg(feature = "test-hooks")]
     pub fn crash_hook(mut self, hook: CrashHook) -> Self {
         self.crash_hook = Some(hook);
         self
@@ -115,6 +117,7 @@ impl EngineBuilder {
                 sink,
                 base_url: self.base_url,
                 customize: self.customize,
+                #[cfg(feature = "test-hooks")]
                 crash_hook: self.crash_hook,
                 clients: StdMutex::new(HashMap::new()),
                 books: StdMutex::new(BookCache::default()),
@@ -146,6 +149,7 @@ pub(crate) struct Inner {
     pub(crate) sink: Arc<dyn CommandSink>,
     base_url: Option<String>,
     customize: Option<ClientCustomizer>,
+    #[cfg(feature = "test-hooks")]
     crash_hook: Option<CrashHook>,
     clients: StdMutex<HashMap<LocationId, (String, Client)>>,
     books: StdMutex<BookCache>,
@@ -172,6 +176,7 @@ impl Engine {
             sink: None,
             base_url: None,
             customize: None,
+            #[cfg(feature = "test-hooks")]
             crash_hook: None,
         }
     }
@@ -205,10 +210,14 @@ impl Inner {
 
     /// Whether the crash hook asks to stop at this step.
     pub(crate) fn crash_at(&self, step: ApplyStep) -> Result<()> {
-        match &self.crash_hook {
-            Some(h) if h(step) => Err(EngineError::Crashed(step)),
-            _ => Ok(()),
+        #[cfg(feature = "test-hooks")]
+        if let Some(h) = &self.crash_hook {
+            if h(step) {
+                return Err(EngineError::Crashed(step));
+            }
         }
+        let _ = step;
+        Ok(())
     }
 
     /// A client builder for a token, with the engine's settings.

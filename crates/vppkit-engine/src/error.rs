@@ -85,7 +85,8 @@ pub enum EngineError {
     /// Stored data cannot be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    /// A test's crash hook stopped an apply at this step (tests only).
+    /// A test's crash hook stopped an apply at this step (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     #[error("crash injected at {0:?}")]
     Crashed(crate::engine::ApplyStep),
     /// No desired state is stored yet (or only part of one).

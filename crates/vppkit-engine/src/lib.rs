@@ -166,7 +166,9 @@ pub use config::{
 };
 pub use desired::{DesiredRevision, DesiredState};
 #[doc(hidden)]
-pub use engine::{ApplyStep, CrashHook};
+pub use engine::ApplyStep;
+#[cfg(feature = "test-hooks")]
+pub use engine::CrashHook;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{EngineError, Result};
 pub use notify::{NotificationError, NotificationOutcome};

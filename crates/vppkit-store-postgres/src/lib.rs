@@ -59,6 +59,7 @@ mod options;
 mod records;
 mod store;
 mod sync;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use options::PostgresOptions;

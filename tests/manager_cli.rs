@@ -7,29 +7,14 @@
 //!   does not parse), as well as one line on stderr;
 //! - every environment variable the manager reads is in `--help` and in the README.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 use vppkit::store::SecretCipher;
 
-/// The example binary, built by `cargo test` with the other examples (or built here).
-fn manager_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("manager{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "manager"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --example manager");
-    }
-    bin
-}
+mod support;
+use support::manager_binary;
 
 /// Runs the manager in `cwd` with a fresh key (or none) and no other VPPKIT_ variable.
 fn run(cwd: &Path, args: &[&str], key: bool) -> Output {

@@ -12,7 +12,7 @@
 mod manager;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -201,23 +201,8 @@ async fn demo_in_process_matches_the_simulator() {
     assert_eq!(n.refused, 0);
 }
 
-/// The example binary, built by `cargo test` with the other examples (or built here).
-fn manager_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("manager{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "manager"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --example manager");
-    }
-    bin
-}
+mod support;
+use support::manager_binary;
 
 fn run(args: &[&str], key: &str) -> Output {
     Command::new(manager_binary())

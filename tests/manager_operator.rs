@@ -10,7 +10,6 @@
 //! - no Rust `Debug` formatting in any output;
 //! - `completions SHELL` and `--log-format json`.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -19,23 +18,8 @@ use vppkit::core::{AdamId, AssetKey, MdmInfo, PricingParam};
 use vppkit::store::SecretCipher;
 use vppkit_sim::{demo, AssetSpec, Preset, RunningSimulator, SimClock, Simulator};
 
-/// The example binary, built by `cargo test` with the other examples (or built here).
-fn manager_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("manager{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "manager"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --example manager");
-    }
-    bin
-}
+mod support;
+use support::manager_binary;
 
 /// One manager database against one simulator.
 struct Setup {

@@ -15,7 +15,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,23 +25,8 @@ const ADMIN: &str = "test-admin-credential-0123456789";
 /// The `--read-timeout` the tests run with.
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The example binary, built by `cargo test` with the other examples (or built here).
-fn manager_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("manager{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "manager"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --example manager");
-    }
-    bin
-}
+mod support;
+use support::manager_binary;
 
 /// A running `manager serve`.
 struct Serve {

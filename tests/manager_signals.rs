@@ -4,7 +4,7 @@
 
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,22 +12,8 @@ use serde_json::Value;
 use vppkit::store::SecretCipher;
 use vppkit_sim::{demo, Preset, SimClock, Simulator};
 
-fn manager_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("manager{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "manager"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --example manager");
-    }
-    bin
-}
+mod support;
+use support::manager_binary;
 
 fn run(args: &[String], key: &str) -> Output {
     Command::new(manager_binary())

@@ -257,9 +257,15 @@ impl Engine {
         let revision = self.desired_revision().await?;
         let cooldown = Duration::from_std(inner.config.command_cooldown)
             .unwrap_or_else(|_| Duration::hours(24));
+        let now = inner.now();
+        // One document per key: a second identical command in the batch is a duplicate.
+        let mut docs: BTreeMap<String, (NewDocument, Body)> = BTreeMap::new();
         for command in commands {
             let key = command_key(&command);
-            let now = inner.now();
+            if docs.contains_key(&key) {
+                out.deduplicated += 1;
+                continue;
+            }
             let body = Body {
                 command,
                 failed_attempts: 0,
@@ -270,22 +276,33 @@ impl Engine {
                 result: None,
             };
             let doc = encode(&key, CommandStatus::Queued, &body, Some(now), now);
-            let expected = match inner.store.document(OUTBOX, &key).await? {
-                None => 0,
-                Some(existing) => {
-                    let (status, old) = decode(&existing)?;
-                    let same =
-                        old.command.reference.command_uuid == body.command.reference.command_uuid;
-                    let recent =
-                        old.desired_revision == revision && now - existing.updated_at < cooldown;
-                    if same || status.is_open() || (!follows_licence && recent) {
-                        out.deduplicated += 1;
-                        continue;
-                    }
-                    existing.revision
-                }
+            docs.insert(key, (doc, body));
+        }
+        // New keys (the common case) in one transaction; the others one by one.
+        let fresh: Vec<NewDocument> = docs.values().map(|(d, _)| d.clone()).collect();
+        let inserted = inner.store.insert_documents(&fresh).await?;
+        out.queued += inserted.len();
+        for key in &inserted {
+            docs.remove(key);
+        }
+        for (key, (doc, body)) in docs {
+            let Some(existing) = inner.store.document(OUTBOX, &key).await? else {
+                // Deleted in between (pruned): the next pass queues it again.
+                out.deduplicated += 1;
+                continue;
             };
-            match inner.store.put_document(&doc, Some(expected)).await {
+            let (status, old) = decode(&existing)?;
+            let same = old.command.reference.command_uuid == body.command.reference.command_uuid;
+            let recent = old.desired_revision == revision && now - existing.updated_at < cooldown;
+            if same || status.is_open() || (!follows_licence && recent) {
+                out.deduplicated += 1;
+                continue;
+            }
+            match inner
+                .store
+                .put_document(&doc, Some(existing.revision))
+                .await
+            {
                 Ok(_) => out.queued += 1,
                 // Another writer queued or changed it first: theirs stands.
                 Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::VersionMismatch) => {

@@ -314,15 +314,7 @@ impl Engine {
             //    back first and never created twice.
             let mut ops = Vec::new();
             if !lp.create_users.is_empty() {
-                let since = inner
-                    .store
-                    .sync_status(&location)
-                    .await?
-                    .cursor(vppkit_store::SyncEndpoint::Users)
-                    .filter(|c| c.next_page.is_none())
-                    .map(|c| c.version_id.clone());
-                self.sync_users(&mut guard, since, &ProgressReporter::none())
-                    .await?;
+                self.read_back_users(&mut guard).await?;
             }
             for batch in &lp.create_users {
                 let known: Vec<ClientUserId> = batch
@@ -382,15 +374,7 @@ impl Engine {
                 return Ok(report);
             };
             if !ops.is_empty() {
-                let since = inner
-                    .store
-                    .sync_status(&location)
-                    .await?
-                    .cursor(vppkit_store::SyncEndpoint::Users)
-                    .filter(|c| c.next_page.is_none())
-                    .map(|c| c.version_id.clone());
-                self.sync_users(&mut guard, since, &ProgressReporter::none())
-                    .await?;
+                self.read_back_users(&mut guard).await?;
             }
             let mut invite_cmds = Vec::new();
             for inv in &lp.invitations {
@@ -479,15 +463,7 @@ impl Engine {
             //    first: a retire whose answer was lost is never sent again.
             let mut ops = Vec::new();
             if !lp.retire_users.is_empty() {
-                let since = inner
-                    .store
-                    .sync_status(&location)
-                    .await?
-                    .cursor(vppkit_store::SyncEndpoint::Users)
-                    .filter(|c| c.next_page.is_none())
-                    .map(|c| c.version_id.clone());
-                self.sync_users(&mut guard, since, &ProgressReporter::none())
-                    .await?;
+                self.read_back_users(&mut guard).await?;
             }
             for batch in &lp.retire_users {
                 let own: Vec<ClientUserId> = batch
@@ -538,6 +514,23 @@ impl Engine {
         }
         .instrument(span)
         .await
+    }
+
+    /// Reads the location's VPP users back from Apple (incrementally): before a
+    /// users/create or users/retire, so a write whose answer was lost is never
+    /// sent again for users Apple already has (or already retired).
+    async fn read_back_users(&self, guard: &mut LocationGuard) -> Result<()> {
+        let since = self
+            .inner
+            .store
+            .sync_status(&guard.id())
+            .await?
+            .cursor(vppkit_store::SyncEndpoint::Users)
+            .filter(|c| c.next_page.is_none())
+            .map(|c| c.version_id.clone());
+        self.sync_users(guard, since, &ProgressReporter::none())
+            .await
+            .map(drop)
     }
 
     /// Locks a location, waiting for another instance's lease to end (up to the

@@ -1,4 +1,6 @@
-//! `SqliteStore`: the connection, the row decoders and helpers every role shares; each role of [`Store`] is implemented in its own module below (`store/locations.rs`, `holdings.rs`, `journal.rs`, `operations.rs`, `notifications.rs`, `leases.rs`).
+//! `SqliteStore`: the connection, the row decoders and the helpers every role shares.
+//! Each role of [`Store`] is implemented in its own module under `store/` (locations,
+//! holdings, journal, operations, notifications, leases).
 
 mod holdings;
 mod journal;

@@ -252,8 +252,15 @@ impl PageBuilder {
             return Ok(());
         }
         self.page.fence = book.fence.clone();
-        if let Some(last) = store.apply_sync_page(location, &self.page).await? {
-            book.wrote(self.page.journal.len(), last);
+        match store.apply_sync_page(location, &self.page).await {
+            Ok(Some(last)) => book.wrote(self.page.journal.len(), last),
+            Ok(None) => {}
+            // Another instance took the location over: stop, as a refused
+            // reservation or operation update does.
+            Err(vppkit_store::StoreError::Fenced { .. }) => {
+                return Err(EngineError::LeaseLost(location.clone()))
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(())
     }

@@ -120,7 +120,7 @@ mod tests {
 pub(crate) mod build {
     use chrono::{DateTime, Utc};
     use vppkit_core::{AssetKey, Holder, HoldingStatus, LocationId};
-    use vppkit_store::{HoldingRecord, HoldingUpsert, JournalRecord, NewJournalRecord};
+    use vppkit_store::{HoldingRecord, HoldingUpsert};
 
     pub(crate) fn holding(
         location: LocationId,
@@ -133,22 +133,5 @@ pub(crate) mod build {
         let mut upsert = HoldingUpsert::new(asset, holder, status);
         upsert.operation_id = operation_id;
         HoldingRecord::from_upsert(location, upsert, updated_at)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn journal(
-        location: LocationId,
-        seq: u64,
-        at: DateTime<Utc>,
-        asset: Option<AssetKey>,
-        holder: Option<Holder>,
-        cause: String,
-        kind: String,
-        body: serde_json::Value,
-    ) -> JournalRecord {
-        let mut entry = NewJournalRecord::new(at, cause, kind, body);
-        entry.asset = asset;
-        entry.holder = holder;
-        JournalRecord::from_new(location, seq, entry)
     }
 }

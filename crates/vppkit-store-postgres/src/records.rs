@@ -8,10 +8,10 @@ use vppkit_core::{
 };
 use vppkit_store::{
     InstallRecord, InstallState, JournalQuery, JournalRecord, NewJournalRecord, Operation,
-    OperationKind, OperationUpdate, Result, StoreError, UserRecord,
+    OperationKind, OperationUpdate, PackedJournal, Result, StoreError, UserRecord,
 };
 
-use crate::codec::{self, build};
+use crate::codec;
 use crate::error::{db_error, TxResult};
 use crate::store::require_location;
 use crate::PostgresStore;
@@ -85,7 +85,7 @@ pub(crate) async fn append_journal_in(
     location: &LocationId,
     records: &[NewJournalRecord],
 ) -> TxResult<u64> {
-    if records.is_empty() {
+    let Some(packed) = PackedJournal::pack(records)? else {
         let last: Option<i64> =
             sqlx::query_scalar("SELECT last_seq FROM journal_heads WHERE location_id = $1")
                 .bind(location.as_str())
@@ -95,8 +95,8 @@ pub(crate) async fn append_journal_in(
             Some(last) => Ok(codec::to_u64(last, "journal sequence")?),
             None => Err(StoreError::not_found("location", location).into()),
         };
-    }
-    let n = i64::try_from(records.len()).unwrap_or(i64::MAX);
+    };
+    let n = i64::try_from(packed.len).unwrap_or(i64::MAX);
     let last: Option<i64> = sqlx::query_scalar(
         "UPDATE journal_heads SET last_seq = last_seq + $2 WHERE location_id = $1 \
          RETURNING last_seq",
@@ -108,40 +108,49 @@ pub(crate) async fn append_journal_in(
     let Some(last) = last else {
         return Err(StoreError::not_found("location", location).into());
     };
-    let mut at = Vec::with_capacity(records.len());
-    let mut adam = Vec::with_capacity(records.len());
-    let mut pp = Vec::with_capacity(records.len());
-    let mut holder = Vec::with_capacity(records.len());
-    let mut cause = Vec::with_capacity(records.len());
-    let mut kind = Vec::with_capacity(records.len());
-    let mut body = Vec::with_capacity(records.len());
-    for r in records {
-        at.push(r.at);
-        adam.push(r.asset.as_ref().map(|a| a.adam_id.as_str()));
-        pp.push(r.asset.as_ref().map(|a| a.pricing_param.as_str()));
-        holder.push(r.holder.as_ref().map(ToString::to_string));
-        cause.push(r.cause.as_str());
-        kind.push(r.kind.as_str());
-        body.push(r.body.to_string());
-    }
+    let first = last - n + 1;
     sqlx::query(
-        "INSERT INTO journal (location_id, seq, at, adam_id, pricing_param, holder, cause, \
-         kind, body) \
-         SELECT $1, $2 + u.n, u.t, u.a, u.p, u.h, u.c, u.k, u.b::jsonb \
-         FROM UNNEST($3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                     $8::text[], $9::text[]) WITH ORDINALITY AS u(t, a, p, h, c, k, b, n)",
+        "INSERT INTO journal_appends (location_id, first_seq, last_seq, min_at, max_at, records) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(location.as_str())
-    .bind(last - n)
-    .bind(&at)
-    .bind(&adam)
-    .bind(&pp)
-    .bind(&holder)
-    .bind(&cause)
-    .bind(&kind)
-    .bind(&body)
+    .bind(first)
+    .bind(last)
+    .bind(packed.min_at)
+    .bind(packed.max_at)
+    .bind(&packed.text)
     .execute(&mut *conn)
     .await?;
+    if !packed.assets.is_empty() {
+        let adam: Vec<&str> = packed.assets.iter().map(|a| a.adam_id.as_str()).collect();
+        let pp: Vec<&str> = packed
+            .assets
+            .iter()
+            .map(|a| a.pricing_param.as_str())
+            .collect();
+        sqlx::query(
+            "INSERT INTO journal_assets (location_id, adam_id, pricing_param, first_seq) \
+             SELECT $1, u.a, u.p, $2 FROM UNNEST($3::text[], $4::text[]) AS u(a, p)",
+        )
+        .bind(location.as_str())
+        .bind(first)
+        .bind(&adam)
+        .bind(&pp)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !packed.holders.is_empty() {
+        let holders: Vec<String> = packed.holders.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "INSERT INTO journal_holders (location_id, holder, first_seq) \
+             SELECT $1, h, $2 FROM UNNEST($3::text[]) AS h",
+        )
+        .bind(location.as_str())
+        .bind(first)
+        .bind(&holders)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(codec::to_u64(last, "journal sequence")?)
 }
 
@@ -160,72 +169,79 @@ pub(crate) async fn append_journal(
         .await
 }
 
-fn journal_from_row(location: &LocationId, row: &PgRow) -> Result<JournalRecord> {
-    let get = |e: sqlx::Error| db_error(e, "reading the journal");
-    let seq = codec::to_u64(row.try_get(0).map_err(get)?, "journal sequence")?;
-    let adam: Option<&str> = row.try_get(2).map_err(get)?;
-    let pp: Option<&str> = row.try_get(3).map_err(get)?;
-    let asset = match (adam, pp) {
-        (Some(a), Some(p)) => Some(codec::asset_key(a, p)?),
-        _ => None,
-    };
-    let holder = row
-        .try_get::<Option<&str>, _>(4)
-        .map_err(get)?
-        .map(codec::holder)
-        .transpose()?;
-    Ok(build::journal(
-        location.clone(),
-        seq,
-        row.try_get(1).map_err(get)?,
-        asset,
-        holder,
-        row.try_get(5).map_err(get)?,
-        row.try_get(6).map_err(get)?,
-        row.try_get(7).map_err(get)?,
-    ))
-}
+/// How many appends one read of the journal fetches at a time.
+const APPENDS_PER_READ: i64 = 16;
 
 pub(crate) async fn read_journal(
     store: &PostgresStore,
     q: &JournalQuery,
 ) -> Result<Vec<JournalRecord>> {
-    let limit = codec::limit(q.limit)?;
+    let limit = usize::try_from(codec::limit(q.limit)?).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    // Appends are read a few at a time, in order, until `limit` records matched.
     // Only the filters in use appear in the statement, so each combination gets a
     // plan that uses its index.
-    let mut sql = QueryBuilder::new(
-        "SELECT seq, at, adam_id, pricing_param, holder, cause, kind, body FROM journal \
-         WHERE location_id = ",
-    );
-    sql.push_bind(q.location.as_str().to_owned());
-    if let Some(asset) = &q.asset {
-        sql.push(" AND adam_id = ")
+    let mut after_first: Option<i64> = None;
+    loop {
+        let mut sql = QueryBuilder::new(
+            "SELECT first_seq, records FROM journal_appends j WHERE location_id = ",
+        );
+        sql.push_bind(q.location.as_str().to_owned());
+        if let Some(asset) = &q.asset {
+            sql.push(
+                " AND first_seq IN (SELECT first_seq FROM journal_assets \
+                 WHERE location_id = j.location_id AND adam_id = ",
+            )
             .push_bind(asset.adam_id.as_str().to_owned())
             .push(" AND pricing_param = ")
-            .push_bind(asset.pricing_param.as_str());
+            .push_bind(asset.pricing_param.as_str())
+            .push(")");
+        }
+        if let Some(holder) = &q.holder {
+            sql.push(
+                " AND first_seq IN (SELECT first_seq FROM journal_holders \
+                 WHERE location_id = j.location_id AND holder = ",
+            )
+            .push_bind(holder.to_string())
+            .push(")");
+        }
+        if let Some(since) = q.since {
+            sql.push(" AND max_at >= ").push_bind(since);
+        }
+        if let Some(until) = q.until {
+            sql.push(" AND min_at < ").push_bind(until);
+        }
+        if let Some(after) = q.after_seq {
+            sql.push(" AND last_seq > ")
+                .push_bind(codec::to_i64(after, "journal sequence")?);
+        }
+        if let Some(first) = after_first {
+            sql.push(" AND first_seq > ").push_bind(first);
+        }
+        sql.push(" ORDER BY first_seq LIMIT ")
+            .push_bind(APPENDS_PER_READ);
+        let rows = sql
+            .build()
+            .fetch_all(&store.pool)
+            .await
+            .map_err(|e| db_error(e, "reading the journal"))?;
+        let done = rows.len() < APPENDS_PER_READ as usize;
+        for row in &rows {
+            let get = |e: sqlx::Error| db_error(e, "reading the journal");
+            let first: i64 = row.try_get(0).map_err(get)?;
+            let text: &str = row.try_get(1).map_err(get)?;
+            let first_seq = codec::to_u64(first, "journal sequence")?;
+            out.extend(PackedJournal::unpack(q, first_seq, text)?);
+            after_first = Some(first);
+            if out.len() >= limit {
+                out.truncate(limit);
+                return Ok(out);
+            }
+        }
+        if done {
+            return Ok(out);
+        }
     }
-    if let Some(holder) = &q.holder {
-        sql.push(" AND holder = ").push_bind(holder.to_string());
-    }
-    if let Some(since) = q.since {
-        sql.push(" AND at >= ").push_bind(since);
-    }
-    if let Some(until) = q.until {
-        sql.push(" AND at < ").push_bind(until);
-    }
-    if let Some(after) = q.after_seq {
-        sql.push(" AND seq > ")
-            .push_bind(codec::to_i64(after, "journal sequence")?);
-    }
-    sql.push(" ORDER BY seq LIMIT ").push_bind(limit);
-    let rows = sql
-        .build()
-        .fetch_all(&store.pool)
-        .await
-        .map_err(|e| db_error(e, "reading the journal"))?;
-    rows.iter()
-        .map(|r| journal_from_row(&q.location, r))
-        .collect()
 }
 
 // ---- operations ----

@@ -114,6 +114,21 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
+            // Two journal records of version 1's one-row-per-record journal.
+            sqlx::query(
+                "INSERT INTO journal (location_id, seq, at, adam_id, pricing_param, holder, \
+                 cause, kind, body) VALUES \
+                 ('old', 1, 1500000000123456789, '1', 'STDQ', 'device:A', 'sync:v1', 'ledger', \
+                  '{\"n\":1}'), \
+                 ('old', 2, 1500000001000000000, NULL, NULL, NULL, 'operator:x', 'token', '[2]')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query("UPDATE locations SET journal_seq = 2 WHERE id = 'old'")
+                .execute(&pool)
+                .await
+                .unwrap();
             for h in ["device:A", "device:B"] {
                 sqlx::query(
                     "INSERT INTO holdings (location_id, adam_id, pricing_param, holder, status, \
@@ -169,6 +184,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, 0);
+        // Version 5 packed the journal: the old records read back unchanged, found
+        // by holder, and the next append continues their sequence.
+        let all = store
+            .read_journal(&vppkit_store::JournalQuery::new(loc.clone(), 10))
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[0].at,
+            chrono::DateTime::from_timestamp_nanos(1_500_000_000_123_456_789)
+        );
+        assert_eq!(all[0].asset, Some(key.clone()));
+        assert_eq!(all[0].body, serde_json::json!({"n": 1}));
+        assert_eq!((all[1].seq, all[1].holder.clone()), (2, None));
+        assert_eq!(all[1].body, serde_json::json!([2]));
+        let by_holder = store
+            .read_journal(
+                &vppkit_store::JournalQuery::new(loc.clone(), 10)
+                    .holder("device:A".parse().unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_holder, all[..1]);
+        let next = vppkit_store::NewJournalRecord::new(chrono::Utc::now(), "c", "k", 3.into());
+        assert_eq!(store.append_journal(&loc, &[next]).await.unwrap(), 3);
     }
 
     #[tokio::test]

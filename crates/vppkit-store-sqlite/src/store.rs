@@ -26,8 +26,8 @@ use vppkit_store::{
     HoldingUpsert, InstallRecord, InstallState, JournalQuery, JournalRecord, JournalStore, Lease,
     LeaseStore, LocationRecord, LocationStore, NewJournalRecord, NotificationSettings,
     NotificationStore, Operation, OperationKind, OperationStatus, OperationStore, OperationUpdate,
-    Reservation, Result, SecretCipher, StoreError, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage,
-    SyncStatus, UserRecord,
+    PackedJournal, Reservation, Result, SecretCipher, StoreError, SyncCursor, SyncEndpoint,
+    SyncOutcome, SyncPage, SyncStatus, UserRecord,
 };
 
 use crate::codec::*;
@@ -229,17 +229,15 @@ fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
     json_text(rows)
 }
 
-/// Appends journal records with multi-row `INSERT ... VALUES` statements.
-///
-/// Not `json_each`: with a JSON body per record, unpacking nested arrays made
-/// SQLite re-parse every row several times and measured slower (see
-/// docs/performance.md).
+/// Appends journal records as one row of [`PackedJournal`] text, plus one row
+/// per distinct asset and holder they name in the journal's index tables (each
+/// list bound as one JSON parameter, unpacked by `json_each`).
 async fn append_journal_in(
     conn: &mut SqliteConnection,
     location: &LocationId,
     records: &[NewJournalRecord],
 ) -> Result<u64> {
-    if records.is_empty() {
+    let Some(packed) = PackedJournal::pack(records)? else {
         let seq: Option<i64> = sqlx::query_scalar("SELECT journal_seq FROM locations WHERE id = ?")
             .bind(location.as_str())
             .fetch_optional(&mut *conn)
@@ -247,8 +245,8 @@ async fn append_journal_in(
             .map_err(db)?;
         let seq = seq.ok_or_else(|| StoreError::not_found("location", location))?;
         return to_u64(seq, "journal seq");
-    }
-    let n = i64::try_from(records.len()).map_err(|_| StoreError::invalid("journal", "too many"))?;
+    };
+    let n = i64::try_from(packed.len).map_err(|_| StoreError::invalid("journal", "too many"))?;
     let last: Option<i64> = sqlx::query_scalar(
         "UPDATE locations SET journal_seq = journal_seq + ? WHERE id = ? RETURNING journal_seq",
     )
@@ -258,37 +256,49 @@ async fn append_journal_in(
     .await
     .map_err(db)?;
     let last = last.ok_or_else(|| StoreError::not_found("location", location))?;
-    let mut seq = last - n;
-    for chunk in records.chunks(CHUNK) {
-        let mut rows = Vec::with_capacity(chunk.len());
-        for r in chunk {
-            seq += 1;
-            rows.push((
-                seq,
-                ts(r.at)?,
-                r.asset.as_ref().map(|a| a.adam_id.as_str().to_owned()),
-                r.asset.as_ref().map(|a| a.pricing_param.as_str()),
-                r.holder.as_ref().map(ToString::to_string),
-                r.cause.clone(),
-                r.kind.clone(),
-                json_text(&r.body)?,
-            ));
-        }
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO journal (location_id, seq, at, adam_id, pricing_param, holder, cause, kind, body) ",
-        );
-        qb.push_values(rows, |mut b, row| {
-            b.push_bind(location.as_str().to_owned())
-                .push_bind(row.0)
-                .push_bind(row.1)
-                .push_bind(row.2)
-                .push_bind(row.3)
-                .push_bind(row.4)
-                .push_bind(row.5)
-                .push_bind(row.6)
-                .push_bind(row.7);
-        });
-        qb.build().execute(&mut *conn).await.map_err(db)?;
+    let first = last - n + 1;
+    sqlx::query(
+        "INSERT INTO journal_appends (location_id, first_seq, last_seq, min_at, max_at, records) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(location.as_str())
+    .bind(first)
+    .bind(last)
+    .bind(ts(packed.min_at)?)
+    .bind(ts(packed.max_at)?)
+    .bind(&packed.text)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if !packed.assets.is_empty() {
+        let assets: Vec<(&str, &str)> = packed
+            .assets
+            .iter()
+            .map(|a| (a.adam_id.as_str(), a.pricing_param.as_str()))
+            .collect();
+        sqlx::query(
+            "INSERT INTO journal_assets (location_id, adam_id, pricing_param, first_seq) \
+             SELECT ?1, value ->> 0, value ->> 1, ?2 FROM json_each(?3)",
+        )
+        .bind(location.as_str())
+        .bind(first)
+        .bind(json_rows(&assets)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if !packed.holders.is_empty() {
+        let holders: Vec<String> = packed.holders.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "INSERT INTO journal_holders (location_id, holder, first_seq) \
+             SELECT ?1, value, ?2 FROM json_each(?3)",
+        )
+        .bind(location.as_str())
+        .bind(first)
+        .bind(json_rows(&holders)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     }
     to_u64(last, "journal seq")
 }
@@ -523,30 +533,6 @@ fn user_from_row(row: &SqliteRow) -> Result<UserRecord> {
         user,
         row.try_get("managed_by_us").map_err(db)?,
         from_ts(row.try_get("updated_at").map_err(db)?),
-    ))
-}
-
-fn journal_from_row(location: &LocationId, row: &SqliteRow) -> Result<JournalRecord> {
-    let adam: Option<String> = row.try_get("adam_id").map_err(db)?;
-    let pp: Option<String> = row.try_get("pricing_param").map_err(db)?;
-    let asset = match (adam, pp) {
-        (Some(a), Some(p)) => Some(asset_key(&a, &p)?),
-        _ => None,
-    };
-    let h: Option<String> = row.try_get("holder").map_err(db)?;
-    let body: String = row.try_get("body").map_err(db)?;
-    let mut r = NewJournalRecord::new(
-        from_ts(row.try_get("at").map_err(db)?),
-        row.try_get::<String, _>("cause").map_err(db)?,
-        row.try_get::<String, _>("kind").map_err(db)?,
-        from_json(&body, "journal body")?,
-    );
-    r.asset = asset;
-    r.holder = h.map(|h| holder(&h)).transpose()?;
-    Ok(JournalRecord::from_new(
-        location.clone(),
-        to_u64(row.try_get("seq").map_err(db)?, "journal seq")?,
-        r,
     ))
 }
 

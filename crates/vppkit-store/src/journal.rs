@@ -1,7 +1,12 @@
 //! The append-only journal of every change to holdings and counts.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
-use vppkit_core::{AssetKey, Holder, LocationId};
+use serde::{Deserialize, Serialize};
+use vppkit_core::{AdamId, AssetKey, Holder, LocationId, PricingParam};
+
+use crate::StoreError;
 
 /// A journal entry to append. The store assigns its sequence number.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,5 +168,153 @@ impl JournalQuery {
             && self.since.is_none_or(|t| r.at >= t)
             && self.until.is_none_or(|t| r.at < t)
             && self.after_seq.is_none_or(|s| r.seq > s)
+    }
+}
+
+/// The records of one append packed into one text, for backends that store an
+/// append (a sync page, an apply step) as one row instead of one row per record.
+///
+/// The SQLite and PostgreSQL backends store one row per append with this text,
+/// plus the distinct assets and holders it names in narrow index tables, so a
+/// page of 1,000 holdings costs one journal row rather than 1,000 rows with
+/// their indexes, while reads by asset, holder, time and sequence are still
+/// served by an index. Records get consecutive sequence numbers from the
+/// append's first one, in order.
+///
+/// The text is a JSON array with one array per record:
+/// `[at (Unix nanoseconds), adamId | null, pricingParam | null, holder | null, cause, kind, body]`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PackedJournal {
+    /// The records, as one JSON text.
+    pub text: String,
+    /// How many records the text holds.
+    pub len: usize,
+    /// The earliest `at` of the records.
+    pub min_at: DateTime<Utc>,
+    /// The latest `at` of the records.
+    pub max_at: DateTime<Utc>,
+    /// The distinct assets the records name, sorted.
+    pub assets: Vec<AssetKey>,
+    /// The distinct holders the records name, sorted.
+    pub holders: Vec<Holder>,
+}
+
+/// One record in the packed text (see [`PackedJournal`]).
+#[derive(Serialize)]
+struct PackedOut<'a>(
+    i64,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<String>,
+    &'a str,
+    &'a str,
+    &'a serde_json::Value,
+);
+
+#[derive(Deserialize)]
+struct PackedIn(
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    serde_json::Value,
+);
+
+impl PackedJournal {
+    /// Packs the records of one append; `None` when there are none.
+    ///
+    /// Fails with [`StoreError::Invalid`] when a record's time is outside what
+    /// nanoseconds since 1970 in an `i64` can say (years 1677 to 2262).
+    pub fn pack(records: &[NewJournalRecord]) -> Result<Option<Self>, StoreError> {
+        let Some(first) = records.first() else {
+            return Ok(None);
+        };
+        let mut rows = Vec::with_capacity(records.len());
+        let mut assets = BTreeSet::new();
+        let mut holders = BTreeSet::new();
+        let (mut min_at, mut max_at) = (first.at, first.at);
+        for r in records {
+            let at = r.at.timestamp_nanos_opt().ok_or_else(|| {
+                StoreError::invalid("journal time", format!("{} is outside 1677..2262", r.at))
+            })?;
+            min_at = min_at.min(r.at);
+            max_at = max_at.max(r.at);
+            if let Some(a) = &r.asset {
+                assets.insert(a);
+            }
+            if let Some(h) = &r.holder {
+                holders.insert(h);
+            }
+            rows.push(PackedOut(
+                at,
+                r.asset.as_ref().map(|a| a.adam_id.as_str()),
+                r.asset.as_ref().map(|a| a.pricing_param.as_str()),
+                r.holder.as_ref().map(ToString::to_string),
+                &r.cause,
+                &r.kind,
+                &r.body,
+            ));
+        }
+        let text = serde_json::to_string(&rows)
+            .map_err(|e| StoreError::invalid("journal record", e.to_string()))?;
+        Ok(Some(Self {
+            text,
+            len: records.len(),
+            min_at,
+            max_at,
+            assets: assets.into_iter().cloned().collect(),
+            holders: holders.into_iter().cloned().collect(),
+        }))
+    }
+
+    /// Reads back the records of a packed text whose first record has sequence
+    /// number `first_seq`, keeping those `query` matches (its limit aside).
+    ///
+    /// Fails with [`StoreError::Corrupt`] when the text is not what
+    /// [`PackedJournal::pack`] wrote.
+    pub fn unpack(
+        query: &JournalQuery,
+        first_seq: u64,
+        text: &str,
+    ) -> Result<Vec<JournalRecord>, StoreError> {
+        let rows: Vec<PackedIn> =
+            serde_json::from_str(text).map_err(|e| StoreError::corrupt("journal", e))?;
+        let mut out = Vec::new();
+        for (i, PackedIn(at, adam, pp, holder, cause, kind, body)) in rows.into_iter().enumerate() {
+            let seq = first_seq + i as u64;
+            if query.after_seq.is_some_and(|after| seq <= after) {
+                continue;
+            }
+            let asset = match (adam, pp) {
+                (Some(adam), Some(pp)) => Some(AssetKey::new(
+                    AdamId::new(adam).map_err(|e| StoreError::corrupt("journal adamId", e))?,
+                    pp.parse::<PricingParam>()
+                        .map_err(|e| StoreError::corrupt("journal pricingParam", e))?,
+                )),
+                (None, None) => None,
+                _ => return Err(StoreError::corrupt("journal", "half an asset key")),
+            };
+            let holder = holder
+                .map(|h| h.parse::<Holder>())
+                .transpose()
+                .map_err(|e| StoreError::corrupt("journal holder", e))?;
+            let record = JournalRecord {
+                location: query.location.clone(),
+                seq,
+                at: DateTime::from_timestamp_nanos(at),
+                asset,
+                holder,
+                cause,
+                kind,
+                body,
+            };
+            if query.matches(&record) {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 }

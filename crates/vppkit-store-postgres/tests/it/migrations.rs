@@ -6,7 +6,7 @@ use vppkit_store::prelude::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use vppkit_core::HoldingStatus;
 use vppkit_store::testkit::{app, device, loc_id, t};
-use vppkit_store::{ErrorKind, Reservation, StoreError};
+use vppkit_store::{ErrorKind, JournalQuery, NewJournalRecord, Reservation, StoreError};
 use vppkit_store_postgres::PostgresStore;
 
 use crate::support::{cipher, raw, schema};
@@ -45,7 +45,13 @@ async fn an_older_schema_is_upgraded_with_its_data() {
         "INSERT INTO locations (id, name, token_sealed, token_expires_at, token_state, \
            created_at, updated_at, revision) \
          VALUES ('old', 'Old', '\\x00', now(), 'valid', now(), now(), 1); \
-         INSERT INTO journal_heads (location_id) VALUES ('old'); \
+         INSERT INTO journal_heads (location_id, last_seq) VALUES ('old', 2); \
+         INSERT INTO journal (location_id, seq, at, adam_id, pricing_param, holder, cause, \
+           kind, body) \
+         VALUES ('old', 1, '2017-07-14 02:40:00.123456+00', '7', 'STDQ', 'device:D00000001', \
+                 'sync:v1', 'ledger', '{\"n\": 1}'), \
+                ('old', 2, '2017-07-14 02:40:01+00', NULL, NULL, NULL, 'operator:x', 'token', \
+                 '[2]'); \
          INSERT INTO sync_state (location_id) VALUES ('old'); \
          INSERT INTO assets (location_id, adam_id, pricing_param, product_type, \
            device_assignable, revocable, platforms, total_count, assigned_count, \
@@ -115,6 +121,28 @@ async fn an_older_schema_is_upgraded_with_its_data() {
     );
     let h = store.holding(&id, &key, &device(2)).await.unwrap().unwrap();
     assert_eq!(h.status, HoldingStatus::Adopted);
+    // Migration 5 packed the journal: the old records read back unchanged, found
+    // by holder, and the next append continues their sequence.
+    let all = store
+        .read_journal(&JournalQuery::new(id.clone(), 10))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        all[0].at,
+        chrono::DateTime::from_timestamp_nanos(1_500_000_000_123_456_000)
+    );
+    assert_eq!(all[0].asset, Some(key.clone()));
+    assert_eq!(all[0].body, serde_json::json!({"n": 1}));
+    assert_eq!((all[1].seq, all[1].holder.clone()), (2, None));
+    assert_eq!(all[1].body, serde_json::json!([2]));
+    let by_holder = store
+        .read_journal(&JournalQuery::new(id.clone(), 10).holder(device(1)))
+        .await
+        .unwrap();
+    assert_eq!(by_holder, all[..1]);
+    let next = NewJournalRecord::new(t(9), "c", "k", serde_json::json!(3));
+    assert_eq!(store.append_journal(&id, &[next]).await.unwrap(), 3);
     schema.drop_schema().await.unwrap();
 }
 

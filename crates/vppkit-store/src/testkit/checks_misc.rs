@@ -122,6 +122,41 @@ pub async fn journal_sequences_and_queries(factory: &dyn StoreFactory) {
         Vec::<u64>::new()
     );
     assert_eq!(seqs(JournalQuery::new(b.clone(), 100)).await, [1]);
+
+    // Many appends of several records each: paging with a limit that cuts through
+    // appends returns every record once, in order; a holder named in one late
+    // append only is found without reading the others.
+    for i in 0..40_i64 {
+        let holder = if i == 35 { 9 } else { 3 };
+        let batch: Vec<_> = (0..3)
+            .map(|k| rec(10 + i * 3 + k, Some(2), Some(holder)))
+            .collect();
+        store.append_journal(&b, &batch).await.unwrap();
+    }
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = seqs(JournalQuery::new(b.clone(), 7).after(after)).await;
+        assert!(page.len() <= 7);
+        let Some(&last) = page.last() else { break };
+        after = last;
+        paged.extend(page);
+    }
+    assert_eq!(paged, (1..=121).collect::<Vec<u64>>());
+    assert_eq!(
+        seqs(JournalQuery::new(b.clone(), 100).holder(device(9))).await,
+        [107, 108, 109]
+    );
+    assert_eq!(
+        seqs(JournalQuery::new(b.clone(), 2).holder(device(9)).after(107)).await,
+        [108, 109]
+    );
+    assert_eq!(
+        seqs(JournalQuery::new(b.clone(), 1000).asset(app(2)))
+            .await
+            .len(),
+        120
+    );
 }
 
 /// Operations: insert, duplicate, status updates with expectations, event lookup, unfinished, prune.

@@ -31,6 +31,21 @@ pub(crate) struct AssetSlot {
     pub(crate) adopted: u32,
     /// False once Apple no longer lists it (the slot stays to keep indices stable).
     pub(crate) present: bool,
+    /// Changes whenever what [`Ledger::holders_of`] returns for it may change; see
+    /// [`Ledger::holdings_version`].
+    pub(crate) holdings_version: u64,
+}
+
+/// The process-wide source of holdings versions: every number is handed out once, so
+/// two ledgers (a clone, a rebuild) never show the same version for different holdings.
+static NEXT_HOLDINGS_VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A holdings version never handed out before in this process: the one counter behind
+/// [`Ledger::holdings_version`] and the versions of `vppkit_rules::LicenceView` (a view
+/// that reports versions takes them from here, so no two views ever show one number for
+/// different holdings).
+pub fn next_holdings_version() -> u64 {
+    NEXT_HOLDINGS_VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl AssetSlot {
@@ -253,6 +268,7 @@ impl Ledger {
             releasing: 0,
             adopted: 0,
             present: true,
+            holdings_version: next_holdings_version(),
         });
         self.asset_index.insert(asset.key.clone(), a);
         a
@@ -346,6 +362,7 @@ impl Ledger {
             Some(ev) => self.event_slot(ev),
             None => 0,
         };
+        self.assets[a as usize].holdings_version = next_holdings_version();
         if let Some(old) = old {
             *self.assets[a as usize].counter(old.status) -= 1;
             if old.event != 0 && old.event != new_event {
@@ -440,7 +457,10 @@ impl Ledger {
                 let a = self.intern_asset(asset);
                 let slot = &mut self.assets[a as usize];
                 slot.asset = asset.clone();
-                slot.present = true;
+                if !slot.present {
+                    slot.present = true;
+                    slot.holdings_version = next_holdings_version();
+                }
                 if let Cause::Notification {
                     notification_id, ..
                 } = cause
@@ -450,7 +470,9 @@ impl Ledger {
             }
             Change::AssetRemoved { asset } => {
                 if let Some(&a) = self.asset_index.get(asset) {
-                    self.assets[a as usize].present = false;
+                    let slot = &mut self.assets[a as usize];
+                    slot.present = false;
+                    slot.holdings_version = next_holdings_version();
                 }
             }
             Change::Holding {

@@ -33,7 +33,7 @@ pub use cause::Cause;
 pub use journal::{
     AssetReason, AssetTally, Change, EventKind, HoldingReason, JournalEntry, PendingEvent,
 };
-pub use ledger::{Ledger, REMEMBERED_COUNT_NOTIFICATIONS};
+pub use ledger::{next_holdings_version, Ledger, REMEMBERED_COUNT_NOTIFICATIONS};
 pub use reconcile::{
     Assignment, AssignmentChanges, EventFailure, EventOutcome, EventStatus, Notification,
     NotificationBody, SnapshotToken,

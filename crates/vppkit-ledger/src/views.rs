@@ -305,6 +305,18 @@ impl Ledger {
             .collect()
     }
 
+    /// A number that changes whenever what [`Ledger::holders_of`] returns for `asset` may
+    /// change; `None` for an asset the ledger does not list.
+    ///
+    /// Numbers come from one process-wide counter and are never handed out twice, so an
+    /// equal version seen on this ledger, a clone of it or a ledger rebuilt from the
+    /// journal means equal holders. A planner uses it to skip reading holdings that did not
+    /// change (`vppkit_rules::LicenceView::holdings_version`).
+    pub fn holdings_version(&self, asset: &AssetKey) -> Option<u64> {
+        let a = self.present_asset(asset).ok()?;
+        Some(self.assets[a as usize].holdings_version)
+    }
+
     /// Every holding, grouped by asset: one pass for a reader that needs them all.
     pub fn holdings(&self) -> impl Iterator<Item = (&AssetKey, &Holder, HoldingStatus)> {
         self.holdings.iter().map(|(&(a, h), rec)| {

@@ -115,6 +115,10 @@ impl LicenceView for LedgerView<'_> {
             .map_or_else(Vec::new, |l| l.holders_of(asset))
     }
 
+    fn holdings_version(&self, location: &LocationId, asset: &AssetKey) -> Option<u64> {
+        self.ledger(location)?.holdings_version(asset)
+    }
+
     fn users(&self, location: &LocationId) -> Vec<VppUser> {
         self.ledger(location)
             .map_or_else(Vec::new, |l| l.users().cloned().collect())

@@ -101,6 +101,8 @@ struct Prev {
 struct Fingerprint {
     /// Holdings of each slot, sorted.
     holdings: Vec<Vec<(Holder, HoldingStatus)>>,
+    /// The view's version of each slot's holdings, when it gives one.
+    versions: Vec<Option<u64>>,
     /// Per location: every active, unknown-status or holding user id, with its active
     /// status, unknown status and whether it is ours.
     users: Vec<Vec<(ClientUserId, UserFp)>>,
@@ -115,12 +117,30 @@ struct UserFp {
 }
 
 impl Fingerprint {
-    fn read(snap: &Snapshot, view: &dyn LicenceView, run: &Run<'_>, dir: &Directory) -> Self {
+    /// Reads the fingerprint; the holdings of a slot whose version is the one `prev` saw
+    /// at the same position are moved out of `prev` instead of read again.
+    fn read(
+        snap: &Snapshot,
+        view: &dyn LicenceView,
+        run: &Run<'_>,
+        dir: &Directory,
+        mut prev: Option<&mut Prev>,
+    ) -> Self {
+        let mut versions = Vec::with_capacity(snap.slots.len());
         let holdings: Vec<Vec<(Holder, HoldingStatus)>> = snap
             .slots
             .iter()
-            .map(|s| {
-                let mut hs = view.holdings(&snap.locs[s.loc].id, &s.key);
+            .enumerate()
+            .map(|(i, s)| {
+                let location = &snap.locs[s.loc].id;
+                let version = view.holdings_version(location, &s.key);
+                versions.push(version);
+                if let (Some(v), Some(prev)) = (version, prev.as_deref_mut()) {
+                    if let Some(kept) = prev.kept_holdings(i, location, &s.key, v) {
+                        return kept;
+                    }
+                }
+                let mut hs = view.holdings(location, &s.key);
                 hs.sort();
                 hs
             })
@@ -165,6 +185,7 @@ impl Fingerprint {
             .collect();
         Self {
             holdings,
+            versions,
             users,
             requests: run.request_devices(),
         }
@@ -215,7 +236,7 @@ impl PlanSession {
         let mut run = Run::new(&self.planner, directory, policies, &snap, view, ctx, orders);
         run.validate_all();
         run.requests();
-        let fp = Fingerprint::read(&snap, view, &run, directory);
+        let fp = Fingerprint::read(&snap, view, &run, directory, self.prev.as_mut());
         let sorted: Vec<Policy> = {
             let mut v: Vec<&Policy> = policies.policies.iter().filter(|p| p.enabled).collect();
             v.sort_by(|a, b| a.id.cmp(&b.id));
@@ -292,6 +313,25 @@ impl PlanSession {
 }
 
 impl Prev {
+    /// Moves out the holdings this call saw for slot `i` when that slot was the same asset
+    /// of the same location with holdings version `version`.
+    fn kept_holdings(
+        &mut self,
+        i: usize,
+        location: &vppkit_core::LocationId,
+        asset: &vppkit_core::AssetKey,
+        version: u64,
+    ) -> Option<Vec<(Holder, HoldingStatus)>> {
+        let slot = self.slots.get(i)?;
+        let same = slot.key == *asset
+            && self
+                .locs
+                .get(slot.loc)
+                .is_some_and(|(id, _)| id == location)
+            && self.fp.versions.get(i) == Some(&Some(version));
+        same.then(|| std::mem::take(&mut self.fp.holdings[i]))
+    }
+
     /// The apps whose inputs changed, or `None` when everything must be planned again.
     #[allow(clippy::too_many_arguments)]
     fn dirty(
@@ -323,7 +363,10 @@ impl Prev {
         let mut dirty: BTreeSet<AdamId> = BTreeSet::new();
         // Assets: counts, flags, bundle id, holdings.
         for (i, (a, b)) in slots.iter().zip(&self.slots).enumerate() {
-            if a != b || fp.holdings[i] != self.fp.holdings[i] {
+            // Equal versions: the holdings were moved over from this call's fingerprint.
+            let same_holdings = (fp.versions[i].is_some() && fp.versions[i] == self.fp.versions[i])
+                || fp.holdings[i] == self.fp.holdings[i];
+            if a != b || !same_holdings {
                 dirty.insert(a.key.adam_id.clone());
             }
         }

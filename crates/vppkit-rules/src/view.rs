@@ -78,6 +78,21 @@ pub trait LicenceView {
     /// MDM's users. [`LicenceState::set_user_owned`] and
     /// [`LedgerView::with_own_users`](crate::LedgerView::with_own_users) record ownership.
     fn is_own_user(&self, location: &LocationId, id: &ClientUserId) -> bool;
+
+    /// A number that changes whenever what [`LicenceView::holdings`] returns for this asset
+    /// may change, or `None` when the view cannot say (the default).
+    ///
+    /// [`PlanSession`](crate::PlanSession) skips reading and comparing the holdings of an
+    /// asset whose version is the one it saw on its previous call, which is most of a
+    /// re-plan's cost at district scale. An equal `Some` must mean equal holdings, on this
+    /// view or any other the session may be given next: take the numbers from
+    /// [`vppkit_ledger::next_holdings_version`] (one process-wide counter, as
+    /// [`Ledger`](vppkit_ledger::Ledger), [`LedgerView`](crate::LedgerView) and
+    /// [`LicenceState`] do), and take a new one on every change.
+    fn holdings_version(&self, location: &LocationId, asset: &AssetKey) -> Option<u64> {
+        let _ = (location, asset);
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +103,44 @@ struct AssetState {
     bundle_id: Option<String>,
     #[serde(default)]
     holdings: BTreeMap<Holder, HoldingStatus>,
+    /// Changes with every change of `holdings` (not part of the state: equality and the
+    /// serialized form ignore it).
+    #[serde(skip)]
+    version: HoldingsVersion,
 }
+
+impl AssetState {
+    fn insert_holding(&mut self, holder: Holder, status: HoldingStatus) {
+        self.holdings.insert(holder, status);
+        self.version = HoldingsVersion::default();
+    }
+
+    fn remove_holding(&mut self, holder: &Holder) -> bool {
+        let removed = self.holdings.remove(holder).is_some();
+        if removed {
+            self.version = HoldingsVersion::default();
+        }
+        removed
+    }
+}
+
+/// A holdings version: a fresh one from the process-wide counter by default.
+#[derive(Debug, Clone, Copy)]
+struct HoldingsVersion(u64);
+
+impl Default for HoldingsVersion {
+    fn default() -> Self {
+        Self(vppkit_ledger::next_holdings_version())
+    }
+}
+
+impl PartialEq for HoldingsVersion {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for HoldingsVersion {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -193,6 +245,7 @@ impl LicenceState {
                 asset,
                 bundle_id,
                 holdings,
+                version: HoldingsVersion::default(),
             },
         );
         self
@@ -207,7 +260,7 @@ impl LicenceState {
         status: HoldingStatus,
     ) -> &mut Self {
         if let Some(a) = self.loc(location).assets.get_mut(asset) {
-            a.holdings.insert(holder, status);
+            a.insert_holding(holder, status);
         }
         self
     }
@@ -222,7 +275,7 @@ impl LicenceState {
         self.loc(location)
             .assets
             .get_mut(asset)
-            .map(|a| a.holdings.remove(holder).is_some())
+            .map(|a| a.remove_holding(holder))
             .unwrap_or(false)
     }
 
@@ -322,14 +375,14 @@ impl LicenceState {
             for b in &lp.associate {
                 for (asset, holder) in b.holdings() {
                     if let Some(a) = loc.assets.get_mut(&asset) {
-                        a.holdings.insert(holder, HoldingStatus::Active);
+                        a.insert_holding(holder, HoldingStatus::Active);
                     }
                 }
             }
             for b in &lp.disassociate {
                 for (asset, holder) in b.holdings() {
                     if let Some(a) = loc.assets.get_mut(&asset) {
-                        a.holdings.remove(&holder);
+                        a.remove_holding(&holder);
                     }
                 }
             }
@@ -338,7 +391,7 @@ impl LicenceState {
                 for a in loc.assets.values_mut() {
                     if a.asset.revocable && !a.asset.is_book() {
                         for h in &holders {
-                            a.holdings.remove(h);
+                            a.remove_holding(h);
                         }
                     }
                 }
@@ -369,6 +422,13 @@ impl LicenceView for LicenceState {
                 .map(|a| AssetInfo::new(a.asset.clone(), Self::free_of(a), a.bundle_id.clone()))
                 .collect()
         })
+    }
+
+    fn holdings_version(&self, location: &LocationId, asset: &AssetKey) -> Option<u64> {
+        self.locations
+            .get(location)
+            .and_then(|l| l.assets.get(asset))
+            .map(|a| a.version.0)
     }
 
     fn holdings(&self, location: &LocationId, asset: &AssetKey) -> Vec<(Holder, HoldingStatus)> {

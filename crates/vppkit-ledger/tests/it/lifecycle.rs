@@ -259,3 +259,33 @@ fn a_reservation_moves_to_a_resent_event() {
     assert_eq!(l.holding(&key(1), &device(1)), Some(HoldingStatus::Active));
     assert_replays(&l, &j);
 }
+
+/// The holdings version changes with every change of an asset's holders (never with a count
+/// alone), and a clone or a replay never shows an old number for different holders.
+#[test]
+fn holdings_versions_change_with_holders_only() {
+    let (mut l, mut j) = ledger_with(&[app(1, 5), app(2, 5)]);
+    let v1 = l.holdings_version(&key(1)).unwrap();
+    let v2 = l.holdings_version(&key(2)).unwrap();
+    assert_ne!(v1, v2);
+    j.push(l.reserve(&key(1), &device(1), policy(), now()).unwrap());
+    let reserved = l.holdings_version(&key(1)).unwrap();
+    assert_ne!(reserved, v1);
+    assert_eq!(l.holdings_version(&key(2)), Some(v2));
+    // A status change (reserved to active) is a change of what holders_of returns.
+    j.push(l.confirm(&key(1), &device(1), policy(), now()).unwrap());
+    let confirmed = l.holdings_version(&key(1)).unwrap();
+    assert_ne!(confirmed, reserved);
+    // A purchase changes counts, not holders.
+    j.extend(l.upsert_asset(app(2, 9), policy(), now()));
+    assert_eq!(l.holdings_version(&key(2)), Some(v2));
+    // A clone that changes takes a new number; a replay has its own numbers.
+    let mut copy = l.clone();
+    copy.release(&key(1), &device(1), policy(), now()).unwrap();
+    let released = copy.holdings_version(&key(1)).unwrap();
+    assert!(released != confirmed && released > confirmed);
+    assert_eq!(l.holdings_version(&key(1)), Some(confirmed));
+    let replayed = vppkit_ledger::Ledger::replay(loc(), j.iter().cloned()).unwrap();
+    assert_ne!(replayed.holdings_version(&key(1)), Some(confirmed));
+    assert_eq!(l.holdings_version(&key(9)), None);
+}

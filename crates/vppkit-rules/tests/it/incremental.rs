@@ -1,7 +1,9 @@
 //! `PlanSession` plans again only what a change can affect, and returns the full plan.
 
 use vppkit_core::VppUserStatus;
-use vppkit_rules::{DirectoryUser, Intent, LicenceType, Plan, PlanSession, Planner, Target};
+use vppkit_rules::{
+    DirectoryUser, Intent, LicenceType, LicenceView, Plan, PlanSession, Planner, Target,
+};
 
 use crate::fixture::*;
 
@@ -92,4 +94,52 @@ fn each_change_replans_only_the_apps_it_can_affect() {
     session_plan(&mut s, &w);
     assert!(s.last().full);
     assert_eq!(s.last().replanned, 3);
+}
+
+/// A holding that moves from one holder to another keeps every count the same: only the
+/// holdings version tells the session, which must plan that app again (and only it).
+#[test]
+fn a_holding_moved_between_holders_is_planned_again() {
+    let mut s = PlanSession::new(Planner::new());
+    let mut w = world();
+    let key = app(3, 10).key;
+    w.state.set_holding(
+        &loc("L1"),
+        &key,
+        dev_holder("D9"),
+        vppkit_core::HoldingStatus::Active,
+    );
+    session_plan(&mut s, &w);
+    let before = w.state.holdings_version(&loc("L1"), &key);
+    let other = w.state.holdings_version(&loc("L1"), &app(1, 1).key);
+    w.state.remove_holding(&loc("L1"), &key, &dev_holder("D9"));
+    w.state.set_holding(
+        &loc("L1"),
+        &key,
+        dev_holder("D3"),
+        vppkit_core::HoldingStatus::Active,
+    );
+    assert_ne!(w.state.holdings_version(&loc("L1"), &key), before);
+    assert_eq!(w.state.holdings_version(&loc("L1"), &app(1, 1).key), other);
+    session_plan(&mut s, &w);
+    assert_eq!((s.last().full, s.last().replanned), (false, 1));
+    // A status change alone is a new version too.
+    let before = w.state.holdings_version(&loc("L1"), &key);
+    w.state.set_holding(
+        &loc("L1"),
+        &key,
+        dev_holder("D3"),
+        vppkit_core::HoldingStatus::Reserved,
+    );
+    assert_ne!(w.state.holdings_version(&loc("L1"), &key), before);
+    session_plan(&mut s, &w);
+    // The same holdings again under a new version: read, compared, found equal.
+    w.state.set_holding(
+        &loc("L1"),
+        &key,
+        dev_holder("D3"),
+        vppkit_core::HoldingStatus::Reserved,
+    );
+    session_plan(&mut s, &w);
+    assert_eq!(s.last().replanned, 0);
 }

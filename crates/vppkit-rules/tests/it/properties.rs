@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use vppkit_core::{Holder, HoldingStatus, Platform, TokenState, VppUserStatus};
 use vppkit_rules::{
     DirectoryDevice, DirectoryUser, EnrollmentType, GoneRelease, Group, InstallRequest, Intent,
-    LicenceType, LicenceView, MdmCommand, Plan, PlanSession, Planner, Policy, ReleaseRules,
-    ScopeRelease, Target, UninstallRelease,
+    LicenceState, LicenceType, LicenceView, MdmCommand, Plan, PlanSession, Planner, Policy,
+    ReleaseRules, ScopeRelease, Target, UninstallRelease,
 };
 
 use crate::fixture::*;
@@ -610,9 +610,44 @@ fn full_plan(w: &World) -> Plan {
     w.plan()
 }
 
-fn session_plan(s: &mut PlanSession, w: &World) -> Plan {
-    s.plan(&w.directory(), &w.policy_set(), &w.state, &w.ctx)
-        .unwrap()
+/// A view that hides the holdings versions of the one it wraps (the trait's default).
+struct Unversioned<'a>(&'a LicenceState);
+
+impl LicenceView for Unversioned<'_> {
+    fn locations(&self) -> Vec<vppkit_rules::LocationInfo> {
+        self.0.locations()
+    }
+    fn assets(&self, location: &vppkit_core::LocationId) -> Vec<vppkit_rules::AssetInfo> {
+        self.0.assets(location)
+    }
+    fn holdings(
+        &self,
+        location: &vppkit_core::LocationId,
+        asset: &vppkit_core::AssetKey,
+    ) -> Vec<(Holder, HoldingStatus)> {
+        self.0.holdings(location, asset)
+    }
+    fn users(&self, location: &vppkit_core::LocationId) -> Vec<vppkit_core::VppUser> {
+        self.0.users(location)
+    }
+    fn is_own_user(
+        &self,
+        location: &vppkit_core::LocationId,
+        id: &vppkit_core::ClientUserId,
+    ) -> bool {
+        self.0.is_own_user(location, id)
+    }
+}
+
+/// Plans through the session with the world's state, its holdings versions shown or not.
+fn session_plan(s: &mut PlanSession, w: &World, versioned: bool) -> Plan {
+    let (dir, policies) = (w.directory(), w.policy_set());
+    if versioned {
+        s.plan(&dir, &policies, &w.state, &w.ctx).unwrap()
+    } else {
+        s.plan(&dir, &policies, &Unversioned(&w.state), &w.ctx)
+            .unwrap()
+    }
 }
 
 proptest! {
@@ -626,11 +661,12 @@ proptest! {
         g in gen(),
         changes in prop::collection::vec((0u8..8, 0usize..64, any::<u8>()), 1..5),
         days in 0i64..5,
+        versioned in any::<bool>(),
     ) {
         let mut session = PlanSession::new(Planner::new());
         let mut g = g;
         let w = build(&g, false);
-        let first = session_plan(&mut session, &w);
+        let first = session_plan(&mut session, &w, versioned);
         prop_assert_eq!(&first, &full_plan(&w));
         let mut pending = first.pending_releases;
         let mut now = w.ctx.now;
@@ -640,17 +676,17 @@ proptest! {
             now += chrono::Duration::days(days);
             w.ctx.now = now;
             w.ctx = w.ctx.clone().with_pending(&pending);
-            let plan = session_plan(&mut session, &w);
+            let plan = session_plan(&mut session, &w, versioned);
             prop_assert_eq!(&plan, &full_plan(&w), "after change {} {} {}", kind, i, v);
             pending = plan.pending_releases.clone();
             // The world after the plan is applied.
             let mut applied = w;
             apply(&mut applied, &plan);
             applied.ctx = applied.ctx.clone().with_pending(&pending);
-            let again = session_plan(&mut session, &applied);
+            let again = session_plan(&mut session, &applied, versioned);
             prop_assert_eq!(&again, &full_plan(&applied));
             // Nothing changed: nothing planned again, same plan.
-            let same = session_plan(&mut session, &applied);
+            let same = session_plan(&mut session, &applied, versioned);
             prop_assert_eq!(&same, &again);
             prop_assert_eq!(session.last().replanned, 0);
         }

@@ -1,14 +1,14 @@
-//! End-to-end tests of the manager example (`examples/manager`):
+//! End-to-end tests of the manager (`examples/manager`, package `vppkit-manager`):
 //!
-//! - the demo, run in-process (the example's modules are compiled into this test), checked
+//! - the demo, run in-process (the manager's modules are compiled into this test), checked
 //!   against the simulator's ground truth;
-//! - the example binary's `demo --json`, checked the same way, and its `report --json`
+//! - the `manager` binary's `demo --json`, checked the same way, and its `report --json`
 //!   on the database the demo left;
 //! - the binary's subcommands (`token add`, `token list`, `sync`, `plan`, `apply`,
 //!   `request-install`, `report`, errors) against a simulator this test runs.
 
 #[allow(dead_code)]
-#[path = "../examples/manager/lib.rs"]
+#[path = "../src/manager/mod.rs"]
 mod manager;
 
 use std::collections::BTreeMap;
@@ -242,7 +242,6 @@ async fn demo_binary_json_matches_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db").display().to_string();
     let key = SecretCipher::generate_key_base64().expose().to_owned();
-    tokio::task::spawn_blocking(manager_binary).await.unwrap(); // built before timing
     let started = std::time::Instant::now();
     let json = run_ok(
         ["demo", "--json", "--db", &db].map(String::from).to_vec(),
@@ -293,7 +292,7 @@ async fn subcommands_against_the_simulator() {
     let db = dir.path().join("cli.db").display().to_string();
     let key = SecretCipher::generate_key_base64().expose().to_owned();
     let apple = sim.base_url();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
     let policies = data.join("policies.json").display().to_string();
     let directory = data.join("directory.json").display().to_string();
     let cmd = |args: &[&str]| {

@@ -1,4 +1,4 @@
-//! The manager example's modules (shared with `tests/manager_demo.rs`).
+//! The manager's modules (shared with `tests/demo.rs`).
 //!
 //! - [`cli`]: the command line (clap) and its error handling;
 //! - [`app`]: opening the store and the engine from `--db`, `--apple-url` and the secret key;

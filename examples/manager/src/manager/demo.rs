@@ -31,9 +31,9 @@ use super::report::{self, ManagerReport};
 use super::webhook::{self, Counters};
 
 /// The example policies, built into the binary so the demo runs from any directory.
-pub(crate) const POLICIES: &str = include_str!("../data/policies.json");
+pub(crate) const POLICIES: &str = include_str!("../../../data/policies.json");
 /// The example directory.
-pub(crate) const DIRECTORY: &str = include_str!("../data/directory.json");
+pub(crate) const DIRECTORY: &str = include_str!("../../../data/directory.json");
 
 /// How the demo runs.
 #[derive(Debug, Clone, Default)]
@@ -385,12 +385,12 @@ pub(crate) fn print(output: &DemoOutput, json: bool) {
     let db = &output.database;
     commands::out(&if output.key_generated {
         format!(
-            "\nThe database is {db}. To run the subcommands against it, set {} (base64, 32 bytes)\nbefore the demo, then for example:\n  cargo run --example manager -- --db {db} report\n",
+            "\nThe database is {db}. To run the subcommands against it, set {} (base64, 32 bytes)\nbefore the demo, then for example:\n  cargo run -p vppkit-manager -- --db {db} report\n",
             app::KEY_ENV
         )
     } else {
         format!(
-            "\nThe database is {db}; run the subcommands against it, for example:\n  cargo run --example manager -- --db {db} report\n"
+            "\nThe database is {db}; run the subcommands against it, for example:\n  cargo run -p vppkit-manager -- --db {db} report\n"
         )
     });
 }

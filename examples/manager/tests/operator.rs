@@ -1,4 +1,4 @@
-//! The manager example as an operator runs it, against a simulator this test starts:
+//! The manager as an operator runs it, against a simulator this test starts:
 //!
 //! - hints and exit codes that tell the truth about another MDM's claim: `token add` of a
 //!   location another MDM holds says to use `--claim` (exit 4 when it was already added), and

@@ -1,4 +1,4 @@
-//! The manager example's operator surface (`examples/manager/{cli,app,error}.rs`), run as
+//! The manager's operator surface (`src/manager/{cli,app,error}.rs`), run as
 //! the binary an operator runs:
 //!
 //! - `--db` URLs: `sqlite://PATH` and `sqlite:PATH` create the file as a plain path does;
@@ -222,8 +222,9 @@ fn every_environment_variable_is_in_help_and_the_readme() {
     let help = String::from_utf8_lossy(&help.stdout).into_owned();
     let serve_help = run(dir.path(), &["serve", "--help"], false);
     let serve_help = String::from_utf8_lossy(&serve_help.stdout).into_owned();
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README.md");
     for var in [
         "VPPKIT_SECRET_KEY",
         "VPPKIT_DB",

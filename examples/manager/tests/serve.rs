@@ -1,5 +1,5 @@
-//! The manager's listener (`manager serve`, `examples/manager/serve.rs`) under hostile or
-//! careless clients, and its shutdown: each test starts the example binary on a free
+//! The manager's listener (`manager serve`, `src/manager/serve.rs`) under hostile or
+//! careless clients, and its shutdown: each test starts the `manager` binary on a free
 //! loopback port with a fresh SQLite file and talks raw HTTP/1.1 to it, so half-sent
 //! requests are really half sent.
 //!

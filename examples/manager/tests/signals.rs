@@ -44,7 +44,7 @@ async fn sigterm_during_apply_finishes_the_pass_and_leaves_no_reservation() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("signals.db").display().to_string();
     let key = SecretCipher::generate_key_base64().expose().to_owned();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
     let cmd = |args: &[&str]| {
         let mut v: Vec<String> = vec![
             "--json".into(),

@@ -1,7 +1,7 @@
 //! The webhook at the engine level (`Engine::handle_notification`): forged,
 //! oversized, replayed-under-a-new-id and unknown-event requests, each with
 //! its expected status, and none moves a count beyond Apple's truth.
-//! (The listener itself, slow sockets and admin endpoints: tests/manager_serve.rs.)
+//! (The listener itself, slow sockets and admin endpoints: examples/manager/tests/serve.rs.)
 
 use std::time::Duration;
 

@@ -122,6 +122,7 @@ impl EngineBuilder {
                 clients: StdMutex::new(HashMap::new()),
                 books: StdMutex::new(BookCache::default()),
                 plan_sessions: tokio::sync::Mutex::new(HashMap::new()),
+                desired_parts: StdMutex::new(crate::desired::PartCache::default()),
                 wake: tokio::sync::Notify::new(),
             }),
         })
@@ -158,11 +159,15 @@ pub(crate) struct Inner {
     /// change can affect.
     pub(crate) plan_sessions:
         tokio::sync::Mutex<HashMap<Option<LocationId>, vppkit_rules::PlanSession>>,
+    /// The desired-state parts last read, by document key (a part is never
+    /// rewritten under its key): a pass reads the small head and parses the
+    /// directory again only when it changed.
+    pub(crate) desired_parts: StdMutex<crate::desired::PartCache>,
     /// Wakes the scheduler: a trigger was stored, or commands were queued.
     pub(crate) wake: tokio::sync::Notify,
 }
 
-fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

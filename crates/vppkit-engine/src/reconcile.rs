@@ -170,7 +170,7 @@ impl Engine {
     async fn reconcile_scope(&self, scope: Option<&LocationId>) -> Result<ReconcileReport> {
         // Before anything else: what a crash or a dead instance left open.
         let (recovered_operations, left_open, busy) = self.finish_left_open(scope).await?;
-        let Some(desired) = self.desired_state().await? else {
+        let Some((desired, _)) = self.current_desired().await? else {
             return Ok(ReconcileReport {
                 recovered_operations,
                 open_operations: left_open,
@@ -181,19 +181,14 @@ impl Engine {
         let revision = desired.revision;
         let context = self.plan_context().await?;
         let plan = self
-            .plan_incrementally(
-                scope,
-                &desired.state.directory,
-                &desired.state.policies,
-                &context,
-            )
+            .plan_incrementally(scope, &desired.directory, &desired.policies, &context)
             .await?;
         self.store_pending_releases(&plan).await?;
         let mut to_apply = plan.clone();
         let held = if self.confirmed_revision().await? == revision {
             Vec::new()
         } else {
-            self.hold_wide_releases(&mut to_apply, revision, &desired.state.directory)
+            self.hold_wide_releases(&mut to_apply, revision, &desired.directory)
                 .await?
         };
         for h in &held {
@@ -204,9 +199,7 @@ impl Engine {
         }
         let applied = self.apply_revision(&to_apply, Some(revision)).await?;
         let dispatched = self.dispatch_commands(scope).await?;
-        let requests = self
-            .settle_requests(&plan, &desired.state.directory)
-            .await?;
+        let requests = self.settle_requests(&plan, &desired.directory).await?;
         let sent_open: usize = applied.locations.iter().map(|l| l.pending_operations).sum();
         Ok(ReconcileReport {
             desired_revision: revision,

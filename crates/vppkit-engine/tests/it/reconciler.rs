@@ -759,3 +759,79 @@ async fn a_pass_first_finishes_what_a_dead_instance_left_open() {
         w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
     }
 }
+
+/// The desired state as two instances see it: each keeps the parts it parsed
+/// and reads the head on every call, so an edit by one is seen by the other at
+/// once; two writers racing for revisions never make a revision hold the other
+/// writer's directory (parts are written once under keys of their own).
+#[tokio::test]
+async fn two_instances_share_every_desired_state_edit() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        let (other, _) = w
+            .another_engine(config().with_instance_id("other"), |b| b)
+            .await;
+        let dir = |n: u32| {
+            lab_directory(
+                &(1..=n)
+                    .map(|i| device("SPH", i).serial_number)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let lab = |d: &Directory| {
+            d.group(&GroupId::new("lab").unwrap())
+                .unwrap()
+                .devices
+                .len()
+        };
+        let policies = set(vec![]);
+        let first = w
+            .engine
+            .set_desired_state(DesiredState::new(dir(1), policies.clone()))
+            .await
+            .unwrap();
+        let seen = other.desired_state().await.unwrap().unwrap();
+        assert_eq!((seen.revision, lab(&seen.state.directory)), (first, 1));
+        w.engine.update_directory(dir(2)).await.unwrap();
+        let seen = other.desired_state().await.unwrap().unwrap();
+        assert_eq!((seen.revision, lab(&seen.state.directory)), (first + 1, 2));
+        other
+            .update_policies(set(vec![policy(
+                "p",
+                1,
+                "lab",
+                Intent::Required,
+                LicenceType::Device,
+            )]))
+            .await
+            .unwrap();
+        let seen = w.engine.desired_state().await.unwrap().unwrap();
+        assert_eq!(seen.state.policies.policies.len(), 1);
+        assert_eq!(lab(&seen.state.directory), 2);
+
+        // Racing writers: whatever revision a write got, reading it back while it
+        // is still current shows that write's directory.
+        let race = |engine: Engine, base: u32| async move {
+            let mut mismatches = Vec::new();
+            for i in 0..15 {
+                let n = base + i;
+                let revision = engine.update_directory(dir(n)).await.unwrap();
+                let now = engine.desired_state().await.unwrap().unwrap();
+                if now.revision == revision && lab(&now.state.directory) != n as usize {
+                    mismatches.push((revision, n, lab(&now.state.directory)));
+                }
+            }
+            mismatches
+        };
+        let (a, b) = tokio::join!(
+            tokio::spawn(race(w.engine.clone(), 10)),
+            tokio::spawn(race(other.clone(), 40))
+        );
+        assert_eq!(a.unwrap(), vec![]);
+        assert_eq!(b.unwrap(), vec![]);
+        assert_eq!(
+            w.engine.desired_state().await.unwrap().unwrap().revision,
+            first + 2 + 30
+        );
+    }
+}

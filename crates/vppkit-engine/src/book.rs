@@ -38,6 +38,9 @@ pub(crate) struct Book {
     /// page written carries it, and the store refuses the page once another
     /// instance took the location over.
     pub(crate) fence: Option<vppkit_store::Fence>,
+    /// How many assignments Apple put in a full page of this location, as last
+    /// seen (Apple chooses the page size; `None` until a walk had two pages).
+    pub(crate) assignments_page: Option<u64>,
 }
 
 impl Book {
@@ -52,6 +55,7 @@ impl Book {
             store_seq: 0,
             own: Vec::new(),
             fence: None,
+            assignments_page: None,
         };
         book.catch_up(store).await?;
         let mut after: Option<ClientUserId> = None;

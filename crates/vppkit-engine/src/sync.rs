@@ -1,12 +1,12 @@
 //! Sync: Apple's assets, users and assignments streamed page by page through the
 //! ledger into the store, each page written with its cursor in one transaction.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::TryStreamExt;
 use tracing::Instrument;
 use vppkit_client::{AssetFilter, AssignmentFilter, ErrorNumber, MetadataQuery, UserFilter};
-use vppkit_core::{AccountType, Asset, AssetKey, LocationId, VppUser};
+use vppkit_core::{AccountType, AdamId, Asset, AssetKey, LocationId, VppUser};
 use vppkit_ledger::{Assignment, AssignmentChanges, Cause, JournalEntry, Rejection};
 use vppkit_store::{CursorUpdate, SyncCursor, SyncEndpoint as StoreEndpoint};
 
@@ -176,21 +176,37 @@ impl Engine {
             other => other?,
         };
         let incremental = assignments_since.is_some();
-        counts.assignments = match self
-            .sync_assignments(guard, assignments_since, progress)
-            .await
-        {
+        let since = assignments_since.map_or(Walk::Full, Walk::Since);
+        counts.assignments = match self.sync_assignments(guard, since, progress).await {
             Err(e) if is_unknown_version(&e) => {
-                self.sync_assignments(guard, None, progress).await?
+                self.sync_assignments(guard, Walk::Full, progress).await?
             }
             other => other?,
         };
         let mut walked_everything = !incremental && users_full;
         if incremental && !self.counts_agree(guard) {
-            // A removal cannot show in an incremental read: walk everything.
-            tracing::info!("assigned counts differ from Apple's; running a full assignments walk");
-            counts.assignments = self.sync_assignments(guard, None, progress).await?;
-            walked_everything = users_full;
+            // A removal cannot show in an incremental read: walk again what
+            // disagrees, the apps whose counts differ when that reads fewer
+            // assignments than walking everything, else everything.
+            let (off, pages_per_app, pages_in_all) = self.disagreeing_apps(guard);
+            if pages_per_app < pages_in_all {
+                tracing::info!(
+                    apps = off.len(),
+                    "assigned counts differ from Apple's; walking those apps' assignments"
+                );
+                for (adam, keys) in off {
+                    counts.assignments += self
+                        .sync_assignments(guard, Walk::App(adam, keys), progress)
+                        .await?;
+                }
+            }
+            if !self.counts_agree(guard) {
+                tracing::info!(
+                    "assigned counts differ from Apple's; running a full assignments walk"
+                );
+                counts.assignments += self.sync_assignments(guard, Walk::Full, progress).await?;
+                walked_everything = users_full;
+            }
         }
         if walked_everything {
             inner.set_last_full_sync(&guard.id()).await?;
@@ -205,11 +221,45 @@ impl Engine {
 
     /// Whether every asset's confirmed holdings match Apple's assigned count.
     fn counts_agree(&self, guard: &mut LocationGuard) -> bool {
-        guard.book().ledger.asset_views().iter().all(|v| {
-            v.unlimited
-                || u64::from(v.active) + u64::from(v.adopted) + u64::from(v.releasing)
-                    == u64::from(v.apple.assigned)
-        })
+        guard
+            .book()
+            .ledger
+            .asset_views()
+            .iter()
+            .all(|v| v.unlimited || counts_match(v))
+    }
+
+    /// The apps with an asset whose confirmed holdings differ from Apple's
+    /// assigned count (with every asset of each such app, as an `adamId` walk
+    /// reads them all), how many pages walking each of them takes in all, and
+    /// how many a full walk takes (estimated from Apple's assigned counts and
+    /// the page size Apple last used here, 1,000 when not seen yet).
+    fn disagreeing_apps(
+        &self,
+        guard: &mut LocationGuard,
+    ) -> (Vec<(AdamId, Vec<AssetKey>)>, u64, u64) {
+        let page = guard.book().assignments_page.unwrap_or(1_000).max(1);
+        let views = guard.book().ledger.asset_views();
+        let off: BTreeSet<&AdamId> = views
+            .iter()
+            .filter(|v| !v.unlimited && !counts_match(v))
+            .map(|v| &v.key.adam_id)
+            .collect();
+        let mut apps: BTreeMap<AdamId, (Vec<AssetKey>, u64)> = BTreeMap::new();
+        let mut all_assigned = 0u64;
+        for v in &views {
+            let assigned = u64::from(v.apple.assigned);
+            all_assigned += assigned;
+            if off.contains(&v.key.adam_id) {
+                let app = apps.entry(v.key.adam_id.clone()).or_default();
+                app.0.push(v.key.clone());
+                app.1 += assigned;
+            }
+        }
+        let pages = |n: u64| n.div_ceil(page).max(1);
+        let per_app = apps.values().map(|(_, n)| pages(*n)).sum();
+        let apps = apps.into_iter().map(|(a, (keys, _))| (a, keys)).collect();
+        (apps, per_app, pages(all_assigned))
     }
 
     /// Full assets walk, reconciled through the ledger; metadata for new assets.
@@ -428,24 +478,32 @@ impl Engine {
         Ok(())
     }
 
-    /// Assignments: a full walk (snapshot, then unseen holdings lost) or the
-    /// changes since a version. Returns the number of assignments read.
+    /// Assignments: a full walk (snapshot, then unseen holdings lost), the
+    /// changes since a version, or a walk of one app (a snapshot of its
+    /// assets only; the location's cursor is left as it is). Returns the
+    /// number of assignments read.
     pub(crate) async fn sync_assignments(
         &self,
         guard: &mut LocationGuard,
-        since: Option<String>,
+        walk: Walk,
         progress: &ProgressReporter,
     ) -> Result<u64> {
         let inner = &self.inner;
         let client = inner.client(&guard.record)?;
         let location = guard.id();
-        let full = since.is_none();
-        let mut filter = AssignmentFilter::new();
-        if let Some(v) = &since {
-            filter = filter.since_version_id(v.clone());
-        }
+        let full = matches!(walk, Walk::Full);
+        let cursors = !matches!(walk, Walk::App(..));
+        let (filter, scope) = match walk {
+            Walk::Full => (AssignmentFilter::new(), None),
+            Walk::Since(v) => (AssignmentFilter::new().since_version_id(v), None),
+            Walk::App(adam, keys) => (AssignmentFilter::new().adam_id(adam), Some(keys)),
+        };
         let mut stream = client.assignments(filter);
-        let mut snapshot = full.then(|| guard.book().ledger.begin_snapshot());
+        let begin = |guard: &mut LocationGuard| match &scope {
+            Some(keys) => Some(guard.book().ledger.begin_assets_snapshot(keys)),
+            None => full.then(|| guard.book().ledger.begin_snapshot()),
+        };
+        let mut snapshot = begin(guard);
         let mut n = 0u64;
         let mut pages = 0u32;
         let mut assets_refreshed = false;
@@ -476,7 +534,7 @@ impl Engine {
                 n = 0;
                 if let Some(t) = snapshot.take() {
                     guard.book().ledger.abandon_snapshot(t);
-                    snapshot = Some(guard.book().ledger.begin_snapshot());
+                    snapshot = begin(guard);
                 }
                 progress.report(SyncProgress::Restarted {
                     location: location.clone(),
@@ -501,10 +559,18 @@ impl Engine {
             }
             let entries = entries?;
             let next = page.next_page_index;
+            if next.is_some() {
+                // A page with another after it is full: Apple's page size here.
+                let size = page.items.len() as u64;
+                let seen = &mut guard.book().assignments_page;
+                *seen = Some(seen.map_or(size, |s| s.max(size)));
+            }
             let now = inner.now();
             let mut out = PageBuilder::new(now);
             out.entries(&entries, None, &guard.book().own_users);
-            if next.is_some() {
+            if !cursors {
+                // A walk of one app: the location's cursor is not its own.
+            } else if next.is_some() {
                 out.cursor(CursorUpdate::set(
                     StoreEndpoint::Assignments,
                     SyncCursor::new(version.clone(), next, now),
@@ -534,7 +600,7 @@ impl Engine {
             let entries = guard.book().ledger.finish_snapshot(token, cause, now)?;
             let mut out = PageBuilder::new(now);
             out.entries(&entries, None, &guard.book().own_users);
-            if let Some(v) = version {
+            if let Some(v) = version.filter(|_| cursors) {
                 out.cursor(CursorUpdate::set(
                     StoreEndpoint::Assignments,
                     SyncCursor::new(v, None, now),
@@ -544,7 +610,7 @@ impl Engine {
                 guard.invalidate();
                 return Err(e);
             }
-        } else if pages == 0 {
+        } else if pages == 0 && cursors {
             self.write_final_cursor(guard, StoreEndpoint::Assignments, version)
                 .await?;
         }
@@ -569,6 +635,22 @@ impl Engine {
             ),
         }
     }
+}
+
+/// What an assignments walk reads.
+pub(crate) enum Walk {
+    /// Everything (a snapshot of every asset).
+    Full,
+    /// The changes since a version id.
+    Since(String),
+    /// One app (`adamId`), a snapshot of these assets of it.
+    App(AdamId, Vec<AssetKey>),
+}
+
+/// Whether an asset's confirmed holdings match Apple's assigned count.
+fn counts_match(v: &vppkit_ledger::AssetView) -> bool {
+    u64::from(v.active) + u64::from(v.adopted) + u64::from(v.releasing)
+        == u64::from(v.apple.assigned)
 }
 
 fn is_unknown_version(e: &EngineError) -> bool {

@@ -32,6 +32,8 @@ impl Assignment {
 #[derive(Debug, PartialEq, Eq)]
 pub struct SnapshotToken {
     generation: u32,
+    /// The assets the walk covers (`None`: every asset).
+    scope: Option<Vec<AssetIdx>>,
 }
 
 impl SnapshotToken {
@@ -259,7 +261,23 @@ impl Ledger {
         self.open_snapshot = Some(self.generation);
         SnapshotToken {
             generation: self.generation,
+            scope: None,
         }
+    }
+
+    /// Begins a walk of some assets only (Apple's assignments filtered by `adamId`):
+    /// [`Ledger::finish_snapshot`] then finds lost holdings of these assets only. Assets the
+    /// ledger does not list are ignored.
+    pub fn begin_assets_snapshot(&mut self, assets: &[AssetKey]) -> SnapshotToken {
+        let mut token = self.begin_snapshot();
+        let mut scope: Vec<AssetIdx> = assets
+            .iter()
+            .filter_map(|k| self.asset_index.get(k).copied())
+            .collect();
+        scope.sort_unstable();
+        scope.dedup();
+        token.scope = Some(scope);
+        token
     }
 
     /// Abandons a walk (it failed part-way): nothing is marked lost.
@@ -321,12 +339,19 @@ impl Ledger {
     ) -> Result<Vec<JournalEntry>, Rejection> {
         self.check_open(&token)?;
         self.open_snapshot = None;
-        let unseen: Vec<((AssetIdx, u32), Rec)> = self
-            .holdings
-            .iter()
-            .filter(|(_, r)| r.status.is_confirmed() && r.stamp != token.generation)
-            .map(|(k, r)| (*k, *r))
-            .collect();
+        let unseen_in = |range: std::collections::btree_map::Range<'_, (AssetIdx, u32), Rec>| {
+            range
+                .filter(|(_, r)| r.status.is_confirmed() && r.stamp != token.generation)
+                .map(|(k, r)| (*k, *r))
+                .collect::<Vec<_>>()
+        };
+        let unseen: Vec<((AssetIdx, u32), Rec)> = match &token.scope {
+            None => unseen_in(self.holdings.range(..)),
+            Some(scope) => scope
+                .iter()
+                .flat_map(|&a| unseen_in(self.holdings.range((a, 0)..=(a, u32::MAX))))
+                .collect(),
+        };
         let mut entries = Vec::with_capacity(unseen.len());
         for ((a, h), rec) in unseen {
             let holder = self.holders[h as usize].clone();

@@ -175,3 +175,52 @@ async fn another_mdm_assigning_and_unassigning_between_syncs_converges_like_a_fu
         incremental_equals_full(&w).await;
     }
 }
+
+/// Another MDM takes licences of two apps back between syncs: the incremental read
+/// cannot show a removal, so the sync walks those two apps again (`adamId`), not the
+/// whole location, and ends where a full sync would.
+#[tokio::test]
+async fn a_removal_between_syncs_walks_only_the_apps_it_touched() {
+    for backend in backends() {
+        // Pages of 20: the location is many pages, each app a few.
+        let w = WorldBuilder::new(backend)
+            .sim(|s| s.page_size(20))
+            .start()
+            .await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        let (_, all) = sync(&w, SyncKind::Full).await;
+        let c = w.sim.control();
+        let truth = w.truth(demo::SPRINGFIELD_HIGH);
+        let mut taken = Vec::new();
+        for (asset, holder) in &truth {
+            if taken.len() == 2 {
+                break;
+            }
+            let revocable = c.asset(demo::SPRINGFIELD_HIGH, asset).unwrap().revocable;
+            if let (true, Holder::Device(s)) = (revocable, holder) {
+                if !taken
+                    .iter()
+                    .any(|(a, _): &(AssetKey, String)| a.adam_id == asset.adam_id)
+                {
+                    c.foreign_disassociate(demo::SPRINGFIELD_HIGH, asset, &[s.as_str()], &[])
+                        .unwrap();
+                    taken.push((asset.clone(), s.as_str().to_owned()));
+                }
+            }
+        }
+        assert_eq!(taken.len(), 2);
+        let (kind, read) = sync(&w, SyncKind::Incremental).await;
+        assert_eq!(kind, SyncKind::Incremental);
+        let apps: u64 = taken
+            .iter()
+            .map(|(a, _)| truth.iter().filter(|(b, _)| b.adam_id == a.adam_id).count() as u64 - 1)
+            .sum();
+        assert_eq!(read, apps, "only the two apps were read again (of {all})");
+        let now = stored(&w).await;
+        for (asset, serial) in &taken {
+            let gone = Holder::Device(vppkit_core::SerialNumber::new(serial.as_str()).unwrap());
+            assert!(!now.iter().any(|(a, h, _)| a == asset && *h == gone));
+        }
+        incremental_equals_full(&w).await;
+    }
+}

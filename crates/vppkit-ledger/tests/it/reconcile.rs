@@ -395,3 +395,44 @@ fn asset_reconciliation() {
     j.extend(e);
     assert_replays(&l, &j);
 }
+
+/// A walk of some assets only (assignments filtered by `adamId`) finds lost holdings of
+/// those assets and leaves every other asset's holdings alone.
+#[test]
+fn an_assets_snapshot_only_judges_its_assets() {
+    let (mut l, mut j) = ledger_with(&[app(1, 10), app(2, 10)]);
+    for d in 1..=3 {
+        for k in [1, 2] {
+            j.push(l.reserve(&key(k), &device(d), policy(), now()).unwrap());
+            j.push(l.confirm(&key(k), &device(d), policy(), now()).unwrap());
+        }
+    }
+    let t = l.begin_assets_snapshot(&[key(1), key(7)]);
+    let page = [
+        Assignment::new(key(1), device(1)),
+        Assignment::new(key(1), device(4)),
+    ];
+    let e1 = l.apply_snapshot_page(&t, &page, sync(), now()).unwrap();
+    assert_eq!(
+        e1.iter().map(reason).collect::<Vec<_>>(),
+        [HoldingReason::Adopted]
+    );
+    let e2 = l.finish_snapshot(t, sync(), now()).unwrap();
+    let mut lost: Vec<_> = e2
+        .iter()
+        .map(|e| (e.asset().unwrap().clone(), e.holder().unwrap(), reason(e)))
+        .collect();
+    lost.sort_by_key(|(a, h, _)| (a.clone(), h.clone()));
+    assert_eq!(
+        lost,
+        [
+            (key(1), device(2), HoldingReason::Lost),
+            (key(1), device(3), HoldingReason::Lost)
+        ]
+    );
+    // Asset 2 was not walked: all three holdings stay.
+    assert_eq!(l.holders_of(&key(2)).len(), 3);
+    assert_eq!(l.holders_of(&key(1)).len(), 2);
+    j.extend(e1.into_iter().chain(e2));
+    assert_replays(&l, &j);
+}

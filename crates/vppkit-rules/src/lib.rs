@@ -87,7 +87,7 @@ pub use plan::{
     UserBatch, UserRegistration, Violation, Waitlisted,
 };
 pub use planner::{
-    HoldingKey, InstallRequest, PlanContext, Planner, DEFAULT_MAX_DEVICES_PER_USER_LICENCE,
+    InstallRequest, LocationHoldingKey, PlanContext, Planner, DEFAULT_MAX_DEVICES_PER_USER_LICENCE,
 };
 pub use policy::{
     AppSettings, DeviceFilter, Intent, LicenceType, OsVersion, Policy, PolicySet, Target,

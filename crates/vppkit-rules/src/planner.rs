@@ -82,11 +82,12 @@ impl InstallRequest {
     }
 }
 
-/// Identifies one holding.
+/// Identifies one holding across locations: the location, the asset and the holder (the
+/// store's `HoldingKey` is the same without the location, within one location).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct HoldingKey {
+pub struct LocationHoldingKey {
     /// Where.
     pub location: LocationId,
     /// The asset.
@@ -95,7 +96,7 @@ pub struct HoldingKey {
     pub holder: Holder,
 }
 
-impl HoldingKey {
+impl LocationHoldingKey {
     /// Builds a key.
     pub fn new(location: LocationId, asset: AssetKey, holder: Holder) -> Self {
         Self {
@@ -117,7 +118,7 @@ pub struct PlanContext {
     pub requests: Vec<InstallRequest>,
     /// When holdings left scope, from the previous plans' [`PendingRelease`]s. A holding not
     /// listed left scope `now`.
-    pub out_of_scope_since: BTreeMap<HoldingKey, DateTime<Utc>>,
+    pub out_of_scope_since: BTreeMap<LocationHoldingKey, DateTime<Utc>>,
 }
 
 impl PlanContext {
@@ -140,7 +141,7 @@ impl PlanContext {
     pub fn with_pending(mut self, pending: &[PendingRelease]) -> Self {
         for p in pending {
             self.out_of_scope_since.insert(
-                HoldingKey::new(p.location.clone(), p.asset.clone(), p.holder.clone()),
+                LocationHoldingKey::new(p.location.clone(), p.asset.clone(), p.holder.clone()),
                 p.out_of_scope_since,
             );
         }

@@ -26,7 +26,9 @@ use crate::directory::Directory;
 use crate::error::PlanError;
 use crate::ids::GroupId;
 use crate::plan::Plan;
-use crate::planner::{AppOut, HoldingKey, Orders, PlanContext, Planner, Run, SlotMeta, Snapshot};
+use crate::planner::{
+    AppOut, LocationHoldingKey, Orders, PlanContext, Planner, Run, SlotMeta, Snapshot,
+};
 use crate::policy::{LicenceType, Policy, PolicySet, Target};
 use crate::release::ReleaseRules;
 use crate::view::LicenceView;
@@ -92,7 +94,7 @@ struct Prev {
     fp: Fingerprint,
     by_adam: BTreeMap<AdamId, Vec<u32>>,
     now: DateTime<Utc>,
-    out_of_scope: BTreeMap<HoldingKey, DateTime<Utc>>,
+    out_of_scope: BTreeMap<LocationHoldingKey, DateTime<Utc>>,
     /// `None`: the output was too large to keep.
     apps: BTreeMap<AdamId, Option<AppOut>>,
 }

@@ -721,7 +721,7 @@ impl Run<'_> {
                             self.release(adam, r, h.slot, ChangeReason::OutOfScope, None)
                         }
                         ScopeRelease::ReleaseAfterDays(days) => {
-                            let key = HoldingKey::new(
+                            let key = LocationHoldingKey::new(
                                 self.snap.locs[slot.loc].id.clone(),
                                 slot.key.clone(),
                                 h.holder.clone(),

@@ -278,7 +278,7 @@ impl Scheduler {
                     }
                 }
                 let last = match engine.inner.store.sync_status(&id).await {
-                    Ok(s) => s.last_outcome.map(|o| o.at),
+                    Ok(s) => s.last_summary.map(|o| o.at),
                     Err(e) => {
                         tracing::warn!(location = %id, error = %e, "no sync status");
                         return;

@@ -84,11 +84,11 @@ impl Engine {
                 }
             };
             let stored = match &outcome.error {
-                None => vppkit_store::SyncOutcome::success(finished_at),
-                Some(m) => vppkit_store::SyncOutcome::failure(finished_at, m.clone()),
+                None => vppkit_store::SyncSummary::success(finished_at),
+                Some(m) => vppkit_store::SyncSummary::failure(finished_at, m.clone()),
             };
-            if let Err(e) = inner.store.record_sync_outcome(location, &stored).await {
-                tracing::warn!(error = %e, "could not record the sync outcome");
+            if let Err(e) = inner.store.record_sync_summary(location, &stored).await {
+                tracing::warn!(error = %e, "could not record the sync summary");
             }
             guard.release(inner).await;
             if changed {

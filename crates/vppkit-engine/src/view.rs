@@ -114,7 +114,7 @@ impl Engine {
             token_expires_at: record.token_expires_at,
             token_days_left: days_left(token_state, record.token_expires_at, now),
             writes_allowed: token_state.allows_writes(),
-            last_sync: status.last_outcome.map(|o| LastSync {
+            last_sync: status.last_summary.map(|o| LastSync {
                 at: o.at,
                 succeeded: o.success,
                 message: o.message,

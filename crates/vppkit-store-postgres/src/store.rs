@@ -13,7 +13,7 @@ use vppkit_store::{
     AssetRecord, HoldingCounts, HoldingKey, HoldingRecord, HoldingStore, HoldingTransition,
     InstallRecord, JournalQuery, JournalRecord, JournalStore, Lease, LeaseStore, LocationRecord,
     LocationStore, NewJournalRecord, NotificationStore, Operation, OperationStore, OperationUpdate,
-    Reservation, Result, SecretCipher, StoreError, SyncOutcome, SyncPage, SyncStatus, UserRecord,
+    Reservation, Result, SecretCipher, StoreError, SyncPage, SyncStatus, SyncSummary, UserRecord,
 };
 
 use crate::error::{db_error, TxResult};
@@ -196,12 +196,12 @@ impl LocationStore for PostgresStore {
         sync::status(self, location).await
     }
 
-    async fn record_sync_outcome(
+    async fn record_sync_summary(
         &self,
         location: &LocationId,
-        outcome: &SyncOutcome,
+        summary: &SyncSummary,
     ) -> Result<()> {
-        sync::record_outcome(self, location, outcome).await
+        sync::record_summary(self, location, summary).await
     }
 
     async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {

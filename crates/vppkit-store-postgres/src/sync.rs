@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use vppkit_core::{Asset, AssetCounts, AssetKey, AssetMetadata, LocationId, Platform, ProductType};
 use vppkit_store::{
-    AssetRecord, Result, StoreError, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus,
+    AssetRecord, Result, StoreError, SyncCursor, SyncEndpoint, SyncPage, SyncStatus, SyncSummary,
 };
 
 use crate::codec::{self, from_json, to_json};
@@ -41,14 +41,14 @@ pub(crate) async fn status(store: &PostgresStore, location: &LocationId) -> Resu
     .await
     .map_err(|e| db_error(e, "reading sync cursors"))?;
     let mut status = SyncStatus::default();
-    status.last_outcome = match (at, success) {
+    status.last_summary = match (at, success) {
         (Some(at), Some(true)) => {
-            let mut o = SyncOutcome::success(at);
+            let mut o = SyncSummary::success(at);
             o.message = message;
             Some(o)
         }
         (Some(at), Some(false)) => {
-            let mut o = SyncOutcome::failure(at, "");
+            let mut o = SyncSummary::failure(at, "");
             o.message = message;
             Some(o)
         }
@@ -65,22 +65,22 @@ pub(crate) async fn status(store: &PostgresStore, location: &LocationId) -> Resu
     Ok(status)
 }
 
-pub(crate) async fn record_outcome(
+pub(crate) async fn record_summary(
     store: &PostgresStore,
     location: &LocationId,
-    outcome: &SyncOutcome,
+    summary: &SyncSummary,
 ) -> Result<()> {
     let done = sqlx::query(
         "UPDATE sync_state SET outcome_at = $2, outcome_success = $3, outcome_message = $4 \
          WHERE location_id = $1",
     )
     .bind(location.as_str())
-    .bind(outcome.at)
-    .bind(outcome.success)
-    .bind(&outcome.message)
+    .bind(summary.at)
+    .bind(summary.success)
+    .bind(&summary.message)
     .execute(&store.pool)
     .await
-    .map_err(|e| db_error(e, "recording a sync outcome"))?;
+    .map_err(|e| db_error(e, "recording a sync summary"))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found("location", location));
     }

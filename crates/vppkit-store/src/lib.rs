@@ -96,5 +96,5 @@ pub mod prelude {
 pub use store::{
     HoldingStore, JournalStore, LeaseStore, LocationStore, NotificationStore, OperationStore, Store,
 };
-pub use sync::{CursorUpdate, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus};
+pub use sync::{CursorUpdate, SyncCursor, SyncEndpoint, SyncPage, SyncStatus, SyncSummary};
 pub use user::UserRecord;

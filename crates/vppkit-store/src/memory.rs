@@ -24,7 +24,7 @@ use crate::operation::{Operation, OperationUpdate};
 use crate::store::{
     HoldingStore, JournalStore, LeaseStore, LocationStore, NotificationStore, OperationStore,
 };
-use crate::sync::{SyncCursor, SyncEndpoint, SyncOutcome, SyncPage, SyncStatus};
+use crate::sync::{SyncCursor, SyncEndpoint, SyncPage, SyncStatus, SyncSummary};
 use crate::user::UserRecord;
 
 type AssetSort = (String, &'static str);
@@ -39,7 +39,7 @@ fn asset_sort(key: &AssetKey) -> AssetSort {
 struct LocationData {
     record: Option<LocationRecord>,
     cursors: BTreeMap<SyncEndpoint, SyncCursor>,
-    last_outcome: Option<SyncOutcome>,
+    last_summary: Option<SyncSummary>,
     assets: BTreeMap<AssetSort, AssetRecord>,
     holdings: BTreeMap<HoldingSort, HoldingRecord>,
     holdings_per_asset: HashMap<AssetSort, u64>,
@@ -251,16 +251,16 @@ impl LocationStore for MemoryStore {
             .ok_or_else(|| StoreError::not_found("location", location))?;
         Ok(SyncStatus {
             cursors: data.cursors.iter().map(|(e, c)| (*e, c.clone())).collect(),
-            last_outcome: data.last_outcome.clone(),
+            last_summary: data.last_summary.clone(),
         })
     }
 
-    async fn record_sync_outcome(
+    async fn record_sync_summary(
         &self,
         location: &LocationId,
-        outcome: &SyncOutcome,
+        summary: &SyncSummary,
     ) -> Result<()> {
-        self.lock().loc_mut(location)?.last_outcome = Some(outcome.clone());
+        self.lock().loc_mut(location)?.last_summary = Some(summary.clone());
         Ok(())
     }
 

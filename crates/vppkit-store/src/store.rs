@@ -15,7 +15,7 @@ use crate::journal::{JournalQuery, JournalRecord, NewJournalRecord};
 use crate::lease::Lease;
 use crate::location::LocationRecord;
 use crate::operation::{Operation, OperationUpdate};
-use crate::sync::{SyncOutcome, SyncPage, SyncStatus};
+use crate::sync::{SyncPage, SyncStatus, SyncSummary};
 use crate::user::UserRecord;
 
 /// Everything vppkit persists, behind one object-safe async trait (`Arc<dyn Store>`).
@@ -93,11 +93,11 @@ pub trait LocationStore: Send + Sync {
     /// Deletes a location and everything that belongs to it. Returns whether it existed.
     async fn delete_location(&self, id: &LocationId) -> Result<bool>;
 
-    /// Cursors and last outcome of a location.
+    /// Cursors and last sync summary of a location.
     async fn sync_status(&self, location: &LocationId) -> Result<SyncStatus>;
 
     /// Records how a sync run ended.
-    async fn record_sync_outcome(&self, location: &LocationId, outcome: &SyncOutcome)
+    async fn record_sync_summary(&self, location: &LocationId, summary: &SyncSummary)
         -> Result<()>;
 
     /// One asset.

@@ -1,4 +1,4 @@
-//! Sync pages, cursors and outcomes.
+//! Sync pages, cursors and summaries.
 
 use chrono::{DateTime, Utc};
 use vppkit_core::{Asset, AssetMetadata, ClientUserId, NotificationId, VppUser};
@@ -133,10 +133,11 @@ impl SyncPage {
     }
 }
 
-/// The result of a sync run.
+/// How the last sync run ended, in short, as the store keeps it (the engine's
+/// `SyncOutcome` is the full report of a run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SyncOutcome {
+pub struct SyncSummary {
     /// When it ended.
     pub at: DateTime<Utc>,
     /// Whether it succeeded.
@@ -145,7 +146,7 @@ pub struct SyncOutcome {
     pub message: Option<String>,
 }
 
-impl SyncOutcome {
+impl SyncSummary {
     /// A successful run.
     pub fn success(at: DateTime<Utc>) -> Self {
         Self {
@@ -171,19 +172,19 @@ impl SyncOutcome {
 pub struct SyncStatus {
     /// The cursor of each endpoint that has one, ordered by endpoint.
     pub cursors: Vec<(SyncEndpoint, SyncCursor)>,
-    /// The last recorded outcome.
-    pub last_outcome: Option<SyncOutcome>,
+    /// The summary of the last sync run recorded.
+    pub last_summary: Option<SyncSummary>,
 }
 
 impl SyncStatus {
     /// Builds a sync status.
     pub fn new(
         cursors: Vec<(SyncEndpoint, SyncCursor)>,
-        last_outcome: Option<SyncOutcome>,
+        last_summary: Option<SyncSummary>,
     ) -> Self {
         Self {
             cursors,
-            last_outcome,
+            last_summary,
         }
     }
 

@@ -19,7 +19,7 @@ use vppkit_store::{
     HoldingStore, HoldingTransition, InstallRecord, JournalQuery, JournalRecord, JournalStore,
     Lease, LeaseStore, LocationRecord, LocationStore, NewDocument, NewJournalRecord,
     NotificationStore, Operation, OperationStore, OperationUpdate, Reservation, Result, Store,
-    StoreError, SyncOutcome, SyncPage, SyncStatus, UserRecord,
+    StoreError, SyncPage, SyncStatus, SyncSummary, UserRecord,
 };
 
 /// Where a paused write waits.
@@ -247,12 +247,12 @@ impl LocationStore for FaultyStore {
         self.inner.sync_status(location).await
     }
 
-    async fn record_sync_outcome(
+    async fn record_sync_summary(
         &self,
         location: &LocationId,
-        outcome: &SyncOutcome,
+        summary: &SyncSummary,
     ) -> Result<()> {
-        self.inner.record_sync_outcome(location, outcome).await
+        self.inner.record_sync_summary(location, summary).await
     }
 
     async fn asset(&self, location: &LocationId, key: &AssetKey) -> Result<Option<AssetRecord>> {

@@ -121,17 +121,17 @@ impl LocationStore for SqliteStore {
         .map_err(db)?
         .ok_or_else(|| StoreError::not_found("location", location))?;
         let at: Option<i64> = row.try_get("last_sync_at").map_err(db)?;
-        let last_outcome = match at {
+        let last_summary = match at {
             None => None,
             Some(at) => {
                 let success: bool = row.try_get("last_sync_success").map_err(db)?;
                 let message: Option<String> = row.try_get("last_sync_message").map_err(db)?;
                 Some(if success {
-                    let mut o = SyncOutcome::success(from_ts(at));
+                    let mut o = SyncSummary::success(from_ts(at));
                     o.message = message;
                     o
                 } else {
-                    let mut o = SyncOutcome::failure(from_ts(at), "");
+                    let mut o = SyncSummary::failure(from_ts(at), "");
                     o.message = message;
                     o
                 })
@@ -159,21 +159,21 @@ impl LocationStore for SqliteStore {
             ));
         }
         cursors.sort_by_key(|(e, _)| *e);
-        Ok(SyncStatus::new(cursors, last_outcome))
+        Ok(SyncStatus::new(cursors, last_summary))
     }
 
-    async fn record_sync_outcome(
+    async fn record_sync_summary(
         &self,
         location: &LocationId,
-        outcome: &SyncOutcome,
+        summary: &SyncSummary,
     ) -> Result<()> {
         let n = sqlx::query(
             "UPDATE locations SET last_sync_at = ?, last_sync_success = ?, last_sync_message = ? \
              WHERE id = ?",
         )
-        .bind(ts(outcome.at)?)
-        .bind(outcome.success)
-        .bind(outcome.message.as_deref())
+        .bind(ts(summary.at)?)
+        .bind(summary.success)
+        .bind(summary.message.as_deref())
         .bind(location.as_str())
         .execute(&self.pool)
         .await

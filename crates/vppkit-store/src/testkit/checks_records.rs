@@ -312,7 +312,7 @@ pub async fn writes_need_a_location(factory: &dyn StoreFactory) {
         ))
         .await);
     nf(store
-        .record_sync_outcome(&ghost, &crate::SyncOutcome::success(t(0)))
+        .record_sync_summary(&ghost, &crate::SyncSummary::success(t(0)))
         .await);
     nf(store.transition_holdings(&ghost, &[], &[], t(0)).await);
     nf(store.sync_status(&ghost).await.map(drop));

@@ -1,4 +1,4 @@
-//! Checks on sync pages, cursors and outcomes.
+//! Checks on sync pages, cursors and sync summaries.
 
 use serde_json::json;
 use vppkit_core::{ClientUserId, HoldingStatus, VppUser, VppUserStatus};
@@ -7,7 +7,7 @@ use super::fixtures::*;
 use super::{fresh, StoreFactory};
 use crate::{
     CursorUpdate, ErrorKind, HoldingKey, HoldingUpsert, JournalQuery, NewJournalRecord,
-    Reservation, SyncCursor, SyncEndpoint, SyncOutcome, SyncPage,
+    Reservation, SyncCursor, SyncEndpoint, SyncPage, SyncSummary,
 };
 
 /// One page writes assets, users, holdings, deletions, journal and cursor together.
@@ -251,14 +251,14 @@ pub async fn failing_page_leaves_cursor_and_data(factory: &dyn StoreFactory) {
         .is_none());
 }
 
-/// Cursors per endpoint can be set and cleared; outcomes are recorded; an empty page with a cursor is fine.
-pub async fn cursors_and_outcomes(factory: &dyn StoreFactory) {
-    let Some(store) = fresh(factory, "cursors_and_outcomes").await else {
+/// Cursors per endpoint can be set and cleared; sync summaries are recorded; an empty page with a cursor is fine.
+pub async fn cursors_and_summaries(factory: &dyn StoreFactory) {
+    let Some(store) = fresh(factory, "cursors_and_summaries").await else {
         return;
     };
     let id = add_location(&store, "cur").await;
     let empty = store.sync_status(&id).await.unwrap();
-    assert!(empty.cursors.is_empty() && empty.last_outcome.is_none());
+    assert!(empty.cursors.is_empty() && empty.last_summary.is_none());
     for (ep, v) in [
         (SyncEndpoint::Users, "u1"),
         (SyncEndpoint::Assets, "a1"),
@@ -272,7 +272,7 @@ pub async fn cursors_and_outcomes(factory: &dyn StoreFactory) {
     page.cursor = Some(CursorUpdate::clear(SyncEndpoint::Assets));
     store.apply_sync_page(&id, &page).await.unwrap();
     store
-        .record_sync_outcome(&id, &SyncOutcome::failure(t(3), "Apple answered 503"))
+        .record_sync_summary(&id, &SyncSummary::failure(t(3), "Apple answered 503"))
         .await
         .unwrap();
     let status = store.sync_status(&id).await.unwrap();
@@ -289,15 +289,15 @@ pub async fn cursors_and_outcomes(factory: &dyn StoreFactory) {
         ]
     );
     assert_eq!(
-        status.last_outcome,
-        Some(SyncOutcome::failure(t(3), "Apple answered 503"))
+        status.last_summary,
+        Some(SyncSummary::failure(t(3), "Apple answered 503"))
     );
     store
-        .record_sync_outcome(&id, &SyncOutcome::success(t(4)))
+        .record_sync_summary(&id, &SyncSummary::success(t(4)))
         .await
         .unwrap();
     assert_eq!(
-        store.sync_status(&id).await.unwrap().last_outcome,
-        Some(SyncOutcome::success(t(4)))
+        store.sync_status(&id).await.unwrap().last_summary,
+        Some(SyncSummary::success(t(4)))
     );
 }

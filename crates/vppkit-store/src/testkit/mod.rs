@@ -93,7 +93,7 @@ macro_rules! __for_each_check {
             holdings_are_paged_in_order,
             sync_page_applies_everything,
             failing_page_leaves_cursor_and_data,
-            cursors_and_outcomes,
+            cursors_and_summaries,
             journal_sequences_and_queries,
             operations_lifecycle,
             operation_updates_are_fenced,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use vppkit::core::{AdamId, AssetKey, LocationId, MdmInfo, PricingParam};
 use vppkit::engine::SyncProgress;
 use vppkit::engine::{AddToken, CommandSink, Engine, EngineConfig, ProgressReporter};
-use vppkit::engine::{QueuedCommand, ReportOptions, SinkError, SyncEndpoint, SyncKind};
+use vppkit::engine::{QueuedCommand, ReportOptions, SinkError, SyncKind, SyncStep};
 use vppkit::store::SecretCipher;
 use vppkit::store_sqlite::SqliteStore;
 use vppkit_sim::{demo, Preset, SimClock, Simulator};
@@ -61,10 +61,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "?".into());
             let endpoint = match endpoint {
-                SyncEndpoint::Assets => "assets",
-                SyncEndpoint::Assignments => "assignments",
-                SyncEndpoint::Users => "users",
-                SyncEndpoint::Metadata => "metadata",
+                SyncStep::Assets => "assets",
+                SyncStep::Assignments => "assignments",
+                SyncStep::Users => "users",
+                SyncStep::Metadata => "metadata",
                 _ => "other",
             };
             println!("  {endpoint}: page {pages_done}/{total}, {items} items");

@@ -174,7 +174,7 @@ pub use error::{EngineError, Result};
 pub use notify::{NotificationError, NotificationOutcome};
 pub use onboard::{AddToken, ClaimConsent, Onboarded};
 pub use outbox::{CommandStatus, DispatchReport, OutboxEntry, OutboxSummary};
-pub use progress::{ProgressReporter, SyncEndpoint, SyncKind, SyncOutcome, SyncProgress};
+pub use progress::{ProgressReporter, SyncKind, SyncOutcome, SyncProgress, SyncStep};
 pub use reconcile::{HeldReleases, ReconcileReport};
 pub use recovery::RecoveryReport;
 pub use report::{

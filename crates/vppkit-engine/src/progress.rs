@@ -34,11 +34,13 @@ impl fmt::Display for SyncKind {
     }
 }
 
-/// Which of Apple's collections a page belongs to.
+/// Which step of a sync a page belongs to: one of Apple's collections walked page by page, or
+/// the content metadata lookups ([`vppkit_store::SyncEndpoint`] names only the walks that keep a
+/// cursor). Serialised as `"assets"`, `"assignments"`, `"users"` or `"metadata"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub enum SyncEndpoint {
+pub enum SyncStep {
     /// `GET assets`.
     Assets,
     /// `GET assignments`.
@@ -49,7 +51,7 @@ pub enum SyncEndpoint {
     Metadata,
 }
 
-/// One step of a sync.
+/// A progress event of a sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 #[non_exhaustive]
@@ -68,8 +70,8 @@ pub enum SyncProgress {
     Page {
         /// The location.
         location: LocationId,
-        /// The collection.
-        endpoint: SyncEndpoint,
+        /// The step (a collection, or the metadata lookups).
+        endpoint: SyncStep,
         /// Pages stored so far for this collection.
         pages_done: u32,
         /// Total pages as Apple last said (may change during a walk).
@@ -81,8 +83,8 @@ pub enum SyncProgress {
     Restarted {
         /// The location.
         location: LocationId,
-        /// The collection.
-        endpoint: SyncEndpoint,
+        /// The step (a collection, or the metadata lookups).
+        endpoint: SyncStep,
     },
     /// The sync ended.
     Finished {
@@ -230,7 +232,7 @@ mod tests {
     fn progress_serialises_in_camel_case() {
         let page = SyncProgress::Page {
             location: LocationId::new("l").unwrap(),
-            endpoint: SyncEndpoint::Assignments,
+            endpoint: SyncStep::Assignments,
             pages_done: 2,
             total_pages: Some(3),
             items: 10,

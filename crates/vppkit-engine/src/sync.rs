@@ -8,12 +8,12 @@ use tracing::Instrument;
 use vppkit_client::{AssetFilter, AssignmentFilter, ErrorNumber, MetadataQuery, UserFilter};
 use vppkit_core::{AccountType, AdamId, Asset, AssetKey, LocationId, VppUser};
 use vppkit_ledger::{Assignment, AssignmentChanges, Cause, JournalEntry, Rejection};
-use vppkit_store::{CursorUpdate, SyncCursor, SyncEndpoint as StoreEndpoint};
+use vppkit_store::{CursorUpdate, SyncCursor, SyncEndpoint};
 
 use crate::book::PageBuilder;
 use crate::engine::{Engine, LocationGuard};
 use crate::error::{EngineError, Result};
-use crate::progress::{ProgressReporter, SyncEndpoint, SyncKind, SyncOutcome, SyncProgress};
+use crate::progress::{ProgressReporter, SyncKind, SyncOutcome, SyncProgress, SyncStep};
 use crate::token_state::TokenObservation;
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -158,7 +158,7 @@ impl Engine {
             .await?;
         inner.check_reads(&guard.record)?;
         let status = inner.store.sync_status(&guard.record.id).await?;
-        let complete = |e: StoreEndpoint| complete_cursor(&status, e);
+        let complete = |e: SyncEndpoint| complete_cursor(&status, e);
         let mut counts = Counts {
             assets: self.sync_assets(guard, progress).await?,
             ..Counts::default()
@@ -166,8 +166,8 @@ impl Engine {
         let (users_since, assignments_since) = match requested {
             SyncKind::Full => (None, None),
             _ => (
-                complete(StoreEndpoint::Users),
-                complete(StoreEndpoint::Assignments),
+                complete(SyncEndpoint::Users),
+                complete(SyncEndpoint::Assignments),
             ),
         };
         let users_full = users_since.is_none();
@@ -292,7 +292,7 @@ impl Engine {
                 pages = 0;
                 progress.report(SyncProgress::Restarted {
                     location: location.clone(),
-                    endpoint: SyncEndpoint::Assets,
+                    endpoint: SyncStep::Assets,
                 });
             }
             for a in page.items {
@@ -303,7 +303,7 @@ impl Engine {
             pages += 1;
             progress.report(SyncProgress::Page {
                 location: location.clone(),
-                endpoint: SyncEndpoint::Assets,
+                endpoint: SyncStep::Assets,
                 pages_done: pages,
                 total_pages: page.total_pages,
                 items: assets.len() as u64,
@@ -322,7 +322,7 @@ impl Engine {
             .metadata(metadata);
         if let Some(v) = version {
             page.cursor(CursorUpdate::set(
-                StoreEndpoint::Assets,
+                SyncEndpoint::Assets,
                 SyncCursor::new(v, None, now),
             ));
         }
@@ -427,7 +427,7 @@ impl Engine {
                 pages = 0;
                 progress.report(SyncProgress::Restarted {
                     location: location.clone(),
-                    endpoint: SyncEndpoint::Users,
+                    endpoint: SyncStep::Users,
                 });
             }
             let users: Vec<VppUser> = page.items.into_iter().map(VppUser::from).collect();
@@ -441,7 +441,7 @@ impl Engine {
             let mut out = PageBuilder::new(now);
             out.entries(&entries, None, &guard.book().own_users)
                 .cursor(CursorUpdate::set(
-                    StoreEndpoint::Users,
+                    SyncEndpoint::Users,
                     SyncCursor::new(version, next, now),
                 ));
             if let Err(e) = out.write(inner.store.as_ref(), guard.book()).await {
@@ -450,14 +450,14 @@ impl Engine {
             }
             progress.report(SyncProgress::Page {
                 location: location.clone(),
-                endpoint: SyncEndpoint::Users,
+                endpoint: SyncStep::Users,
                 pages_done: pages,
                 total_pages: page.total_pages,
                 items: n,
             });
         }
         if pages == 0 {
-            self.write_final_cursor(guard, StoreEndpoint::Users, stream.first_version_id())
+            self.write_final_cursor(guard, SyncEndpoint::Users, stream.first_version_id())
                 .await?;
         }
         Ok(n)
@@ -466,7 +466,7 @@ impl Engine {
     async fn write_final_cursor(
         &self,
         guard: &mut LocationGuard,
-        endpoint: StoreEndpoint,
+        endpoint: SyncEndpoint,
         version: Option<String>,
     ) -> Result<()> {
         if let Some(v) = version {
@@ -538,7 +538,7 @@ impl Engine {
                 }
                 progress.report(SyncProgress::Restarted {
                     location: location.clone(),
-                    endpoint: SyncEndpoint::Assignments,
+                    endpoint: SyncStep::Assignments,
                 });
             }
             let items: Vec<Assignment> = page
@@ -572,12 +572,12 @@ impl Engine {
                 // A walk of one app: the location's cursor is not its own.
             } else if next.is_some() {
                 out.cursor(CursorUpdate::set(
-                    StoreEndpoint::Assignments,
+                    SyncEndpoint::Assignments,
                     SyncCursor::new(version.clone(), next, now),
                 ));
             } else if !full {
                 out.cursor(CursorUpdate::set(
-                    StoreEndpoint::Assignments,
+                    SyncEndpoint::Assignments,
                     SyncCursor::new(version.clone(), None, now),
                 ));
             }
@@ -587,7 +587,7 @@ impl Engine {
             }
             progress.report(SyncProgress::Page {
                 location: location.clone(),
-                endpoint: SyncEndpoint::Assignments,
+                endpoint: SyncStep::Assignments,
                 pages_done: pages,
                 total_pages: page.total_pages,
                 items: n,
@@ -602,7 +602,7 @@ impl Engine {
             out.entries(&entries, None, &guard.book().own_users);
             if let Some(v) = version.filter(|_| cursors) {
                 out.cursor(CursorUpdate::set(
-                    StoreEndpoint::Assignments,
+                    SyncEndpoint::Assignments,
                     SyncCursor::new(v, None, now),
                 ));
             }
@@ -611,7 +611,7 @@ impl Engine {
                 return Err(e);
             }
         } else if pages == 0 && cursors {
-            self.write_final_cursor(guard, StoreEndpoint::Assignments, version)
+            self.write_final_cursor(guard, SyncEndpoint::Assignments, version)
                 .await?;
         }
         Ok(n)
@@ -658,7 +658,7 @@ fn is_unknown_version(e: &EngineError) -> bool {
 }
 
 /// The version id of an endpoint's cursor when its last walk finished.
-fn complete_cursor(status: &vppkit_store::SyncStatus, e: StoreEndpoint) -> Option<String> {
+fn complete_cursor(status: &vppkit_store::SyncStatus, e: SyncEndpoint) -> Option<String> {
     status
         .cursor(e)
         .filter(|c| c.next_page.is_none())
@@ -668,6 +668,6 @@ fn complete_cursor(status: &vppkit_store::SyncStatus, e: StoreEndpoint) -> Optio
 /// Whether an incremental sync can run: users and assignments were walked to the end
 /// before (else the sync is full).
 fn has_cursors(status: &vppkit_store::SyncStatus) -> bool {
-    complete_cursor(status, StoreEndpoint::Users).is_some()
-        && complete_cursor(status, StoreEndpoint::Assignments).is_some()
+    complete_cursor(status, SyncEndpoint::Users).is_some()
+        && complete_cursor(status, SyncEndpoint::Assignments).is_some()
 }

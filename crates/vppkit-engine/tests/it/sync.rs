@@ -1,6 +1,6 @@
 use std::sync::{Arc, Mutex};
 
-use vppkit_engine::{ProgressReporter, SyncEndpoint, SyncKind, SyncProgress};
+use vppkit_engine::{ProgressReporter, SyncKind, SyncProgress, SyncStep};
 use vppkit_sim::demo;
 
 use crate::support::*;
@@ -30,7 +30,7 @@ async fn full_then_incremental_sync_equals_apples_truth() {
                 matches!(
                     p,
                     SyncProgress::Page {
-                        endpoint: SyncEndpoint::Assignments,
+                        endpoint: SyncStep::Assignments,
                         ..
                     }
                 )
@@ -126,7 +126,7 @@ async fn a_version_change_mid_walk_restarts_and_converges() {
         let progress = ProgressReporter::callback(move |p| match p {
             SyncProgress::Restarted { .. } => *r2.lock().unwrap() += 1,
             SyncProgress::Page {
-                endpoint: SyncEndpoint::Assignments,
+                endpoint: SyncStep::Assignments,
                 ..
             } if !written.swap(true, std::sync::atomic::Ordering::SeqCst) => {
                 // Someone else assigns a licence while the walk is under way.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vppkit::core::LocationId;
-use vppkit::engine::{ProgressReporter, SyncEndpoint, SyncProgress};
+use vppkit::engine::{ProgressReporter, SyncProgress, SyncStep};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +41,12 @@ struct LocationBar {
     items: BTreeMap<&'static str, u64>,
 }
 
-fn endpoint_name(e: &SyncEndpoint) -> &'static str {
+fn step_name(e: &SyncStep) -> &'static str {
     match e {
-        SyncEndpoint::Assets => "assets",
-        SyncEndpoint::Assignments => "assignments",
-        SyncEndpoint::Users => "users",
-        SyncEndpoint::Metadata => "metadata",
+        SyncStep::Assets => "assets",
+        SyncStep::Assignments => "assignments",
+        SyncStep::Users => "users",
+        SyncStep::Metadata => "metadata",
         _ => "other",
     }
 }
@@ -87,7 +87,7 @@ pub(crate) fn reporter(mode: Mode) -> ProgressReporter {
                 items,
             } => {
                 let entry = bars.entry(location.clone()).or_default();
-                let name = endpoint_name(endpoint);
+                let name = step_name(endpoint);
                 entry
                     .pages
                     .insert(name, (*pages_done, total_pages.unwrap_or(*pages_done)));
@@ -101,7 +101,7 @@ pub(crate) fn reporter(mode: Mode) -> ProgressReporter {
                 }
             }
             SyncProgress::Restarted { location, endpoint } => {
-                let name = endpoint_name(endpoint);
+                let name = step_name(endpoint);
                 if let Some(bar) = bars.get(location).and_then(|b| b.bar.as_ref()) {
                     bar.set_message(format!("{name}: Apple changed the data, walking again"));
                 }

@@ -8,7 +8,7 @@ use vppkit_client::{
     NotificationResult,
 };
 use vppkit_core::{LocationId, TokenState, VppUser};
-use vppkit_ledger::{Assignment, EventKind, Notification, NotificationBody};
+use vppkit_ledger::{Assignment, EventKind, LedgerNotification, NotificationBody};
 use vppkit_store::{ErrorKind, SyncPage};
 
 use crate::apply::LocationApplyReport;
@@ -155,7 +155,7 @@ impl Engine {
             }
             Err(e) => return Ok(NotificationOutcome::Deferred(e.to_string())),
         };
-        let notification = Notification::new(parsed.notification_id.clone(), body);
+        let notification = LedgerNotification::new(parsed.notification_id.clone(), body);
         match self.take_hint(&location, &notification).await {
             Ok(true) => Ok(NotificationOutcome::Applied { location }),
             Ok(false) => Ok(NotificationOutcome::Duplicate),
@@ -173,7 +173,11 @@ impl Engine {
     /// transaction as the marks that make the scheduler act on it, so a
     /// redelivery after a failure is applied, and a replay is a duplicate.
     /// Returns `false` for a duplicate.
-    async fn take_hint(&self, location: &LocationId, notification: &Notification) -> Result<bool> {
+    async fn take_hint(
+        &self,
+        location: &LocationId,
+        notification: &LedgerNotification,
+    ) -> Result<bool> {
         let inner = &self.inner;
         let now = inner.now();
         let (what, sync_needed) = match &notification.body {
@@ -228,7 +232,7 @@ impl Engine {
     async fn check_claim(
         &self,
         guard: &mut LocationGuard,
-        notification: &Notification,
+        notification: &LedgerNotification,
     ) -> Result<bool> {
         let inner = &self.inner;
         match &notification.body {

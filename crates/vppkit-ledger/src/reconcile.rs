@@ -140,18 +140,20 @@ impl EventOutcome {
     }
 }
 
-/// A webhook notification, already authenticated and parsed by the engine.
+/// A webhook notification in the form the ledger applies ([`Ledger::apply_notification`]):
+/// already authenticated, parsed and checked by the engine, reduced to what moves the ledger.
+/// Apple's own payload is `vppkit_client::Notification`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Notification {
+pub struct LedgerNotification {
     /// `notificationId`, the de-duplication key.
     pub id: NotificationId,
     /// What it says.
     pub body: NotificationBody,
 }
 
-impl Notification {
-    /// Builds a notification.
+impl LedgerNotification {
+    /// Builds a ledger notification.
     pub fn new(id: NotificationId, body: NotificationBody) -> Self {
         Self { id, body }
     }
@@ -473,7 +475,7 @@ impl Ledger {
     /// nature, and an `ASSET_COUNT` id already applied is ignored.
     pub fn apply_notification(
         &mut self,
-        notification: &Notification,
+        notification: &LedgerNotification,
         now: DateTime<Utc>,
     ) -> Result<Vec<JournalEntry>, Rejection> {
         let id = notification.id.clone();

@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use vppkit_core::{Asset, AssetKey, Holder, HoldingStatus, VppUserStatus};
 use vppkit_ledger::{
     AssetReason, Assignment, AssignmentChanges, Cause, EventFailure, EventKind, EventOutcome,
-    EventStatus, JournalEntry, Ledger, Notification, NotificationBody, PendingEvent, Rejection,
+    EventStatus, JournalEntry, Ledger, LedgerNotification, NotificationBody, PendingEvent,
+    Rejection,
 };
 
 use crate::support::*;
@@ -177,7 +178,7 @@ fn run(l: &mut Ledger, op: &Op) -> Result<Vec<JournalEntry>, Rejection> {
             }
         }
         Op::CountDelta(id, a, d) => l.apply_notification(
-            &Notification::new(
+            &LedgerNotification::new(
                 nid(*id + 100 * (*a as u32)),
                 NotificationBody::AssetCount {
                     asset: asset_key(*a),
@@ -208,7 +209,7 @@ fn run(l: &mut Ledger, op: &Op) -> Result<Vec<JournalEntry>, Rejection> {
             l.apply_assignment_changes(&changes, sync(), n)
         }
         Op::Management(k, e, ok, pairs) => l.apply_notification(
-            &Notification::new(
+            &LedgerNotification::new(
                 nid(1000 + *e),
                 NotificationBody::AssetManagement {
                     kind: kind(*k),
@@ -371,7 +372,7 @@ proptest! {
         let apply = |order: &[usize]| {
             let mut l = base.clone();
             for &i in order {
-                let n = Notification::new(
+                let n = LedgerNotification::new(
                     nid(i as u32),
                     NotificationBody::AssetCount { asset: key(1), count_delta: deltas[i] },
                 );

@@ -3,7 +3,7 @@
 use vppkit_core::{AssetCounts, HoldingStatus, VppUserStatus};
 use vppkit_ledger::{
     AssetReason, Assignment, AssignmentChanges, Cause, Change, EventKind, HoldingReason,
-    Notification, NotificationBody, PendingEvent, Rejection,
+    LedgerNotification, NotificationBody, PendingEvent, Rejection,
 };
 
 use crate::support::*;
@@ -177,7 +177,7 @@ fn asset_management_notifications() {
         )
         .unwrap(),
     );
-    let ok = Notification::new(
+    let ok = LedgerNotification::new(
         nid(1),
         NotificationBody::AssetManagement {
             kind: EventKind::Associate,
@@ -190,7 +190,7 @@ fn asset_management_notifications() {
             error_number: None,
         },
     );
-    let failed = Notification::new(
+    let failed = LedgerNotification::new(
         nid(2),
         NotificationBody::AssetManagement {
             kind: EventKind::Associate,
@@ -216,7 +216,7 @@ fn asset_management_notifications() {
     // Another MDM's association (an event we never sent) is adopted; its disassociation
     // releases it.
     let foreign = |succeeded, kind| {
-        Notification::new(
+        LedgerNotification::new(
             nid(3),
             NotificationBody::AssetManagement {
                 kind,
@@ -244,7 +244,7 @@ fn asset_management_notifications() {
 #[test]
 fn asset_count_notifications_are_applied_once() {
     let (mut l, mut j) = ledger_with(&[app(1, 10)]);
-    let bought = Notification::new(
+    let bought = LedgerNotification::new(
         nid(1),
         NotificationBody::AssetCount {
             asset: key(1),
@@ -262,7 +262,7 @@ fn asset_count_notifications_are_applied_once() {
     j.extend(e);
     assert!(l.apply_notification(&bought, now()).unwrap().is_empty());
     assert_eq!(l.asset_view(&key(1)).unwrap().owned, 30);
-    let refund = Notification::new(
+    let refund = LedgerNotification::new(
         nid(2),
         NotificationBody::AssetCount {
             asset: key(1),
@@ -279,7 +279,7 @@ fn asset_count_notifications_are_applied_once() {
         .is_empty());
     assert_replays(&l, &j);
 
-    let unknown = Notification::new(
+    let unknown = LedgerNotification::new(
         nid(3),
         NotificationBody::AssetCount {
             asset: key(4),
@@ -297,7 +297,7 @@ fn user_notifications_and_retired_duplicates() {
     let (mut l, mut j) = ledger_with(&[user_app(1, 10)]);
     let mut registered = vpp_user(1, VppUserStatus::Registered);
     registered.invite_code = Some("0f1e".to_owned());
-    let created = Notification::new(
+    let created = LedgerNotification::new(
         nid(1),
         NotificationBody::UserManagement {
             event_id: event(1),
@@ -309,7 +309,7 @@ fn user_notifications_and_retired_duplicates() {
     let mut associated = registered.clone();
     associated.status = VppUserStatus::Associated;
     associated.id_hash = Some("hash".to_owned());
-    let accepted = Notification::new(
+    let accepted = LedgerNotification::new(
         nid(2),
         NotificationBody::UserAssociated {
             users: vec![associated.clone()],
@@ -330,7 +330,7 @@ fn user_notifications_and_retired_duplicates() {
     j.extend(l.apply_users(&[retired], sync(), now()));
     assert_eq!(l.user(&user_id(1)).unwrap().status, VppUserStatus::Retired);
     // A failed user operation changes nothing.
-    let failed = Notification::new(
+    let failed = LedgerNotification::new(
         nid(3),
         NotificationBody::UserManagement {
             event_id: event(2),

@@ -538,10 +538,19 @@ impl Run<'_> {
                 .entry(u)
                 .or_insert(rules.on_uninstall != UninstallRelease::Never);
         }
-        // Whether a release of this holding really reaches Apple in this plan.
+        // Whether a release of this holding really reaches Apple in this plan: never for
+        // another MDM's VPP user (`release` blocks it), so an unknown inventory does not get a
+        // removal sent on every plan for a licence that is never released.
         let releasable = |held: &Vec<Held>, h: usize| {
             let slot = &self.snap.slots[held[h].slot];
-            slot.revocable && self.snap.locs[slot.loc].writable
+            let loc = &self.snap.locs[slot.loc];
+            let foreign = match &held[h].holder {
+                Holder::User(id) => {
+                    loc.users.contains_key(id) && !self.view.is_own_user(&loc.id, id)
+                }
+                _ => false,
+            };
+            slot.revocable && loc.writable && !foreign
         };
         // Users whose licence goes: no device still wants it, and the rule allows it.
         let mut released_users: BTreeSet<u32> = BTreeSet::new();

@@ -148,7 +148,7 @@ async fn client_walk(sim: &RunningSimulator, token: &TokenFile) -> Duration {
 /// Writes the pages the engine writes (ledger entries, holdings, journal),
 /// without any HTTP: the store's and the ledger's share.
 async fn store_pages(sim: &RunningSimulator, with_journal: bool) -> Duration {
-    use vppkit_ledger::{Assignment, Cause, Ledger};
+    use vppkit_ledger::{AppleHolding, Cause, Ledger};
     use vppkit_store::{HoldingUpsert, NewJournalRecord, SyncPage};
     let uid = sim.control().locations()[0].uid.clone();
     let assets = sim.control().assets(&uid).unwrap();
@@ -176,9 +176,9 @@ async fn store_pages(sim: &RunningSimulator, with_journal: bool) -> Duration {
     let started = Instant::now();
     let snap = ledger.begin_snapshot();
     for chunk in pairs.chunks(1000) {
-        let items: Vec<Assignment> = chunk
+        let items: Vec<AppleHolding> = chunk
             .iter()
-            .map(|(a, h)| Assignment::new(a.clone(), h.clone()))
+            .map(|(a, h)| AppleHolding::new(a.clone(), h.clone()))
             .collect();
         let entries = ledger
             .apply_snapshot_page(&snap, &items, Cause::sync(None), now)

@@ -8,7 +8,7 @@ use vppkit_client::{
     NotificationResult,
 };
 use vppkit_core::{LocationId, TokenState, VppUser};
-use vppkit_ledger::{Assignment, EventKind, LedgerNotification, NotificationBody};
+use vppkit_ledger::{AppleHolding, EventKind, LedgerNotification, NotificationBody};
 use vppkit_store::{ErrorKind, SyncPage};
 
 use crate::apply::LocationApplyReport;
@@ -300,7 +300,7 @@ fn to_ledger(n: &AppleNotification) -> std::result::Result<Option<NotificationBo
                 assignments: m
                     .assignments
                     .iter()
-                    .filter_map(|a| a.holder().map(|h| Assignment::new(a.asset_key(), h)))
+                    .filter_map(|a| a.holder().map(|h| AppleHolding::new(a.asset_key(), h)))
                     .collect(),
                 error_number: m
                     .error

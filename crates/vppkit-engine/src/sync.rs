@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use tracing::Instrument;
 use vppkit_client::{AssetFilter, AssignmentFilter, ErrorNumber, MetadataQuery, UserFilter};
 use vppkit_core::{AccountType, AdamId, Asset, AssetKey, LocationId, VppUser};
-use vppkit_ledger::{Assignment, AssignmentChanges, Cause, JournalEntry, Rejection};
+use vppkit_ledger::{AppleHolding, AssignmentChanges, Cause, JournalEntry, Rejection};
 use vppkit_store::{CursorUpdate, SyncCursor, SyncEndpoint};
 
 use crate::book::PageBuilder;
@@ -541,10 +541,10 @@ impl Engine {
                     endpoint: SyncStep::Assignments,
                 });
             }
-            let items: Vec<Assignment> = page
+            let items: Vec<AppleHolding> = page
                 .items
                 .iter()
-                .filter_map(|a| a.holder().map(|h| Assignment::new(a.asset_key(), h)))
+                .filter_map(|a| a.holder().map(|h| AppleHolding::new(a.asset_key(), h)))
                 .collect();
             n += items.len() as u64;
             pages += 1;
@@ -621,7 +621,7 @@ impl Engine {
         &self,
         guard: &mut LocationGuard,
         snapshot: &Option<vppkit_ledger::SnapshotToken>,
-        items: &[Assignment],
+        items: &[AppleHolding],
         cause: Cause,
     ) -> std::result::Result<Vec<JournalEntry>, Rejection> {
         let now = self.inner.now();

@@ -18,7 +18,7 @@ use vppkit_core::{
     AdamId, Asset, AssetCounts, AssetKey, Holder, HoldingStatus, LocationId, Platform,
     PricingParam, ProductType, SerialNumber,
 };
-use vppkit_ledger::{Assignment, Cause, Ledger};
+use vppkit_ledger::{AppleHolding, Cause, Ledger};
 
 const ASSETS: u32 = 1_000;
 const HOLDERS_PER_ASSET: u32 = 1_000; // 1,000,000 holdings
@@ -95,7 +95,7 @@ fn walk(l: &mut Ledger, keys: &[AssetKey], devices: &[Holder]) -> usize {
     let mut page = Vec::with_capacity(PAGE as usize);
     for k in keys {
         for h in devices {
-            page.push(Assignment::new(k.clone(), h.clone()));
+            page.push(AppleHolding::new(k.clone(), h.clone()));
             if page.len() == PAGE as usize {
                 changes += l
                     .apply_snapshot_page(&token, &page, Cause::sync(None), now())

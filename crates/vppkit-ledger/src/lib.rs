@@ -35,7 +35,7 @@ pub use journal::{
 };
 pub use ledger::{next_holdings_version, Ledger, REMEMBERED_COUNT_NOTIFICATIONS};
 pub use reconcile::{
-    Assignment, AssignmentChanges, EventFailure, EventOutcome, EventStatus, LedgerNotification,
+    AppleHolding, AssignmentChanges, EventFailure, EventOutcome, EventStatus, LedgerNotification,
     NotificationBody, SnapshotToken,
 };
 pub use rejection::{Rejection, ReplayError};

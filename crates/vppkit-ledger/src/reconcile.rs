@@ -11,18 +11,20 @@ use crate::{
     AssetReason, Cause, Change, EventKind, HoldingReason, JournalEntry, Ledger, Rejection,
 };
 
-/// One licence Apple reports: an asset held by a device or a user.
+/// One licence Apple reports: an asset held by a device or a user, as an assignments walk or
+/// an `ASSET_MANAGEMENT` notification gives it to the ledger (Apple's own record is
+/// `vppkit_client::Assignment`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
-pub struct Assignment {
+pub struct AppleHolding {
     /// The asset.
     pub asset: AssetKey,
     /// The device or user.
     pub holder: Holder,
 }
 
-impl Assignment {
-    /// Builds an assignment.
+impl AppleHolding {
+    /// Builds an Apple holding.
     pub fn new(asset: AssetKey, holder: Holder) -> Self {
         Self { asset, holder }
     }
@@ -48,14 +50,14 @@ impl SnapshotToken {
 #[non_exhaustive]
 pub struct AssignmentChanges {
     /// Assignments Apple has now.
-    pub present: Vec<Assignment>,
+    pub present: Vec<AppleHolding>,
     /// Assignments Apple no longer has.
-    pub removed: Vec<Assignment>,
+    pub removed: Vec<AppleHolding>,
 }
 
 impl AssignmentChanges {
     /// Builds a change set.
-    pub fn new(present: Vec<Assignment>, removed: Vec<Assignment>) -> Self {
+    pub fn new(present: Vec<AppleHolding>, removed: Vec<AppleHolding>) -> Self {
         Self { present, removed }
     }
 }
@@ -180,7 +182,7 @@ pub enum NotificationBody {
         /// `result` is `SUCCESS`.
         succeeded: bool,
         /// `assignments`.
-        assignments: Vec<Assignment>,
+        assignments: Vec<AppleHolding>,
         /// `error.errorNumber` on failure.
         error_number: Option<u32>,
     },
@@ -299,7 +301,7 @@ impl Ledger {
         }
     }
 
-    fn resolve_assets(&self, assignments: &[Assignment]) -> Result<Vec<AssetIdx>, Rejection> {
+    fn resolve_assets(&self, assignments: &[AppleHolding]) -> Result<Vec<AssetIdx>, Rejection> {
         assignments
             .iter()
             .map(|x| self.present_asset(&x.asset))
@@ -312,7 +314,7 @@ impl Ledger {
     pub fn apply_snapshot_page(
         &mut self,
         token: &SnapshotToken,
-        assignments: &[Assignment],
+        assignments: &[AppleHolding],
         cause: Cause,
         now: DateTime<Utc>,
     ) -> Result<Vec<JournalEntry>, Rejection> {
@@ -411,7 +413,7 @@ impl Ledger {
     ) -> Result<Vec<JournalEntry>, Rejection> {
         let removed = self.resolve_assets(&changes.removed)?;
         let present = self.resolve_assets(&changes.present)?;
-        let listed: HashSet<&Assignment> = changes.present.iter().collect();
+        let listed: HashSet<&AppleHolding> = changes.present.iter().collect();
         let mut entries = Vec::new();
         for (x, a) in changes.removed.iter().zip(removed) {
             if listed.contains(x) {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use proptest::prelude::*;
 use vppkit_core::{Asset, AssetKey, Holder, HoldingStatus, VppUserStatus};
 use vppkit_ledger::{
-    AssetReason, Assignment, AssignmentChanges, Cause, EventFailure, EventKind, EventOutcome,
+    AppleHolding, AssetReason, AssignmentChanges, Cause, EventFailure, EventKind, EventOutcome,
     EventStatus, JournalEntry, Ledger, LedgerNotification, NotificationBody, PendingEvent,
     Rejection,
 };
@@ -39,14 +39,14 @@ fn holder(h: usize) -> Holder {
 }
 
 /// Apple only lets device-assignable assets be held by devices: map a device to a user there.
-fn apple_pair(a: usize, h: usize) -> Assignment {
+fn apple_pair(a: usize, h: usize) -> AppleHolding {
     let device_ok = a == 0 || a == 3 || a == 4;
     let h = if !device_ok && h < HOLDERS / 2 {
         h + HOLDERS / 2
     } else {
         h
     };
-    Assignment::new(asset_key(a), holder(h))
+    AppleHolding::new(asset_key(a), holder(h))
 }
 
 #[derive(Debug, Clone)]
@@ -320,7 +320,7 @@ proptest! {
         for op in &ops {
             let _ = run(&mut l, op);
         }
-        let pages: Vec<Vec<Assignment>> = pages
+        let pages: Vec<Vec<AppleHolding>> = pages
             .iter()
             .map(|p| p.iter().map(|&(a, h)| apple_pair(a, h)).collect())
             .collect();
@@ -331,7 +331,7 @@ proptest! {
             let j = (order.rotate_left(i as u32) % (i as u64 + 1)) as usize;
             shuffled.swap(i, j);
         }
-        let walk = |l: &mut Ledger, pages: &[Vec<Assignment>]| {
+        let walk = |l: &mut Ledger, pages: &[Vec<AppleHolding>]| {
             let t = l.begin_snapshot();
             for p in pages {
                 l.apply_snapshot_page(&t, p, sync(), now()).unwrap();

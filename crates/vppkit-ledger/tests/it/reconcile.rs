@@ -2,7 +2,7 @@
 
 use vppkit_core::{AssetCounts, HoldingStatus, VppUserStatus};
 use vppkit_ledger::{
-    AssetReason, Assignment, AssignmentChanges, Cause, Change, EventKind, HoldingReason,
+    AppleHolding, AssetReason, AssignmentChanges, Cause, Change, EventKind, HoldingReason,
     LedgerNotification, NotificationBody, PendingEvent, Rejection,
 };
 
@@ -30,10 +30,10 @@ fn a_full_snapshot_explains_every_difference() {
 
     let t = l.begin_snapshot();
     let page1 = [
-        Assignment::new(key(1), device(1)),
-        Assignment::new(key(1), device(3)),
+        AppleHolding::new(key(1), device(1)),
+        AppleHolding::new(key(1), device(3)),
     ];
-    let page2 = [Assignment::new(key(2), device(9))];
+    let page2 = [AppleHolding::new(key(2), device(9))];
     let e1 = l.apply_snapshot_page(&t, &page1, sync(), now()).unwrap();
     assert_eq!(
         e1.iter().map(reason).collect::<Vec<_>>(),
@@ -107,7 +107,7 @@ fn an_abandoned_walk_loses_nothing() {
     assert_eq!(l.holding_count(), 1);
     let t = l.begin_snapshot();
     assert!(t.generation() > t2);
-    l.apply_snapshot_page(&t, &[Assignment::new(key(1), device(1))], sync(), now())
+    l.apply_snapshot_page(&t, &[AppleHolding::new(key(1), device(1))], sync(), now())
         .unwrap();
     assert!(l.finish_snapshot(t, sync(), now()).unwrap().is_empty());
 }
@@ -121,13 +121,13 @@ fn increments() {
     j.push(l.confirm(&key(1), &device(1), policy(), now()).unwrap());
     let changes = AssignmentChanges::new(
         vec![
-            Assignment::new(key(1), device(2)),
-            Assignment::new(key(1), device(8)),
+            AppleHolding::new(key(1), device(2)),
+            AppleHolding::new(key(1), device(8)),
         ],
         vec![
-            Assignment::new(key(1), device(1)),
-            Assignment::new(key(1), device(3)),
-            Assignment::new(key(1), device(7)),
+            AppleHolding::new(key(1), device(1)),
+            AppleHolding::new(key(1), device(3)),
+            AppleHolding::new(key(1), device(7)),
         ],
     );
     let e = l.apply_assignment_changes(&changes, sync(), now()).unwrap();
@@ -154,7 +154,7 @@ fn increments() {
     assert_eq!(l, before);
     assert_replays(&l, &j);
 
-    let unknown = AssignmentChanges::new(vec![Assignment::new(key(5), device(1))], vec![]);
+    let unknown = AssignmentChanges::new(vec![AppleHolding::new(key(5), device(1))], vec![]);
     assert!(matches!(
         l.apply_assignment_changes(&unknown, sync(), now()),
         Err(Rejection::UnknownAsset { .. })
@@ -184,8 +184,8 @@ fn asset_management_notifications() {
             event_id: event(1),
             succeeded: true,
             assignments: vec![
-                Assignment::new(key(1), device(1)),
-                Assignment::new(key(1), device(2)),
+                AppleHolding::new(key(1), device(1)),
+                AppleHolding::new(key(1), device(2)),
             ],
             error_number: None,
         },
@@ -196,7 +196,7 @@ fn asset_management_notifications() {
             kind: EventKind::Associate,
             event_id: event(1),
             succeeded: false,
-            assignments: vec![Assignment::new(key(1), device(3))],
+            assignments: vec![AppleHolding::new(key(1), device(3))],
             error_number: Some(9709),
         },
     );
@@ -222,7 +222,7 @@ fn asset_management_notifications() {
                 kind,
                 event_id: event(9),
                 succeeded,
-                assignments: vec![Assignment::new(key(1), device(9))],
+                assignments: vec![AppleHolding::new(key(1), device(9))],
                 error_number: None,
             },
         )
@@ -409,8 +409,8 @@ fn an_assets_snapshot_only_judges_its_assets() {
     }
     let t = l.begin_assets_snapshot(&[key(1), key(7)]);
     let page = [
-        Assignment::new(key(1), device(1)),
-        Assignment::new(key(1), device(4)),
+        AppleHolding::new(key(1), device(1)),
+        AppleHolding::new(key(1), device(4)),
     ];
     let e1 = l.apply_snapshot_page(&t, &page, sync(), now()).unwrap();
     assert_eq!(

@@ -325,8 +325,8 @@ fn every_rejection() {
             |l| {
                 let t = l.begin_snapshot();
                 let page = [
-                    vppkit_ledger::Assignment::new(key(5), device(7)),
-                    vppkit_ledger::Assignment::new(key(66), device(7)),
+                    vppkit_ledger::AppleHolding::new(key(5), device(7)),
+                    vppkit_ledger::AppleHolding::new(key(66), device(7)),
                 ];
                 l.apply_snapshot_page(&t, &page, Cause::sync(None), now())
                     .map(drop)

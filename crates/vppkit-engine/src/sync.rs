@@ -316,7 +316,7 @@ impl Engine {
                 .book()
                 .ledger
                 .reconcile_assets(&assets, Cause::sync(version.clone()), now);
-        let metadata = self.new_asset_metadata(guard, &assets).await;
+        let metadata = self.new_asset_metadata(guard, &assets, progress).await;
         let mut page = PageBuilder::new(now);
         page.entries(&entries, None, &guard.book().own_users)
             .metadata(metadata);
@@ -333,12 +333,14 @@ impl Engine {
         Ok(assets.len() as u64)
     }
 
-    /// Names, bundle ids and icons of assets the store has no metadata for.
-    /// Failures are logged, never fatal: metadata is for display.
+    /// Names, bundle ids and icons of assets the store has no metadata for,
+    /// reported as one [`SyncStep::Metadata`] page when looked up. Failures are
+    /// logged, never fatal: metadata is for display.
     async fn new_asset_metadata(
         &self,
         guard: &mut LocationGuard,
         assets: &[Asset],
+        progress: &ProgressReporter,
     ) -> Vec<(AssetKey, vppkit_core::AssetMetadata)> {
         let inner = &self.inner;
         let known: HashSet<AssetKey> = match inner.store.assets(&guard.record.id).await {
@@ -377,14 +379,24 @@ impl Engine {
             ))
             .await
         {
-            Ok(found) => missing
-                .iter()
-                .filter_map(|a| {
-                    found
-                        .get(&a.key.adam_id)
-                        .map(|m| (a.key.clone(), m.clone()))
-                })
-                .collect(),
+            Ok(found) => {
+                let metadata: Vec<_> = missing
+                    .iter()
+                    .filter_map(|a| {
+                        found
+                            .get(&a.key.adam_id)
+                            .map(|m| (a.key.clone(), m.clone()))
+                    })
+                    .collect();
+                progress.report(SyncProgress::Page {
+                    location: guard.id(),
+                    endpoint: SyncStep::Metadata,
+                    pages_done: 1,
+                    total_pages: Some(1),
+                    items: metadata.len() as u64,
+                });
+                metadata
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "metadata lookup failed");
                 Vec::new()

@@ -37,6 +37,12 @@ async fn full_then_incremental_sync_equals_apples_truth() {
             })
             .count();
         assert!(pages >= 2, "progress per page ({pages})");
+        // The metadata lookup of the new assets is a step of its own.
+        let asset_count = w.store.assets(&loc("sph")).await.unwrap().len() as u64;
+        assert!(seen.lock().unwrap().iter().any(|p| matches!(
+            p,
+            SyncProgress::Page { endpoint: SyncStep::Metadata, items, .. } if *items == asset_count
+        )));
         assert!(matches!(
             seen.lock().unwrap().last(),
             Some(SyncProgress::Finished { .. })

@@ -212,8 +212,17 @@ pub(crate) async fn read_journal(
             sql.push(" AND min_at < ").push_bind(until);
         }
         if let Some(after) = q.after_seq {
+            // The append holding `after` (or the first after it) starts the range: a seek
+            // on the primary key, not a scan of every append for `last_seq`.
+            let after = codec::to_i64(after, "journal sequence")?;
             sql.push(" AND last_seq > ")
-                .push_bind(codec::to_i64(after, "journal sequence")?);
+                .push_bind(after)
+                .push(
+                    " AND first_seq >= (SELECT COALESCE(MAX(first_seq), 0) \
+                     FROM journal_appends WHERE location_id = j.location_id AND first_seq <= ",
+                )
+                .push_bind(after)
+                .push(")");
         }
         if let Some(first) = after_first {
             sql.push(" AND first_seq > ").push_bind(first);

@@ -50,8 +50,19 @@ impl JournalStore for SqliteStore {
                 qb.push(" AND min_at < ").push_bind(ts(until)?);
             }
             if let Some(after) = q.after_seq {
+                // The append holding `after` (or the first after it) starts the range: a
+                // seek on the primary key, not a scan of every append for `last_seq`.
+                let after = to_i64(after, "journal seq")?;
                 qb.push(" AND last_seq > ")
-                    .push_bind(to_i64(after, "journal seq")?);
+                    .push_bind(after)
+                    .push(
+                        " AND first_seq >= (SELECT COALESCE(MAX(first_seq), 0) \
+                         FROM journal_appends WHERE location_id = ",
+                    )
+                    .push_bind(q.location.as_str().to_owned())
+                    .push(" AND first_seq <= ")
+                    .push_bind(after)
+                    .push(")");
             }
             if let Some(first) = after_first {
                 qb.push(" AND first_seq > ").push_bind(first);

@@ -9,6 +9,7 @@ use vppkit_core::{
 use vppkit_store::{
     InstallRecord, InstallState, JournalQuery, JournalRecord, NewJournalRecord, Operation,
     OperationKind, OperationUpdate, PackedJournal, Result, StoreError, UserRecord,
+    APPENDS_PER_READ,
 };
 
 use crate::codec;
@@ -169,88 +170,77 @@ pub(crate) async fn append_journal(
         .await
 }
 
-/// How many appends one read of the journal fetches at a time.
-const APPENDS_PER_READ: i64 = 16;
-
 pub(crate) async fn read_journal(
     store: &PostgresStore,
     q: &JournalQuery,
 ) -> Result<Vec<JournalRecord>> {
-    let limit = usize::try_from(codec::limit(q.limit)?).unwrap_or(usize::MAX);
-    let mut out = Vec::new();
-    // Appends are read a few at a time, in order, until `limit` records matched.
-    // Only the filters in use appear in the statement, so each combination gets a
-    // plan that uses its index.
-    let mut after_first: Option<i64> = None;
-    loop {
-        let mut sql = QueryBuilder::new(
-            "SELECT first_seq, records FROM journal_appends j WHERE location_id = ",
-        );
-        sql.push_bind(q.location.as_str().to_owned());
-        if let Some(asset) = &q.asset {
-            sql.push(
-                " AND first_seq IN (SELECT first_seq FROM journal_assets \
-                 WHERE location_id = j.location_id AND adam_id = ",
-            )
-            .push_bind(asset.adam_id.as_str().to_owned())
-            .push(" AND pricing_param = ")
-            .push_bind(asset.pricing_param.as_str())
-            .push(")");
-        }
-        if let Some(holder) = &q.holder {
-            sql.push(
-                " AND first_seq IN (SELECT first_seq FROM journal_holders \
-                 WHERE location_id = j.location_id AND holder = ",
-            )
-            .push_bind(holder.to_string())
-            .push(")");
-        }
-        if let Some(since) = q.since {
-            sql.push(" AND max_at >= ").push_bind(since);
-        }
-        if let Some(until) = q.until {
-            sql.push(" AND min_at < ").push_bind(until);
-        }
-        if let Some(after) = q.after_seq {
-            // The append holding `after` (or the first after it) starts the range: a seek
-            // on the primary key, not a scan of every append for `last_seq`.
-            let after = codec::to_i64(after, "journal sequence")?;
-            sql.push(" AND last_seq > ")
-                .push_bind(after)
-                .push(
-                    " AND first_seq >= (SELECT COALESCE(MAX(first_seq), 0) \
-                     FROM journal_appends WHERE location_id = j.location_id AND first_seq <= ",
-                )
-                .push_bind(after)
-                .push(")");
-        }
-        if let Some(first) = after_first {
-            sql.push(" AND first_seq > ").push_bind(first);
-        }
-        sql.push(" ORDER BY first_seq LIMIT ")
-            .push_bind(APPENDS_PER_READ);
-        let rows = sql
-            .build()
-            .fetch_all(&store.pool)
-            .await
-            .map_err(|e| db_error(e, "reading the journal"))?;
-        let done = rows.len() < APPENDS_PER_READ as usize;
-        for row in &rows {
-            let get = |e: sqlx::Error| db_error(e, "reading the journal");
-            let first: i64 = row.try_get(0).map_err(get)?;
-            let text: &str = row.try_get(1).map_err(get)?;
-            let first_seq = codec::to_u64(first, "journal sequence")?;
-            out.extend(PackedJournal::unpack(q, first_seq, text)?);
-            after_first = Some(first);
-            if out.len() >= limit {
-                out.truncate(limit);
-                return Ok(out);
-            }
-        }
-        if done {
-            return Ok(out);
-        }
+    codec::limit(q.limit)?;
+    PackedJournal::read(q, |after_first| journal_appends(store, q, after_first)).await
+}
+
+/// The next appends that may hold records `q` matches, after the one starting at
+/// `after_first` (see [`PackedJournal::read`]). Only the filters in use appear in the
+/// statement, so each combination gets a plan that uses its index.
+async fn journal_appends(
+    store: &PostgresStore,
+    q: &JournalQuery,
+    after_first: Option<u64>,
+) -> Result<Vec<(u64, String)>> {
+    let mut sql =
+        QueryBuilder::new("SELECT first_seq, records FROM journal_appends j WHERE location_id = ");
+    sql.push_bind(q.location.as_str().to_owned());
+    if let Some(asset) = &q.asset {
+        sql.push(
+            " AND first_seq IN (SELECT first_seq FROM journal_assets \
+             WHERE location_id = j.location_id AND adam_id = ",
+        )
+        .push_bind(asset.adam_id.as_str().to_owned())
+        .push(" AND pricing_param = ")
+        .push_bind(asset.pricing_param.as_str())
+        .push(")");
     }
+    if let Some(holder) = &q.holder {
+        sql.push(
+            " AND first_seq IN (SELECT first_seq FROM journal_holders \
+             WHERE location_id = j.location_id AND holder = ",
+        )
+        .push_bind(holder.to_string())
+        .push(")");
+    }
+    if let Some(since) = q.since {
+        sql.push(" AND max_at >= ").push_bind(since);
+    }
+    if let Some(until) = q.until {
+        sql.push(" AND min_at < ").push_bind(until);
+    }
+    if let Some(after) = q.after_seq {
+        // The append holding `after` (or the first after it) starts the range: a seek
+        // on the primary key, not a scan of every append for `last_seq`.
+        let after = codec::to_i64(after, "journal sequence")?;
+        sql.push(" AND last_seq > ")
+            .push_bind(after)
+            .push(
+                " AND first_seq >= (SELECT COALESCE(MAX(first_seq), 0) \
+                 FROM journal_appends WHERE location_id = j.location_id AND first_seq <= ",
+            )
+            .push_bind(after)
+            .push(")");
+    }
+    if let Some(first) = after_first {
+        sql.push(" AND first_seq > ")
+            .push_bind(codec::to_i64(first, "journal sequence")?);
+    }
+    sql.push(" ORDER BY first_seq LIMIT ")
+        .push_bind(i64::from(APPENDS_PER_READ));
+    let get = |e: sqlx::Error| db_error(e, "reading the journal");
+    let rows = sql.build().fetch_all(&store.pool).await.map_err(get)?;
+    rows.iter()
+        .map(|row| {
+            let first: i64 = row.try_get(0).map_err(get)?;
+            let text: String = row.try_get(1).map_err(get)?;
+            Ok((codec::to_u64(first, "journal sequence")?, text))
+        })
+        .collect()
 }
 
 // ---- operations ----

@@ -27,7 +27,7 @@ use vppkit_store::{
     LeaseStore, LocationRecord, LocationStore, NewJournalRecord, NotificationSettings,
     NotificationStore, Operation, OperationKind, OperationStatus, OperationStore, OperationUpdate,
     PackedJournal, Reservation, Result, SecretCipher, StoreError, SyncCursor, SyncEndpoint,
-    SyncPage, SyncStatus, SyncSummary, UserRecord,
+    SyncPage, SyncStatus, SyncSummary, UserRecord, APPENDS_PER_READ,
 };
 
 use crate::codec::*;

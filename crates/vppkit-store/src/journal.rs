@@ -223,7 +223,42 @@ struct PackedIn(
     serde_json::Value,
 );
 
+/// How many appends [`PackedJournal::read`] asks a backend for at a time.
+pub const APPENDS_PER_READ: u32 = 16;
+
 impl PackedJournal {
+    /// Answers `query` (its limit included) from stored appends, read in order a batch at
+    /// a time: `fetch(after)` returns, in `first_seq` order, at most [`APPENDS_PER_READ`]
+    /// appends `(first_seq, text)` that may hold a matching record (the backend narrows
+    /// by its indexes), starting after the append whose `first_seq` is `after`.
+    pub async fn read<F, Fut>(
+        query: &JournalQuery,
+        mut fetch: F,
+    ) -> Result<Vec<JournalRecord>, StoreError>
+    where
+        F: FnMut(Option<u64>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(u64, String)>, StoreError>>,
+    {
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let appends = fetch(after).await?;
+            let done = appends.len() < APPENDS_PER_READ as usize;
+            for (first_seq, text) in appends {
+                out.extend(Self::unpack(query, first_seq, &text)?);
+                after = Some(first_seq);
+                if out.len() >= limit {
+                    out.truncate(limit);
+                    return Ok(out);
+                }
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Packs the records of one append; `None` when there are none.
     ///
     /// Fails with [`StoreError::Invalid`] when a record's time is outside what

@@ -78,7 +78,7 @@ pub use holding::{
     HoldingUpsert, Reservation,
 };
 pub use install::{InstallRecord, InstallState};
-pub use journal::{JournalQuery, JournalRecord, NewJournalRecord, PackedJournal};
+pub use journal::{JournalQuery, JournalRecord, NewJournalRecord, PackedJournal, APPENDS_PER_READ};
 pub use lease::{Fence, Lease};
 pub use location::{LocationRecord, NotificationSettings};
 pub use memory::MemoryStore;

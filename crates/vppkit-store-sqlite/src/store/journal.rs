@@ -16,81 +16,80 @@ impl JournalStore for SqliteStore {
     }
 
     async fn read_journal(&self, q: &JournalQuery) -> Result<Vec<JournalRecord>> {
-        let limit = usize::try_from(check_limit(q.limit)?).unwrap_or(usize::MAX);
-        let mut out = Vec::new();
-        // Appends are read a few at a time, in order, until `limit` records matched.
-        let mut after_first: Option<i64> = None;
-        loop {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "SELECT first_seq, records FROM journal_appends WHERE location_id = ",
-            );
-            qb.push_bind(q.location.as_str().to_owned());
-            if let Some(a) = &q.asset {
-                qb.push(
-                    " AND first_seq IN (SELECT first_seq FROM journal_assets \
-                     WHERE location_id = journal_appends.location_id AND adam_id = ",
-                )
-                .push_bind(a.adam_id.as_str().to_owned())
-                .push(" AND pricing_param = ")
-                .push_bind(a.pricing_param.as_str())
-                .push(")");
-            }
-            if let Some(h) = &q.holder {
-                qb.push(
-                    " AND first_seq IN (SELECT first_seq FROM journal_holders \
-                     WHERE location_id = journal_appends.location_id AND holder = ",
-                )
-                .push_bind(h.to_string())
-                .push(")");
-            }
-            if let Some(since) = q.since {
-                qb.push(" AND max_at >= ").push_bind(ts(since)?);
-            }
-            if let Some(until) = q.until {
-                qb.push(" AND min_at < ").push_bind(ts(until)?);
-            }
-            if let Some(after) = q.after_seq {
-                // The append holding `after` (or the first after it) starts the range: a
-                // seek on the primary key, not a scan of every append for `last_seq`.
-                let after = to_i64(after, "journal seq")?;
-                qb.push(" AND last_seq > ")
-                    .push_bind(after)
-                    .push(
-                        " AND first_seq >= (SELECT COALESCE(MAX(first_seq), 0) \
-                         FROM journal_appends WHERE location_id = ",
-                    )
-                    .push_bind(q.location.as_str().to_owned())
-                    .push(" AND first_seq <= ")
-                    .push_bind(after)
-                    .push(")");
-            }
-            if let Some(first) = after_first {
-                qb.push(" AND first_seq > ").push_bind(first);
-            }
-            qb.push(" ORDER BY first_seq LIMIT ")
-                .push_bind(APPENDS_PER_READ);
-            let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
-            let done = rows.len() < APPENDS_PER_READ as usize;
-            for row in &rows {
-                let first: i64 = row.try_get("first_seq").map_err(db)?;
-                let text: &str = row.try_get("records").map_err(db)?;
-                out.extend(PackedJournal::unpack(
-                    q,
-                    to_u64(first, "journal seq")?,
-                    text,
-                )?);
-                after_first = Some(first);
-                if out.len() >= limit {
-                    out.truncate(limit);
-                    return Ok(out);
-                }
-            }
-            if done {
-                return Ok(out);
-            }
-        }
+        check_limit(q.limit)?;
+        PackedJournal::read(q, |after_first| self.journal_appends(q, after_first)).await
     }
 }
 
-/// How many appends one read of the journal fetches at a time.
-const APPENDS_PER_READ: i64 = 16;
+impl SqliteStore {
+    /// The next appends that may hold records `q` matches, after the one starting at
+    /// `after_first` (see [`PackedJournal::read`]).
+    async fn journal_appends(
+        &self,
+        q: &JournalQuery,
+        after_first: Option<u64>,
+    ) -> Result<Vec<(u64, String)>> {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT first_seq, records FROM journal_appends WHERE location_id = ",
+        );
+        qb.push_bind(q.location.as_str().to_owned());
+        if let Some(a) = &q.asset {
+            qb.push(
+                " AND first_seq IN (SELECT first_seq FROM journal_assets \
+                 WHERE location_id = journal_appends.location_id AND adam_id = ",
+            )
+            .push_bind(a.adam_id.as_str().to_owned())
+            .push(" AND pricing_param = ")
+            .push_bind(a.pricing_param.as_str())
+            .push(")");
+        }
+        if let Some(h) = &q.holder {
+            qb.push(
+                " AND first_seq IN (SELECT first_seq FROM journal_holders \
+                 WHERE location_id = journal_appends.location_id AND holder = ",
+            )
+            .push_bind(h.to_string())
+            .push(")");
+        }
+        if let Some(since) = q.since {
+            qb.push(" AND max_at >= ").push_bind(ts(since)?);
+        }
+        if let Some(until) = q.until {
+            qb.push(" AND min_at < ").push_bind(ts(until)?);
+        }
+        if let Some(after) = q.after_seq {
+            // The append holding `after` (or the first after it) starts the range: a
+            // seek on the primary key, not a scan of every append for `last_seq`.
+            let after = to_i64(after, "journal seq")?;
+            qb.push(" AND last_seq > ")
+                .push_bind(after)
+                .push(
+                    " AND first_seq >= (SELECT COALESCE(MAX(first_seq), 0) \
+                     FROM journal_appends WHERE location_id = ",
+                )
+                .push_bind(q.location.as_str().to_owned())
+                .push(" AND first_seq <= ")
+                .push_bind(after)
+                .push(")");
+        }
+        if let Some(first) = after_first {
+            qb.push(" AND first_seq > ")
+                .push_bind(to_i64(first, "journal seq")?);
+        }
+        qb.push(" ORDER BY first_seq LIMIT ")
+            .push_bind(i64::from(APPENDS_PER_READ));
+        qb.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                let first: i64 = row.try_get("first_seq").map_err(db)?;
+                Ok((
+                    to_u64(first, "journal seq")?,
+                    row.try_get("records").map_err(db)?,
+                ))
+            })
+            .collect()
+    }
+}

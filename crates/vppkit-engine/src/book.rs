@@ -4,12 +4,14 @@
 //! store's journal rebuilds the ledger after a restart or on another instance.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use vppkit_core::{AssetCounts, AssetKey, AssetMetadata, ClientUserId, LocationId};
 use vppkit_ledger::{Change, JournalEntry, Ledger};
 use vppkit_store::{
-    CursorUpdate, HoldingKey, HoldingUpsert, JournalQuery, NewJournalRecord, Store, SyncPage,
+    CursorUpdate, HoldingKey, HoldingUpsert, JournalBody, JournalQuery, NewJournalRecord, Store,
+    SyncPage,
 };
 
 use crate::error::EngineError;
@@ -147,7 +149,9 @@ impl Book {
 
 /// A store journal record holding a ledger entry.
 pub(crate) fn journal_record(entry: &JournalEntry) -> NewJournalRecord {
-    let body = serde_json::to_value(entry).unwrap_or(serde_json::Value::Null);
+    // A ledger entry always serializes (derived, string keys only); serialized straight
+    // to text, with no `serde_json::Value` tree per record.
+    let body = JournalBody::of(entry).unwrap_or_else(|_| serde_json::Value::Null.into());
     let mut r = NewJournalRecord::new(entry.at, entry.cause.to_string(), LEDGER_KIND, body);
     if let Some(a) = entry.asset() {
         r = r.with_asset(a.clone());
@@ -244,29 +248,97 @@ impl PageBuilder {
         store: &dyn Store,
         book: &mut Book,
     ) -> Result<(), EngineError> {
-        let location = &book.ledger.location().clone();
-        for key in std::mem::take(&mut self.removed_assets) {
-            if let Some(record) = store.asset(location, &key).await? {
-                let mut asset = record.asset;
-                asset.counts = AssetCounts::default();
-                self.page.upsert_assets.push(asset);
-            }
-        }
-        if self.page.is_empty() {
-            return Ok(());
-        }
+        let location = book.ledger.location().clone();
         self.page.fence = book.fence.clone();
-        match store.apply_sync_page(location, &self.page).await {
-            Ok(Some(last)) => book.wrote(self.page.journal.len(), last),
-            Ok(None) => {}
+        let records = self.page.journal.len();
+        let written = write_page(store, &location, self.page, self.removed_assets).await;
+        book.written(records, written)
+    }
+
+    /// Starts writing the page (as [`PageBuilder::write`] does) on a task of its own, so
+    /// the caller can go on with the next page while the store works. `None` when the
+    /// page holds nothing to write.
+    ///
+    /// The caller hands the write back to [`PendingWrite::finish`] before any other write
+    /// of the location's journal, before it ends its work and before it gives up the
+    /// location, whatever happened in between: pages reach the store one at a time, in
+    /// order, each in one transaction with its cursor.
+    pub(crate) fn start(mut self, store: &Arc<dyn Store>, book: &Book) -> Option<PendingWrite> {
+        if self.page.is_empty() && self.removed_assets.is_empty() {
+            return None;
+        }
+        let location = book.ledger.location().clone();
+        self.page.fence = book.fence.clone();
+        let records = self.page.journal.len();
+        let store = Arc::clone(store);
+        let task = tokio::spawn(async move {
+            write_page(store.as_ref(), &location, self.page, self.removed_assets).await
+        });
+        Some(PendingWrite { records, task })
+    }
+}
+
+/// A page write started by [`PageBuilder::start`].
+#[derive(Debug)]
+pub(crate) struct PendingWrite {
+    records: usize,
+    task: tokio::task::JoinHandle<Result<Option<u64>, vppkit_store::StoreError>>,
+}
+
+impl PendingWrite {
+    /// Waits for the write to end and notes it in the book, as [`PageBuilder::write`]
+    /// does.
+    pub(crate) async fn finish(self, book: &mut Book) -> Result<(), EngineError> {
+        match self.task.await {
+            Ok(written) => book.written(self.records, written),
+            Err(e) => Err(EngineError::Unexpected(format!(
+                "the task writing a sync page ended without an answer: {e}"
+            ))),
+        }
+    }
+}
+
+/// Writes one page in one transaction; a removed asset stays in the store with zero
+/// counts. `Some(last)`: the journal sequence number of the page's last record.
+async fn write_page(
+    store: &dyn Store,
+    location: &LocationId,
+    mut page: SyncPage,
+    removed_assets: Vec<AssetKey>,
+) -> Result<Option<u64>, vppkit_store::StoreError> {
+    for key in removed_assets {
+        if let Some(record) = store.asset(location, &key).await? {
+            let mut asset = record.asset;
+            asset.counts = AssetCounts::default();
+            page.upsert_assets.push(asset);
+        }
+    }
+    if page.is_empty() {
+        return Ok(None);
+    }
+    store.apply_sync_page(location, &page).await
+}
+
+impl Book {
+    /// Takes in the answer of a page write of `records` journal records.
+    fn written(
+        &mut self,
+        records: usize,
+        written: Result<Option<u64>, vppkit_store::StoreError>,
+    ) -> Result<(), EngineError> {
+        match written {
+            Ok(Some(last)) => {
+                self.wrote(records, last);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
             // Another instance took the location over: stop, as a refused
             // reservation or operation update does.
             Err(vppkit_store::StoreError::Fenced { .. }) => {
-                return Err(EngineError::LeaseLost(location.clone()))
+                Err(EngineError::LeaseLost(self.ledger.location().clone()))
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 }
 

@@ -705,6 +705,11 @@ impl LocationGuard {
         self.record.id.clone()
     }
 
+    /// Whether the guard still holds its ledger (see [`LocationGuard::invalidate`]).
+    pub(crate) fn has_book(&self) -> bool {
+        self.book.is_some()
+    }
+
     /// Drops the cached ledger (after a failed write, it may be ahead of the store).
     pub(crate) fn invalidate(&mut self) {
         *self.book = None;

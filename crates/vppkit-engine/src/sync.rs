@@ -10,7 +10,7 @@ use vppkit_core::{AccountType, AdamId, Asset, AssetKey, LocationId, VppUser};
 use vppkit_ledger::{AppleHolding, AssignmentChanges, Cause, JournalEntry, Rejection};
 use vppkit_store::{CursorUpdate, SyncCursor, SyncEndpoint};
 
-use crate::book::PageBuilder;
+use crate::book::{PageBuilder, PendingWrite};
 use crate::engine::{Engine, LocationGuard};
 use crate::error::{EngineError, Result};
 use crate::progress::{ProgressReporter, SyncKind, SyncOutcome, SyncProgress, SyncStep};
@@ -519,91 +519,105 @@ impl Engine {
         let mut n = 0u64;
         let mut pages = 0u32;
         let mut assets_refreshed = false;
-        loop {
-            let page = match stream
-                .try_next()
-                .instrument(tracing::info_span!(
-                    "vppkit.apple",
-                    call = "GET assignments"
-                ))
-                .await
-            {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e) => {
+        // The previous page's write runs while this page is read and applied to the
+        // ledger; it is finished before the next write starts and before any return.
+        let mut pending: Option<PendingWrite> = None;
+        let walked: Result<()> = async {
+            loop {
+                let page = match stream
+                    .try_next()
+                    .instrument(tracing::info_span!(
+                        "vppkit.apple",
+                        call = "GET assignments"
+                    ))
+                    .await
+                {
+                    Ok(Some(p)) => p,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(inner.observe_error(&mut guard.record, e).await),
+                };
+                inner
+                    .observe_envelope(&mut guard.record, &page.envelope)
+                    .await?;
+                guard.keep_lease(inner).await?;
+                if page.starts_restart() {
+                    pages = 0;
+                    n = 0;
                     if let Some(t) = snapshot.take() {
+                        finish(guard, pending.take()).await?;
                         guard.book().ledger.abandon_snapshot(t);
+                        snapshot = begin(guard);
                     }
-                    return Err(inner.observe_error(&mut guard.record, e).await);
+                    progress.report(SyncProgress::Restarted {
+                        location: location.clone(),
+                        endpoint: SyncStep::Assignments,
+                    });
                 }
-            };
-            inner
-                .observe_envelope(&mut guard.record, &page.envelope)
-                .await?;
-            guard.keep_lease(inner).await?;
-            if page.starts_restart() {
-                pages = 0;
-                n = 0;
-                if let Some(t) = snapshot.take() {
-                    guard.book().ledger.abandon_snapshot(t);
-                    snapshot = begin(guard);
+                let items: Vec<AppleHolding> = page
+                    .items
+                    .iter()
+                    .filter_map(|a| a.holder().map(|h| AppleHolding::new(a.asset_key(), h)))
+                    .collect();
+                n += items.len() as u64;
+                pages += 1;
+                let version = stream.first_version_id().unwrap_or_default();
+                let cause = Cause::sync(Some(version.clone()));
+                let mut entries =
+                    self.apply_assignment_page(guard, &snapshot, &items, cause.clone());
+                if matches!(entries, Err(Rejection::UnknownAsset { .. })) && !assets_refreshed {
+                    // An asset appeared after the assets walk: read the assets again.
+                    assets_refreshed = true;
+                    finish(guard, pending.take()).await?;
+                    self.sync_assets(guard, progress).await?;
+                    entries = self.apply_assignment_page(guard, &snapshot, &items, cause);
                 }
-                progress.report(SyncProgress::Restarted {
+                let entries = entries?;
+                let next = page.next_page_index;
+                if next.is_some() {
+                    // A page with another after it is full: Apple's page size here.
+                    let size = page.items.len() as u64;
+                    let seen = &mut guard.book().assignments_page;
+                    *seen = Some(seen.map_or(size, |s| s.max(size)));
+                }
+                let now = inner.now();
+                let mut out = PageBuilder::new(now);
+                out.entries(&entries, None, &guard.book().own_users);
+                if !cursors {
+                    // A walk of one app: the location's cursor is not its own.
+                } else if next.is_some() {
+                    out.cursor(CursorUpdate::set(
+                        SyncEndpoint::Assignments,
+                        SyncCursor::new(version.clone(), next, now),
+                    ));
+                } else if !full {
+                    out.cursor(CursorUpdate::set(
+                        SyncEndpoint::Assignments,
+                        SyncCursor::new(version.clone(), None, now),
+                    ));
+                }
+                finish(guard, pending.take()).await?;
+                pending = out.start(&inner.store, guard.book());
+                progress.report(SyncProgress::Page {
                     location: location.clone(),
                     endpoint: SyncStep::Assignments,
+                    pages_done: pages,
+                    total_pages: page.total_pages,
+                    items: n,
                 });
             }
-            let items: Vec<AppleHolding> = page
-                .items
-                .iter()
-                .filter_map(|a| a.holder().map(|h| AppleHolding::new(a.asset_key(), h)))
-                .collect();
-            n += items.len() as u64;
-            pages += 1;
-            let version = stream.first_version_id().unwrap_or_default();
-            let cause = Cause::sync(Some(version.clone()));
-            let mut entries = self.apply_assignment_page(guard, &snapshot, &items, cause.clone());
-            if matches!(entries, Err(Rejection::UnknownAsset { .. })) && !assets_refreshed {
-                // An asset appeared after the assets walk: read the assets again.
-                assets_refreshed = true;
-                self.sync_assets(guard, progress).await?;
-                entries = self.apply_assignment_page(guard, &snapshot, &items, cause);
+        }
+        .await;
+        let walked = match (walked, finish(guard, pending.take()).await) {
+            (Ok(()), settled) => settled,
+            (Err(e), _) => Err(e),
+        };
+        if let Err(e) = walked {
+            if let Some(t) = snapshot.take() {
+                if guard.has_book() {
+                    guard.book().ledger.abandon_snapshot(t);
+                }
             }
-            let entries = entries?;
-            let next = page.next_page_index;
-            if next.is_some() {
-                // A page with another after it is full: Apple's page size here.
-                let size = page.items.len() as u64;
-                let seen = &mut guard.book().assignments_page;
-                *seen = Some(seen.map_or(size, |s| s.max(size)));
-            }
-            let now = inner.now();
-            let mut out = PageBuilder::new(now);
-            out.entries(&entries, None, &guard.book().own_users);
-            if !cursors {
-                // A walk of one app: the location's cursor is not its own.
-            } else if next.is_some() {
-                out.cursor(CursorUpdate::set(
-                    SyncEndpoint::Assignments,
-                    SyncCursor::new(version.clone(), next, now),
-                ));
-            } else if !full {
-                out.cursor(CursorUpdate::set(
-                    SyncEndpoint::Assignments,
-                    SyncCursor::new(version.clone(), None, now),
-                ));
-            }
-            if let Err(e) = out.write(inner.store.as_ref(), guard.book()).await {
-                guard.invalidate();
-                return Err(e);
-            }
-            progress.report(SyncProgress::Page {
-                location: location.clone(),
-                endpoint: SyncStep::Assignments,
-                pages_done: pages,
-                total_pages: page.total_pages,
-                items: n,
-            });
+            return Err(e);
         }
         let version = stream.first_version_id();
         if let Some(token) = snapshot {
@@ -647,6 +661,19 @@ impl Engine {
             ),
         }
     }
+}
+
+/// Finishes a page write started by [`PageBuilder::start`]; when it failed, the
+/// location's ledger (ahead of the store by that page) is dropped, to be read again.
+async fn finish(guard: &mut LocationGuard, pending: Option<PendingWrite>) -> Result<()> {
+    let Some(pending) = pending else {
+        return Ok(());
+    };
+    let finished = pending.finish(guard.book()).await;
+    if finished.is_err() {
+        guard.invalidate();
+    }
+    finished
 }
 
 /// What an assignments walk reads.

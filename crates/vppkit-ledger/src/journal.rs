@@ -64,13 +64,23 @@ pub struct AssetTally {
     /// Apple's counts (total, assigned, available, retired).
     pub apple: AssetCounts,
     /// Holdings reserved for an operation in flight.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reserved: u32,
     /// Holdings confirmed by Apple for our own operation.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub active: u32,
     /// Holdings whose release (disassociate or revoke) is in flight.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub releasing: u32,
     /// Holdings found at Apple without our action.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub adopted: u32,
+}
+
+/// Zero counts are left out of an entry's JSON (a first sync journals a million
+/// entries); they read back as zero.
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl AssetTally {
@@ -116,12 +126,15 @@ pub enum Change {
         /// The holder.
         holder: Holder,
         /// Status before (`None`: there was no holding).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<HoldingStatus>,
         /// Status after (`None`: the holding is gone).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<HoldingStatus>,
         /// What happened.
         reason: HoldingReason,
         /// The Apple operation in flight for this holding after the change, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         event: Option<PendingEvent>,
     },
     /// A VPP user appeared or changed.

@@ -207,7 +207,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(by_holder, all[..1]);
-        let next = vppkit_store::NewJournalRecord::new(chrono::Utc::now(), "c", "k", 3.into());
+        let next =
+            vppkit_store::NewJournalRecord::new(chrono::Utc::now(), "c", "k", serde_json::json!(3));
         assert_eq!(store.append_journal(&loc, &[next]).await.unwrap(), 3);
     }
 

@@ -23,7 +23,7 @@ pub struct NewJournalRecord {
     /// What kind of entry (the ledger's name for it).
     pub kind: String,
     /// The serialized entry.
-    pub body: serde_json::Value,
+    pub body: JournalBody,
 }
 
 impl NewJournalRecord {
@@ -32,7 +32,7 @@ impl NewJournalRecord {
         at: DateTime<Utc>,
         cause: impl Into<String>,
         kind: impl Into<String>,
-        body: serde_json::Value,
+        body: impl Into<JournalBody>,
     ) -> Self {
         Self {
             at,
@@ -40,7 +40,7 @@ impl NewJournalRecord {
             holder: None,
             cause: cause.into(),
             kind: kind.into(),
-            body,
+            body: body.into(),
         }
     }
 
@@ -54,6 +54,61 @@ impl NewJournalRecord {
     pub fn with_holder(mut self, holder: Holder) -> Self {
         self.holder = Some(holder);
         self
+    }
+}
+
+/// The body of a journal record to append: one JSON value, kept as the text the store
+/// writes.
+///
+/// A writer that journals many records (a sync page adopts up to a thousand holdings)
+/// serializes each entry straight to text with [`JournalBody::of`], instead of building a
+/// `serde_json::Value` tree per record that the store would serialize again. Records read
+/// back carry a parsed `serde_json::Value` ([`JournalRecord::body`]).
+///
+/// The wrapped type is `serde_json`'s `RawValue`; it is not exposed, so a change of how
+/// the text is held is not a breaking change.
+#[derive(Clone)]
+pub struct JournalBody(Box<serde_json::value::RawValue>);
+
+impl JournalBody {
+    /// Serializes `value` into a body.
+    ///
+    /// Fails with [`StoreError::Invalid`] when `value` does not serialize to JSON (a map
+    /// whose keys are not strings, a `Serialize` implementation that fails).
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<Self, StoreError> {
+        serde_json::value::to_raw_value(value)
+            .map(Self)
+            .map_err(|e| StoreError::invalid("journal body", e.to_string()))
+    }
+
+    /// The JSON text.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The body parsed into a `serde_json::Value`.
+    pub fn to_value(&self) -> serde_json::Value {
+        // The text was produced by serde_json from a value, so it parses.
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl From<serde_json::Value> for JournalBody {
+    fn from(value: serde_json::Value) -> Self {
+        // Serializing a `Value` cannot fail: its map keys are strings.
+        Self::of(&value).unwrap_or_else(|_| Self::from(serde_json::Value::Null))
+    }
+}
+
+impl PartialEq for JournalBody {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+impl std::fmt::Debug for JournalBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JournalBody").field(&self.as_json()).finish()
     }
 }
 
@@ -90,7 +145,7 @@ impl JournalRecord {
             holder: record.holder,
             cause: record.cause,
             kind: record.kind,
-            body: record.body,
+            body: record.body.to_value(),
         }
     }
 }
@@ -209,7 +264,7 @@ struct PackedOut<'a>(
     Option<String>,
     &'a str,
     &'a str,
-    &'a serde_json::Value,
+    &'a serde_json::value::RawValue,
 );
 
 #[derive(Deserialize)]
@@ -290,7 +345,7 @@ impl PackedJournal {
                 r.holder.as_ref().map(ToString::to_string),
                 &r.cause,
                 &r.kind,
-                &r.body,
+                &r.body.0,
             ));
         }
         let text = serde_json::to_string(&rows)

@@ -78,7 +78,9 @@ pub use holding::{
     HoldingUpsert, Reservation,
 };
 pub use install::{InstallRecord, InstallState};
-pub use journal::{JournalQuery, JournalRecord, NewJournalRecord, PackedJournal, APPENDS_PER_READ};
+pub use journal::{
+    JournalBody, JournalQuery, JournalRecord, NewJournalRecord, PackedJournal, APPENDS_PER_READ,
+};
 pub use lease::{Fence, Lease};
 pub use location::{LocationRecord, NotificationSettings};
 pub use memory::MemoryStore;

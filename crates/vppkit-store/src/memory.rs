@@ -77,7 +77,7 @@ impl LocationData {
                 holder: r.holder.clone(),
                 cause: r.cause.clone(),
                 kind: r.kind.clone(),
-                body: r.body.clone(),
+                body: r.body.to_value(),
             });
         }
         seq

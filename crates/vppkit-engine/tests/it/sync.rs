@@ -170,3 +170,109 @@ async fn a_version_change_mid_walk_restarts_and_converges() {
         w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
     }
 }
+
+/// A walk writes each page while it reads and applies the next one: the page writes
+/// still reach the store one at a time and in order (a held write holds up the next
+/// one), and a write that fails ends the sync with the store at a page boundary that
+/// the next sync completes.
+#[tokio::test]
+async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use crate::faulty::{Fault, FaultyStore, Gate};
+
+    for backend in backends() {
+        let w = WorldBuilder::new(backend)
+            .sim(|s| s.page_size(50))
+            .start()
+            .await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        let faulty = FaultyStore::new(w.source.open().await);
+        // Counts the holdings pages that reach the store (never matches).
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        faulty.on_page(usize::MAX, Fault::Fail, move |_, p| {
+            if !p.upsert_holdings.is_empty() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            false
+        });
+        let gate = Gate::new();
+        let third = seen.clone();
+        faulty.on_page(1, Fault::Pause(gate.clone()), move |_, p| {
+            !p.upsert_holdings.is_empty() && third.load(Ordering::SeqCst) == 3
+        });
+        let engine = vppkit_engine::Engine::builder(faulty.clone(), config())
+            .sink(w.sink.clone())
+            .apple_base_url(w.sim.base_url())
+            .customize_client(|c| {
+                c.pacing(vppkit_client::Pacing::Off)
+                    .retry_policy(fast_retries())
+            })
+            .build()
+            .unwrap();
+        let e = engine.clone();
+        let task = tokio::spawn(async move {
+            e.sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+                .await
+        });
+        tokio::time::timeout(Duration::from_secs(30), gate.reached())
+            .await
+            .expect("the third page write reaches the store");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            3,
+            "no page write starts while the one before it is held"
+        );
+        gate.open();
+        let outcome = task.await.unwrap().unwrap();
+        assert!(outcome.succeeded(), "{backend:?}");
+        assert!(
+            seen.load(Ordering::SeqCst) > 5,
+            "the walk has several pages"
+        );
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+
+        // A failed page write ends a first sync; the next one completes the store.
+        w.onboard("spm", demo::SPRINGFIELD_MIDDLE).await;
+        seen.store(0, Ordering::SeqCst);
+        let fifth = seen.clone();
+        faulty.on_page(1, Fault::Fail, move |_, p| {
+            !p.upsert_holdings.is_empty() && fifth.load(Ordering::SeqCst) == 5
+        });
+        let failed = engine
+            .sync(&loc("spm"), SyncKind::Full, &ProgressReporter::none())
+            .await;
+        assert!(
+            matches!(failed, Err(vppkit_engine::EngineError::Store(_))),
+            "{failed:?}"
+        );
+        assert_eq!(faulty.failed.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            5,
+            "no page is written after the one that failed"
+        );
+        let outcome = engine
+            .sync(&loc("spm"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        assert!(outcome.succeeded());
+        w.assert_matches_truth("spm", demo::SPRINGFIELD_MIDDLE)
+            .await;
+        // A fresh instance reads the journal back to the same holdings.
+        let (fresh, _) = w.another_engine(config(), |b| b).await;
+        for id in ["sph", "spm"] {
+            let outcome = fresh
+                .sync(&loc(id), SyncKind::Incremental, &ProgressReporter::none())
+                .await
+                .unwrap();
+            assert!(outcome.succeeded());
+        }
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+        w.assert_matches_truth("spm", demo::SPRINGFIELD_MIDDLE)
+            .await;
+    }
+}

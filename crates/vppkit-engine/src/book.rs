@@ -255,6 +255,43 @@ impl PageBuilder {
         book.written(records, written)
     }
 
+    /// How many journal records the page holds.
+    pub(crate) fn records(&self) -> usize {
+        self.page.journal.len()
+    }
+
+    /// Appends `next` to this page, so both are written in one transaction, when that
+    /// writes what writing them one after the other would: neither deletes anything
+    /// (a store applies a page's upserts before its deletions), carries a notification
+    /// id or documents. Holdings, users and assets upserted twice end with `next`'s
+    /// value, as the store keeps the last occurrence of a key; the journal records
+    /// keep their order; `next`'s cursor, if any, replaces this one's. Otherwise
+    /// `next` is handed back.
+    pub(crate) fn absorb(&mut self, next: PageBuilder) -> Result<(), PageBuilder> {
+        let appendable = |b: &PageBuilder| {
+            b.removed_assets.is_empty()
+                && b.page.delete_holdings.is_empty()
+                && b.page.delete_users.is_empty()
+                && b.page.notification.is_none()
+                && b.page.documents.is_empty()
+        };
+        if !appendable(self) || !appendable(&next) {
+            return Err(next);
+        }
+        let PageBuilder { page, .. } = next;
+        let mine = &mut self.page;
+        mine.at = page.at.or(mine.at);
+        mine.upsert_assets.extend(page.upsert_assets);
+        mine.asset_metadata.extend(page.asset_metadata);
+        mine.upsert_users.extend(page.upsert_users);
+        mine.upsert_holdings.extend(page.upsert_holdings);
+        mine.journal.extend(page.journal);
+        if page.cursor.is_some() {
+            mine.cursor = page.cursor;
+        }
+        Ok(())
+    }
+
     /// Starts writing the page (as [`PageBuilder::write`] does) on a task of its own, so
     /// the caller can go on with the next page while the store works. `None` when the
     /// page holds nothing to write.
@@ -286,6 +323,11 @@ pub(crate) struct PendingWrite {
 }
 
 impl PendingWrite {
+    /// Whether the store has answered (finishing it will not wait).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Waits for the write to end and notes it in the book, as [`PageBuilder::write`]
     /// does.
     pub(crate) async fn finish(self, book: &mut Book) -> Result<(), EngineError> {

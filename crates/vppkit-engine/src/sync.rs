@@ -521,7 +521,9 @@ impl Engine {
         let mut assets_refreshed = false;
         // The previous page's write runs while this page is read and applied to the
         // ledger; it is finished before the next write starts and before any return.
-        let mut pending: Option<PendingWrite> = None;
+        // Pages applied while a write runs wait in `queued` and go to the store
+        // together in the next transaction (see `Writes`).
+        let mut writes = Writes::default();
         let walked: Result<()> = async {
             loop {
                 let page = match stream
@@ -544,7 +546,7 @@ impl Engine {
                     pages = 0;
                     n = 0;
                     if let Some(t) = snapshot.take() {
-                        finish(guard, pending.take()).await?;
+                        writes.drain(guard, &inner.store).await?;
                         guard.book().ledger.abandon_snapshot(t);
                         snapshot = begin(guard);
                     }
@@ -567,7 +569,7 @@ impl Engine {
                 if matches!(entries, Err(Rejection::UnknownAsset { .. })) && !assets_refreshed {
                     // An asset appeared after the assets walk: read the assets again.
                     assets_refreshed = true;
-                    finish(guard, pending.take()).await?;
+                    writes.drain(guard, &inner.store).await?;
                     self.sync_assets(guard, progress).await?;
                     entries = self.apply_assignment_page(guard, &snapshot, &items, cause);
                 }
@@ -595,8 +597,7 @@ impl Engine {
                         SyncCursor::new(version.clone(), None, now),
                     ));
                 }
-                finish(guard, pending.take()).await?;
-                pending = out.start(&inner.store, guard.book());
+                writes.push(guard, &inner.store, out).await?;
                 progress.report(SyncProgress::Page {
                     location: location.clone(),
                     endpoint: SyncStep::Assignments,
@@ -607,7 +608,7 @@ impl Engine {
             }
         }
         .await;
-        let walked = match (walked, finish(guard, pending.take()).await) {
+        let walked = match (walked, writes.drain(guard, &inner.store).await) {
             (Ok(()), settled) => settled,
             (Err(e), _) => Err(e),
         };
@@ -663,17 +664,84 @@ impl Engine {
     }
 }
 
-/// Finishes a page write started by [`PageBuilder::start`]; when it failed, the
-/// location's ledger (ahead of the store by that page) is dropped, to be read again.
-async fn finish(guard: &mut LocationGuard, pending: Option<PendingWrite>) -> Result<()> {
-    let Some(pending) = pending else {
-        return Ok(());
-    };
-    let finished = pending.finish(guard.book()).await;
-    if finished.is_err() {
-        guard.invalidate();
+/// The page writes of a walk: at most one in flight, and the pages applied while it
+/// runs, waiting to be written together in the next transaction.
+///
+/// When the store is the slower side, pages pile up while a write runs and the next
+/// transaction carries several of them (at most [`Writes::BATCH_RECORDS`] journal
+/// records): fewer commits, and the index pages several pages touch written once.
+/// Pages still reach the store in order, each with its cursor or a later one.
+#[derive(Default)]
+struct Writes {
+    pending: Option<PendingWrite>,
+    queued: Option<PageBuilder>,
+}
+
+impl Writes {
+    /// A transaction takes more pages while the one before it runs, up to this many
+    /// journal records (ten of Apple's largest assignments pages).
+    const BATCH_RECORDS: usize = 10_000;
+
+    /// Adds a page; writes what is queued when the store is free or the batch is full.
+    async fn push(
+        &mut self,
+        guard: &mut LocationGuard,
+        store: &std::sync::Arc<dyn vppkit_store::Store>,
+        page: PageBuilder,
+    ) -> Result<()> {
+        let page = match self.queued.as_mut() {
+            None => Some(page),
+            Some(queued) => queued.absorb(page).err(),
+        };
+        if let Some(page) = page {
+            // Not appendable to what waits: that goes first, on its own.
+            if let Some(queued) = self.queued.take() {
+                self.settle(guard).await?;
+                self.pending = queued.start(store, guard.book());
+            }
+            self.queued = Some(page);
+        }
+        let free = self.pending.as_ref().is_none_or(PendingWrite::is_finished);
+        let full = self
+            .queued
+            .as_ref()
+            .is_some_and(|q| q.records() >= Self::BATCH_RECORDS);
+        if free || full {
+            self.settle(guard).await?;
+            if let Some(queued) = self.queued.take() {
+                self.pending = queued.start(store, guard.book());
+            }
+        }
+        Ok(())
     }
-    finished
+
+    /// Writes everything, in order, and waits for the store.
+    async fn drain(
+        &mut self,
+        guard: &mut LocationGuard,
+        store: &std::sync::Arc<dyn vppkit_store::Store>,
+    ) -> Result<()> {
+        self.settle(guard).await?;
+        if let Some(queued) = self.queued.take() {
+            self.pending = queued.start(store, guard.book());
+            self.settle(guard).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the write in flight; when it failed, the location's ledger (ahead of
+    /// the store) is dropped, to be read again, and what is queued is dropped with it.
+    async fn settle(&mut self, guard: &mut LocationGuard) -> Result<()> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let finished = pending.finish(guard.book()).await;
+        if finished.is_err() {
+            self.queued = None;
+            guard.invalidate();
+        }
+        finished
+    }
 }
 
 /// What an assignments walk reads.

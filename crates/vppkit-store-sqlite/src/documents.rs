@@ -218,7 +218,7 @@ impl DocumentStore for SqliteStore {
         qb.push(")");
         Ok(qb
             .build()
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(db)?
             .rows_affected())

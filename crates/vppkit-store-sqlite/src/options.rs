@@ -32,7 +32,7 @@ impl SqliteStoreOptions {
             in_memory: false,
             max_connections: 4,
             busy_timeout: Duration::from_secs(10),
-            wal_autocheckpoint: 10_000,
+            wal_autocheckpoint: 100_000,
         }
     }
 
@@ -43,11 +43,12 @@ impl SqliteStoreOptions {
             in_memory: true,
             max_connections: 1,
             busy_timeout: Duration::from_secs(10),
-            wal_autocheckpoint: 10_000,
+            wal_autocheckpoint: 100_000,
         }
     }
 
-    /// The most connections the pool opens (default 4; always 1 in memory).
+    /// The most connections the pool of readers opens (default 4), besides the one
+    /// connection every write goes through; in memory, one connection does both.
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(1);
         self
@@ -89,23 +90,41 @@ impl SqliteStoreOptions {
                 .journal_mode(SqliteJournalMode::Wal)
                 .pragma("wal_autocheckpoint", self.wal_autocheckpoint.to_string())
         };
-        let mut pool = SqlitePoolOptions::new()
-            .max_connections(if self.in_memory {
-                1
-            } else {
-                self.max_connections
-            })
-            .acquire_timeout(self.busy_timeout + Duration::from_secs(20));
+        let acquire_timeout = self.busy_timeout + Duration::from_secs(20);
         if self.in_memory {
-            // The database lives as long as its one connection.
-            pool = pool
+            // The database lives as long as its one connection, which reads and writes.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None);
+                .max_lifetime(None)
+                .acquire_timeout(acquire_timeout)
+                .connect_with(connect)
+                .await
+                .map_err(crate::error::db)?;
+            crate::migrate::migrate(&pool).await?;
+            return Ok(SqliteStore::from_parts(
+                pool.clone(),
+                pool,
+                cipher,
+                self.url,
+            ));
         }
-        let pool = pool.connect_with(connect).await.map_err(crate::error::db)?;
-        crate::migrate::migrate(&pool).await?;
-        Ok(SqliteStore::from_parts(pool, cipher, self.url))
+        // One connection writes (see `SqliteStore`); the others read.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(crate::error::db)?;
+        crate::migrate::migrate(&writer).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(crate::error::db)?;
+        Ok(SqliteStore::from_parts(pool, writer, cipher, self.url))
     }
 }
 

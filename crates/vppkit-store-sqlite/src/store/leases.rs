@@ -45,7 +45,7 @@ impl LeaseStore for SqliteStore {
         .bind(name)
         .bind(owner)
         .bind(to_i64(token, "lease token")?)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(db)?
         .rows_affected();

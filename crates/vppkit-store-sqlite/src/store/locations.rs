@@ -175,7 +175,7 @@ impl LocationStore for SqliteStore {
         .bind(summary.success)
         .bind(summary.message.as_deref())
         .bind(location.as_str())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(db)?
         .rows_affected();

@@ -30,7 +30,7 @@ impl NotificationStore for SqliteStore {
     async fn prune_notifications(&self, before: DateTime<Utc>) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM notifications WHERE at < ?")
             .bind(ts(before)?)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(db)?
             .rows_affected())

@@ -134,7 +134,7 @@ impl OperationStore for SqliteStore {
              AND updated_at < ?",
         )
         .bind(ts(before)?)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(db)?
         .rows_affected())

@@ -267,7 +267,7 @@ impl PageBuilder {
     /// value, as the store keeps the last occurrence of a key; the journal records
     /// keep their order; `next`'s cursor, if any, replaces this one's. Otherwise
     /// `next` is handed back.
-    pub(crate) fn absorb(&mut self, next: PageBuilder) -> Result<(), PageBuilder> {
+    pub(crate) fn absorb(&mut self, next: PageBuilder) -> Option<PageBuilder> {
         let appendable = |b: &PageBuilder| {
             b.removed_assets.is_empty()
                 && b.page.delete_holdings.is_empty()
@@ -276,7 +276,7 @@ impl PageBuilder {
                 && b.page.documents.is_empty()
         };
         if !appendable(self) || !appendable(&next) {
-            return Err(next);
+            return Some(next);
         }
         let PageBuilder { page, .. } = next;
         let mine = &mut self.page;
@@ -289,7 +289,7 @@ impl PageBuilder {
         if page.cursor.is_some() {
             mine.cursor = page.cursor;
         }
-        Ok(())
+        None
     }
 
     /// Starts writing the page (as [`PageBuilder::write`] does) on a task of its own, so

@@ -691,7 +691,7 @@ impl Writes {
     ) -> Result<()> {
         let page = match self.queued.as_mut() {
             None => Some(page),
-            Some(queued) => queued.absorb(page).err(),
+            Some(queued) => queued.absorb(page),
         };
         if let Some(page) = page {
             // Not appendable to what waits: that goes first, on its own.

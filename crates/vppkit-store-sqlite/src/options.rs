@@ -32,7 +32,7 @@ impl SqliteStoreOptions {
             in_memory: false,
             max_connections: 4,
             busy_timeout: Duration::from_secs(10),
-            wal_autocheckpoint: 100_000,
+            wal_autocheckpoint: 10_000,
         }
     }
 
@@ -43,7 +43,7 @@ impl SqliteStoreOptions {
             in_memory: true,
             max_connections: 1,
             busy_timeout: Duration::from_secs(10),
-            wal_autocheckpoint: 100_000,
+            wal_autocheckpoint: 10_000,
         }
     }
 

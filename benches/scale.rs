@@ -575,6 +575,9 @@ async fn main() {
     sim.shutdown().await;
     let peak_single = peak_rss_mib();
     let rss_between = rss_mib();
+    if let Some(peak) = peak_single {
+        eprintln!("peak after the large location: {peak:.0} MiB");
+    }
 
     let m = many_locations().await;
     rows.push((

@@ -82,7 +82,10 @@ impl SqliteStoreOptions {
             .busy_timeout(self.busy_timeout)
             .synchronous(SqliteSynchronous::Normal)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-65536");
+            // 16 MiB a connection: with a sync's pages written in batches on one
+            // connection, 64 MiB made a first sync of 1,000,000 assignments no faster
+            // (12.7 s against 12.9 s) and its peak memory 57 MiB higher.
+            .pragma("cache_size", "-16384");
         let connect = if self.in_memory {
             connect
         } else {

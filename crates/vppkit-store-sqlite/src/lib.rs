@@ -7,8 +7,10 @@
 //!   [`StoreError::SchemaTooNew`](vppkit_store::StoreError::SchemaTooNew);
 //! - content tokens and notification auth tokens sealed with the
 //!   [`SecretCipher`](vppkit_store::SecretCipher) given at connect time;
-//! - every write in a `BEGIN IMMEDIATE` transaction, so reservations stay
-//!   correct with several pools or processes on one file.
+//! - every write on one connection of the store's own (reads use a pool of
+//!   others), in a `BEGIN IMMEDIATE` transaction where it takes more than one
+//!   statement, so reservations stay correct with several stores or processes
+//!   on one file.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), vppkit_store::StoreError> {

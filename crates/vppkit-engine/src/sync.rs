@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::TryStreamExt;
 use tracing::Instrument;
-use vppkit_client::{AssetFilter, AssignmentFilter, ErrorNumber, MetadataQuery, UserFilter};
+use vppkit_client::{
+    AssetFilter, AssignmentFilter, ErrorNumber, MetadataQuery, Page, PageStream, UserFilter,
+};
 use vppkit_core::{AccountType, AdamId, Asset, AssetKey, LocationId, VppUser};
 use vppkit_ledger::{AppleHolding, AssignmentChanges, Cause, JournalEntry, Rejection};
 use vppkit_store::{CursorUpdate, SyncCursor, SyncEndpoint};
@@ -275,18 +277,9 @@ impl Engine {
         let mut assets: Vec<Asset> = Vec::new();
         let mut pages = 0u32;
         loop {
-            let page = match stream
-                .try_next()
-                .instrument(tracing::info_span!("vppkit.apple", call = "GET assets"))
-                .await
-            {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e) => return Err(inner.observe_error(&mut guard.record, e).await),
+            let Some(page) = self.next_page(guard, &mut stream, "GET assets").await? else {
+                break;
             };
-            inner
-                .observe_envelope(&mut guard.record, &page.envelope)
-                .await?;
             if page.starts_restart() {
                 assets.clear();
                 pages = 0;
@@ -422,19 +415,9 @@ impl Engine {
         let mut n = 0u64;
         let mut pages = 0u32;
         loop {
-            let page = match stream
-                .try_next()
-                .instrument(tracing::info_span!("vppkit.apple", call = "GET users"))
-                .await
-            {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e) => return Err(inner.observe_error(&mut guard.record, e).await),
+            let Some(page) = self.next_page(guard, &mut stream, "GET users").await? else {
+                break;
             };
-            inner
-                .observe_envelope(&mut guard.record, &page.envelope)
-                .await?;
-            guard.keep_lease(inner).await?;
             if page.starts_restart() {
                 pages = 0;
                 progress.report(SyncProgress::Restarted {
@@ -526,22 +509,12 @@ impl Engine {
         let mut writes = Writes::default();
         let walked: Result<()> = async {
             loop {
-                let page = match stream
-                    .try_next()
-                    .instrument(tracing::info_span!(
-                        "vppkit.apple",
-                        call = "GET assignments"
-                    ))
-                    .await
-                {
-                    Ok(Some(p)) => p,
-                    Ok(None) => return Ok(()),
-                    Err(e) => return Err(inner.observe_error(&mut guard.record, e).await),
+                let Some(page) = self
+                    .next_page(guard, &mut stream, "GET assignments")
+                    .await?
+                else {
+                    return Ok(());
                 };
-                inner
-                    .observe_envelope(&mut guard.record, &page.envelope)
-                    .await?;
-                guard.keep_lease(inner).await?;
                 if page.starts_restart() {
                     pages = 0;
                     n = 0;
@@ -642,6 +615,32 @@ impl Engine {
                 .await?;
         }
         Ok(n)
+    }
+
+    /// The next page of a walk (`None` at its end), read in a `vppkit.apple` span
+    /// naming `call`; its envelope tells the token's state, and the location's lease is
+    /// renewed when half of it has run out.
+    async fn next_page<T>(
+        &self,
+        guard: &mut LocationGuard,
+        stream: &mut PageStream<T>,
+        call: &'static str,
+    ) -> Result<Option<Page<T>>> {
+        let inner = &self.inner;
+        let page = match stream
+            .try_next()
+            .instrument(tracing::info_span!("vppkit.apple", call))
+            .await
+        {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(inner.observe_error(&mut guard.record, e).await),
+        };
+        inner
+            .observe_envelope(&mut guard.record, &page.envelope)
+            .await?;
+        guard.keep_lease(inner).await?;
+        Ok(Some(page))
     }
 
     fn apply_assignment_page(

@@ -321,19 +321,11 @@ async fn stalled_holder(backend: Backend, stall: Stall) {
             u.event_id.is_some() && u.fence.is_some()
         }),
     }
-    let a_sink = Arc::new(RecordingSink::default());
-    let a = Engine::builder(
+    let (a, a_sink) = w.engine_over(
         faulty.clone(),
         instance("instance-a", Duration::from_millis(600)),
-    )
-    .sink(a_sink.clone())
-    .apple_base_url(w.sim.base_url())
-    .customize_client(|c| {
-        c.pacing(vppkit_client::Pacing::Off)
-            .retry_policy(fast_retries())
-    })
-    .build()
-    .unwrap();
+        |b| b,
+    );
     let a_run = {
         let (a, dir, set) = (a.clone(), dir.clone(), set.clone());
         tokio::spawn(async move {

@@ -311,8 +311,19 @@ impl World {
         config: EngineConfig,
         f: impl FnOnce(EngineBuilder) -> EngineBuilder,
     ) -> (Engine, Arc<RecordingSink>) {
-        let sink = Arc::new(RecordingSink::default());
         let store = self.source.open().await;
+        self.engine_over(store, config, f)
+    }
+
+    /// Another engine over `store` (a wrapper of this world's data, a faulty one) and
+    /// this world's simulator, with its own sink.
+    pub(crate) fn engine_over(
+        &self,
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        f: impl FnOnce(EngineBuilder) -> EngineBuilder,
+    ) -> (Engine, Arc<RecordingSink>) {
+        let sink = Arc::new(RecordingSink::default());
         let b = Engine::builder(store, config)
             .sink(sink.clone())
             .apple_base_url(self.sim.base_url())

@@ -206,15 +206,7 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
         faulty.on_page(1, Fault::Pause(gate.clone()), move |_, p| {
             !p.upsert_holdings.is_empty() && third.load(Ordering::SeqCst) == 3
         });
-        let engine = vppkit_engine::Engine::builder(faulty.clone(), config())
-            .sink(w.sink.clone())
-            .apple_base_url(w.sim.base_url())
-            .customize_client(|c| {
-                c.pacing(vppkit_client::Pacing::Off)
-                    .retry_policy(fast_retries())
-            })
-            .build()
-            .unwrap();
+        let (engine, _) = w.engine_over(faulty.clone(), config(), |b| b);
         let e = engine.clone();
         let task = tokio::spawn(async move {
             e.sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())

@@ -271,6 +271,10 @@ pub struct Directory {
     device_index: HashMap<SerialNumber, usize>,
     #[serde(skip)]
     group_index: HashMap<GroupId, usize>,
+    /// Given at construction (a directory never changes after it): a clone has the same,
+    /// so `PlanSession` tells an unchanged directory without comparing 150,000 people.
+    #[serde(skip)]
+    stamp: crate::stamp::Stamp,
 }
 
 #[derive(Deserialize)]
@@ -355,7 +359,14 @@ impl Directory {
             user_index,
             device_index,
             group_index,
+            stamp: crate::stamp::Stamp::default(),
         })
+    }
+
+    /// Whether `other` is this directory or a clone of it (a cheap check: `false` says
+    /// nothing, two directories built apart may still be equal).
+    pub(crate) fn is_clone_of(&self, other: &Directory) -> bool {
+        self.stamp.get() == other.stamp.get()
     }
 
     /// Parses a JSON directory file (format in `docs/policies.md`).

@@ -70,6 +70,7 @@ mod policy;
 mod release;
 mod schema;
 mod session;
+mod stamp;
 mod view;
 
 pub use command::{

@@ -408,18 +408,22 @@ impl Prev {
                 }
             }
         }
+        // The same directory (or a clone of it): nothing below can differ.
+        let cloned = dir.is_clone_of(&self.dir);
         // Groups whose members changed: the apps of every policy naming them.
         let mut groups: BTreeSet<&GroupId> = BTreeSet::new();
-        let old_groups: HashMap<&GroupId, _> =
-            self.dir.groups().iter().map(|g| (&g.id, g)).collect();
-        for g in dir.groups() {
-            if old_groups.get(&g.id) != Some(&g) {
-                groups.insert(&g.id);
+        if !cloned {
+            let old_groups: HashMap<&GroupId, _> =
+                self.dir.groups().iter().map(|g| (&g.id, g)).collect();
+            for g in dir.groups() {
+                if old_groups.get(&g.id) != Some(&g) {
+                    groups.insert(&g.id);
+                }
             }
-        }
-        for g in self.dir.groups() {
-            if dir.group(&g.id).is_none() {
-                groups.insert(&g.id);
+            for g in self.dir.groups() {
+                if dir.group(&g.id).is_none() {
+                    groups.insert(&g.id);
+                }
             }
         }
         if !groups.is_empty() {
@@ -436,14 +440,16 @@ impl Prev {
         // may reach them, holds them or was asked for by them.
         let mut devices: BTreeSet<usize> = BTreeSet::new();
         let mut users: BTreeSet<usize> = BTreeSet::new();
-        for (i, (a, b)) in dir.devices().iter().zip(self.dir.devices()).enumerate() {
-            if a != b {
-                devices.insert(i);
+        if !cloned {
+            for (i, (a, b)) in dir.devices().iter().zip(self.dir.devices()).enumerate() {
+                if a != b {
+                    devices.insert(i);
+                }
             }
-        }
-        for (i, (a, b)) in dir.users().iter().zip(self.dir.users()).enumerate() {
-            if a != b {
-                users.insert(i);
+            for (i, (a, b)) in dir.users().iter().zip(self.dir.users()).enumerate() {
+                if a != b {
+                    users.insert(i);
+                }
             }
         }
         for &d in &devices.clone() {
@@ -640,6 +646,9 @@ fn changed_ids<'a, T: PartialEq>(
 /// Whether both directories list the same device serial numbers and user ids at the same
 /// positions (the planner's device and user ids and ranks are then the same).
 fn same_people(old: &Directory, new: &Directory) -> bool {
+    if old.is_clone_of(new) {
+        return true;
+    }
     old.devices().len() == new.devices().len()
         && old
             .devices()

@@ -125,22 +125,7 @@ impl AssetState {
 }
 
 /// A holdings version: a fresh one from the process-wide counter by default.
-#[derive(Debug, Clone, Copy)]
-struct HoldingsVersion(u64);
-
-impl Default for HoldingsVersion {
-    fn default() -> Self {
-        Self(vppkit_ledger::next_holdings_version())
-    }
-}
-
-impl PartialEq for HoldingsVersion {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for HoldingsVersion {}
+type HoldingsVersion = crate::stamp::Stamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -428,7 +413,7 @@ impl LicenceView for LicenceState {
         self.locations
             .get(location)
             .and_then(|l| l.assets.get(asset))
-            .map(|a| a.version.0)
+            .map(|a| a.version.get())
     }
 
     fn holdings(&self, location: &LocationId, asset: &AssetKey) -> Vec<(Holder, HoldingStatus)> {

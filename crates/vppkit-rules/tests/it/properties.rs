@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use vppkit_core::{Holder, HoldingStatus, Platform, TokenState, VppUserStatus};
 use vppkit_rules::{
-    DirectoryDevice, DirectoryUser, EnrollmentType, GoneRelease, Group, InstallRequest, Intent,
-    LicenceState, LicenceType, LicenceView, MdmCommand, Plan, PlanSession, Planner, Policy,
+    Directory, DirectoryDevice, DirectoryUser, EnrollmentType, GoneRelease, Group, InstallRequest,
+    Intent, LicenceState, LicenceType, LicenceView, MdmCommand, Plan, PlanSession, Planner, Policy,
     ReleaseRules, ScopeRelease, Target, UninstallRelease,
 };
 
@@ -640,8 +640,25 @@ impl LicenceView for Unversioned<'_> {
 }
 
 /// Plans through the session with the world's state, its holdings versions shown or not.
-fn session_plan(s: &mut PlanSession, w: &World, versioned: bool) -> Plan {
-    let (dir, policies) = (w.directory(), w.policy_set());
+/// Plans `w` with the session. With `shared` set, a directory equal to the one given
+/// last time is passed as a clone of it (as an engine shares one `Arc<Directory>`), so the
+/// session can tell it unchanged by its stamp; otherwise every call builds it anew.
+fn session_plan(
+    s: &mut PlanSession,
+    w: &World,
+    versioned: bool,
+    shared: &mut Option<Option<Directory>>,
+) -> Plan {
+    let built = w.directory();
+    let dir = match shared {
+        None => built,
+        Some(Some(last)) if *last == built => last.clone(),
+        Some(last) => {
+            *last = Some(built.clone());
+            built
+        }
+    };
+    let policies = w.policy_set();
     if versioned {
         s.plan(&dir, &policies, &w.state, &w.ctx).unwrap()
     } else {
@@ -662,11 +679,13 @@ proptest! {
         changes in prop::collection::vec((0u8..8, 0usize..64, any::<u8>()), 1..5),
         days in 0i64..5,
         versioned in any::<bool>(),
+        shared in any::<bool>(),
     ) {
         let mut session = PlanSession::new(Planner::new());
+        let mut shared = shared.then_some(None);
         let mut g = g;
         let w = build(&g, false);
-        let first = session_plan(&mut session, &w, versioned);
+        let first = session_plan(&mut session, &w, versioned, &mut shared);
         prop_assert_eq!(&first, &full_plan(&w));
         let mut pending = first.pending_releases;
         let mut now = w.ctx.now;
@@ -676,17 +695,17 @@ proptest! {
             now += chrono::Duration::days(days);
             w.ctx.now = now;
             w.ctx = w.ctx.clone().with_pending(&pending);
-            let plan = session_plan(&mut session, &w, versioned);
+            let plan = session_plan(&mut session, &w, versioned, &mut shared);
             prop_assert_eq!(&plan, &full_plan(&w), "after change {} {} {}", kind, i, v);
             pending = plan.pending_releases.clone();
             // The world after the plan is applied.
             let mut applied = w;
             apply(&mut applied, &plan);
             applied.ctx = applied.ctx.clone().with_pending(&pending);
-            let again = session_plan(&mut session, &applied, versioned);
+            let again = session_plan(&mut session, &applied, versioned, &mut shared);
             prop_assert_eq!(&again, &full_plan(&applied));
             // Nothing changed: nothing planned again, same plan.
-            let same = session_plan(&mut session, &applied, versioned);
+            let same = session_plan(&mut session, &applied, versioned, &mut shared);
             prop_assert_eq!(&same, &again);
             prop_assert_eq!(session.last().replanned, 0);
         }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,12 +72,15 @@ fn check(
     Ok(())
 }
 
+// Ids hold their text as `Arc<str>`: a clone (the planner writes a device's serial number
+// into each of its commands, the ledger and the engine copy ids around) shares the text
+// instead of allocating a copy. The representation is private.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $rule:literal, $ok:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         string_id!(@common $name, $kind, $max, $rule, $ok);
     };
@@ -87,7 +91,7 @@ macro_rules! string_id {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(into = "String")]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         string_id!(@common $name, $kind, $max, $rule, $ok);
 
@@ -101,7 +105,7 @@ macro_rules! string_id {
                 if value.is_empty() {
                     return Err(ValueError::Empty { kind: $kind });
                 }
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// Whether the value also satisfies [`Self::new`]'s rule.
@@ -124,7 +128,7 @@ macro_rules! string_id {
             pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
                 let value = value.into();
                 check($kind, &value, $max, $rule, $ok)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The value as text.
@@ -142,7 +146,7 @@ macro_rules! string_id {
 
         impl From<$name> for String {
             fn from(value: $name) -> String {
-                value.0
+                value.0.as_ref().to_owned()
             }
         }
 
@@ -193,7 +197,7 @@ impl AdamId {
 
 impl From<u64> for AdamId {
     fn from(value: u64) -> Self {
-        Self(value.to_string())
+        Self(value.to_string().into())
     }
 }
 

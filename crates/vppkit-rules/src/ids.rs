@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use vppkit_core::ValueError;
@@ -35,14 +36,14 @@ macro_rules! rules_id {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps an id: 1 to 128 characters, no control characters.
             pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
                 let value = value.into();
                 check($kind, &value)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The id as text.
@@ -60,7 +61,7 @@ macro_rules! rules_id {
 
         impl From<$name> for String {
             fn from(value: $name) -> String {
-                value.0
+                value.0.as_ref().to_owned()
             }
         }
 

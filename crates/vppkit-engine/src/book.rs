@@ -6,8 +6,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tracing::Instrument;
-
 use chrono::{DateTime, Utc};
 use vppkit_core::{AssetCounts, AssetKey, AssetMetadata, ClientUserId, LocationId};
 use vppkit_ledger::{Change, JournalEntry, Ledger};
@@ -45,11 +43,6 @@ pub(crate) struct Book {
     /// How many assignments Apple put in a full page of this location, as last
     /// seen (Apple chooses the page size; `None` until a walk had two pages).
     pub(crate) assignments_page: Option<u64>,
-    /// The ledger holds changes whose write the store has not confirmed (a walk
-    /// applies pages ahead of their writes). Cleared once they are written; still set
-    /// when the work ended without that (its future was dropped), so the next lock of
-    /// the location reads the ledger from the store again.
-    pub(crate) unsaved: bool,
 }
 
 impl Book {
@@ -64,7 +57,6 @@ impl Book {
             store_seq: 0,
             own: Vec::new(),
             fence: None,
-            unsaved: false,
             assignments_page: None,
         };
         book.catch_up(store).await?;
@@ -273,8 +265,8 @@ impl PageBuilder {
     /// (a store applies a page's upserts before its deletions), carries a notification
     /// id or documents. Holdings, users and assets upserted twice end with `next`'s
     /// value, as the store keeps the last occurrence of a key; the journal records
-    /// keep their order; `next`'s cursor, if any, replaces this one's, and its time
-    /// stamps every row of the transaction. Otherwise `next` is handed back.
+    /// keep their order; `next`'s cursor, if any, replaces this one's. Otherwise
+    /// `next` is handed back.
     pub(crate) fn absorb(&mut self, next: PageBuilder) -> Option<PageBuilder> {
         let appendable = |b: &PageBuilder| {
             b.removed_assets.is_empty()
@@ -316,20 +308,14 @@ impl PageBuilder {
         self.page.fence = book.fence.clone();
         let records = self.page.journal.len();
         let store = Arc::clone(store);
-        let task =
-            tokio::spawn(
-                async move {
-                    write_page(store.as_ref(), &location, self.page, self.removed_assets).await
-                }
-                .instrument(tracing::Span::current()),
-            );
+        let task = tokio::spawn(async move {
+            write_page(store.as_ref(), &location, self.page, self.removed_assets).await
+        });
         Some(PendingWrite { records, task })
     }
 }
 
-/// A page write started by [`PageBuilder::start`]. Dropped unfinished (the work that
-/// started it was dropped), it stops the write: the store keeps the page whole or not at
-/// all, and the book, marked `unsaved`, is read again by the next lock.
+/// A page write started by [`PageBuilder::start`].
 #[derive(Debug)]
 pub(crate) struct PendingWrite {
     records: usize,
@@ -344,19 +330,13 @@ impl PendingWrite {
 
     /// Waits for the write to end and notes it in the book, as [`PageBuilder::write`]
     /// does.
-    pub(crate) async fn finish(mut self, book: &mut Book) -> Result<(), EngineError> {
-        match (&mut self.task).await {
+    pub(crate) async fn finish(self, book: &mut Book) -> Result<(), EngineError> {
+        match self.task.await {
             Ok(written) => book.written(self.records, written),
             Err(e) => Err(EngineError::Unexpected(format!(
                 "the task writing a sync page ended without an answer: {e}"
             ))),
         }
-    }
-}
-
-impl Drop for PendingWrite {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

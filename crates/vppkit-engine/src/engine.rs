@@ -275,7 +275,6 @@ impl Inner {
             .await?
             .ok_or_else(|| EngineError::UnknownLocation(location.clone()))?;
         let lease = self.acquire_lease(location).await?;
-        forget_unsaved(&mut book);
         let loaded = match book.as_mut() {
             Some(b) => b.catch_up(self.store.as_ref()).await,
             None => match Book::load(self.store.as_ref(), location).await {
@@ -316,7 +315,6 @@ impl Inner {
             .location(location)
             .await?
             .ok_or_else(|| EngineError::UnknownLocation(location.clone()))?;
-        forget_unsaved(&mut book);
         let loaded = match book.as_mut() {
             Some(b) => b.catch_up(self.store.as_ref()).await,
             None => Book::load(self.store.as_ref(), location).await.map(|b| {
@@ -685,14 +683,6 @@ impl BookCache {
 }
 
 /// A location locked for work by this instance.
-/// Drops a cached ledger that holds changes the store never confirmed (see
-/// `Book::unsaved`).
-fn forget_unsaved(book: &mut Option<Book>) {
-    if book.as_ref().is_some_and(|b| b.unsaved) {
-        *book = None;
-    }
-}
-
 pub(crate) struct LocationGuard {
     book: tokio::sync::OwnedMutexGuard<Option<Book>>,
     pub(crate) record: LocationRecord,
@@ -730,18 +720,11 @@ impl LocationGuard {
         *self.book = Some(book);
     }
 
-    /// Whether [`LocationGuard::keep_lease`] would go to the store now: less than half
-    /// of the lease is left.
-    pub(crate) fn lease_due(&self, inner: &Inner) -> bool {
-        self.lease.expires_at - inner.now() <= inner.lease_ttl() / 2
-    }
-
-    /// Renews the lease when less than half of it is left. When the lease ran out and
-    /// another instance held the location meanwhile, the ledger reads what it wrote: the
-    /// caller's ledger must match the store then (no page applied but not yet written).
+    /// Renews the lease when less than half of it is left.
     pub(crate) async fn keep_lease(&mut self, inner: &Inner) -> Result<()> {
         let now = inner.now();
-        if !self.lease_due(inner) {
+        let half = inner.lease_ttl() / 2;
+        if self.lease.expires_at - now > half {
             return Ok(());
         }
         match inner

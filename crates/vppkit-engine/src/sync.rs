@@ -280,7 +280,6 @@ impl Engine {
             let Some(page) = self.next_page(guard, &mut stream, "GET assets").await? else {
                 break;
             };
-            guard.keep_lease(inner).await?;
             if page.starts_restart() {
                 assets.clear();
                 pages = 0;
@@ -419,7 +418,6 @@ impl Engine {
             let Some(page) = self.next_page(guard, &mut stream, "GET users").await? else {
                 break;
             };
-            guard.keep_lease(inner).await?;
             if page.starts_restart() {
                 pages = 0;
                 progress.report(SyncProgress::Restarted {
@@ -517,13 +515,6 @@ impl Engine {
                 else {
                     return Ok(());
                 };
-                if guard.lease_due(inner) {
-                    // A renewal that finds the lease was taken over reads the other
-                    // instance's writes into the ledger: the store must first hold
-                    // every page the ledger took.
-                    writes.drain(guard, &inner.store).await?;
-                }
-                guard.keep_lease(inner).await?;
                 if page.starts_restart() {
                     pages = 0;
                     n = 0;
@@ -556,7 +547,6 @@ impl Engine {
                     entries = self.apply_assignment_page(guard, &snapshot, &items, cause);
                 }
                 let entries = entries?;
-                guard.book().unsaved = true;
                 let next = page.next_page_index;
                 if next.is_some() {
                     // A page with another after it is full: Apple's page size here.
@@ -591,12 +581,7 @@ impl Engine {
             }
         }
         .await;
-        let drained = writes.drain(guard, &inner.store).await;
-        if drained.is_ok() && guard.has_book() {
-            // Every page the ledger took is in the store.
-            guard.book().unsaved = false;
-        }
-        let walked = match (walked, drained) {
+        let walked = match (walked, writes.drain(guard, &inner.store).await) {
             (Ok(()), settled) => settled,
             (Err(e), _) => Err(e),
         };
@@ -613,7 +598,6 @@ impl Engine {
             let now = inner.now();
             let cause = Cause::sync(version.clone());
             let entries = guard.book().ledger.finish_snapshot(token, cause, now)?;
-            guard.book().unsaved = true;
             let mut out = PageBuilder::new(now);
             out.entries(&entries, None, &guard.book().own_users);
             if let Some(v) = version.filter(|_| cursors) {
@@ -626,7 +610,6 @@ impl Engine {
                 guard.invalidate();
                 return Err(e);
             }
-            guard.book().unsaved = false;
         } else if pages == 0 && cursors {
             self.write_final_cursor(guard, SyncEndpoint::Assignments, version)
                 .await?;
@@ -635,8 +618,8 @@ impl Engine {
     }
 
     /// The next page of a walk (`None` at its end), read in a `vppkit.apple` span
-    /// naming `call`; its envelope tells the token's state. The caller keeps the lease
-    /// (`LocationGuard::keep_lease`) before it writes the page.
+    /// naming `call`; its envelope tells the token's state, and the location's lease is
+    /// renewed when half of it has run out.
     async fn next_page<T>(
         &self,
         guard: &mut LocationGuard,
@@ -656,6 +639,7 @@ impl Engine {
         inner
             .observe_envelope(&mut guard.record, &page.envelope)
             .await?;
+        guard.keep_lease(inner).await?;
         Ok(Some(page))
     }
 

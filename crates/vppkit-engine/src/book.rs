@@ -6,6 +6,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use chrono::{DateTime, Utc};
 use vppkit_core::{AssetCounts, AssetKey, AssetMetadata, ClientUserId, LocationId};
 use vppkit_ledger::{Change, JournalEntry, Ledger};
@@ -14,6 +16,7 @@ use vppkit_store::{
     SyncPage,
 };
 
+use crate::engine::LocationGuard;
 use crate::error::EngineError;
 
 /// The `kind` of store journal records that hold a serialized ledger entry.
@@ -43,6 +46,14 @@ pub(crate) struct Book {
     /// How many assignments Apple put in a full page of this location, as last
     /// seen (Apple chooses the page size; `None` until a walk had two pages).
     pub(crate) assignments_page: Option<u64>,
+    /// The ledger holds changes whose write the store has not confirmed (a walk
+    /// applies pages ahead of their writes). Cleared once they are written; still set
+    /// when the work ended without that (its future was dropped), so the next lock of
+    /// the location waits for the write left running ([`Book::writing`]) and reads the
+    /// ledger from the store again.
+    pub(crate) unsaved: bool,
+    /// Held by the page write in flight, if any (see [`PageBuilder::start`]).
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Book {
@@ -57,6 +68,8 @@ impl Book {
             store_seq: 0,
             own: Vec::new(),
             fence: None,
+            unsaved: false,
+            writing: Arc::default(),
             assignments_page: None,
         };
         book.catch_up(store).await?;
@@ -72,6 +85,12 @@ impl Book {
             }
         }
         Ok(book)
+    }
+
+    /// Waits for a page write a dropped walk left running (a write is never cut off
+    /// halfway: it ends on its own, whole or refused).
+    pub(crate) async fn writes_ended(&self) {
+        drop(self.writing.lock().await);
     }
 
     /// Applies the ledger entries written to the store since the last read (by
@@ -265,8 +284,8 @@ impl PageBuilder {
     /// (a store applies a page's upserts before its deletions), carries a notification
     /// id or documents. Holdings, users and assets upserted twice end with `next`'s
     /// value, as the store keeps the last occurrence of a key; the journal records
-    /// keep their order; `next`'s cursor, if any, replaces this one's. Otherwise
-    /// `next` is handed back.
+    /// keep their order; `next`'s cursor, if any, replaces this one's, and its time
+    /// stamps every row of the transaction. Otherwise `next` is handed back.
     pub(crate) fn absorb(&mut self, next: PageBuilder) -> Option<PageBuilder> {
         let appendable = |b: &PageBuilder| {
             b.removed_assets.is_empty()
@@ -300,22 +319,43 @@ impl PageBuilder {
     /// of the location's journal, before it ends its work and before it gives up the
     /// location, whatever happened in between: pages reach the store one at a time, in
     /// order, each in one transaction with its cursor.
-    pub(crate) fn start(mut self, store: &Arc<dyn Store>, book: &Book) -> Option<PendingWrite> {
+    ///
+    /// The task keeps the location's cache slot (so the ledger is not evicted and read
+    /// again while it runs) and the book's write lock (see [`Book::writes_ended`]).
+    pub(crate) fn start(
+        mut self,
+        store: &Arc<dyn Store>,
+        guard: &mut LocationGuard,
+    ) -> Option<PendingWrite> {
         if self.page.is_empty() && self.removed_assets.is_empty() {
             return None;
         }
+        let slot = guard.slot();
+        let book = guard.book();
         let location = book.ledger.location().clone();
         self.page.fence = book.fence.clone();
         let records = self.page.journal.len();
         let store = Arc::clone(store);
-        let task = tokio::spawn(async move {
-            write_page(store.as_ref(), &location, self.page, self.removed_assets).await
-        });
+        let writing = Arc::clone(&book.writing)
+            .try_lock_owned()
+            .expect("a location has one page write in flight at most");
+        let task = tokio::spawn(
+            async move {
+                let written =
+                    write_page(store.as_ref(), &location, self.page, self.removed_assets).await;
+                drop((writing, slot));
+                written
+            }
+            .instrument(tracing::Span::current()),
+        );
         Some(PendingWrite { records, task })
     }
 }
 
-/// A page write started by [`PageBuilder::start`].
+/// A page write started by [`PageBuilder::start`]. Dropped unfinished (the work that
+/// started it was dropped), the write still runs to its end on its own task (a
+/// transaction is not cut off halfway); the book, marked `unsaved`, waits for it and is
+/// read again by the next lock.
 #[derive(Debug)]
 pub(crate) struct PendingWrite {
     records: usize,

@@ -275,6 +275,7 @@ impl Inner {
             .await?
             .ok_or_else(|| EngineError::UnknownLocation(location.clone()))?;
         let lease = self.acquire_lease(location).await?;
+        forget_unsaved(&mut book).await;
         let loaded = match book.as_mut() {
             Some(b) => b.catch_up(self.store.as_ref()).await,
             None => match Book::load(self.store.as_ref(), location).await {
@@ -315,6 +316,7 @@ impl Inner {
             .location(location)
             .await?
             .ok_or_else(|| EngineError::UnknownLocation(location.clone()))?;
+        forget_unsaved(&mut book).await;
         let loaded = match book.as_mut() {
             Some(b) => b.catch_up(self.store.as_ref()).await,
             None => Book::load(self.store.as_ref(), location).await.map(|b| {
@@ -682,6 +684,15 @@ impl BookCache {
     }
 }
 
+/// Drops a cached ledger that holds changes the store never confirmed (see
+/// `Book::unsaved`), once the write left running by the work that dropped it ended.
+async fn forget_unsaved(book: &mut Option<Book>) {
+    if let Some(b) = book.as_ref().filter(|b| b.unsaved) {
+        b.writes_ended().await;
+        *book = None;
+    }
+}
+
 /// A location locked for work by this instance.
 pub(crate) struct LocationGuard {
     book: tokio::sync::OwnedMutexGuard<Option<Book>>,
@@ -699,6 +710,11 @@ impl LocationGuard {
         self.book
             .as_mut()
             .expect("a location guard always holds a loaded book")
+    }
+
+    /// The location's ledger cache slot (held, it is not evicted).
+    pub(crate) fn slot(&self) -> BookSlot {
+        tokio::sync::OwnedMutexGuard::mutex(&self.book).clone()
     }
 
     pub(crate) fn id(&self) -> LocationId {
@@ -720,11 +736,18 @@ impl LocationGuard {
         *self.book = Some(book);
     }
 
-    /// Renews the lease when less than half of it is left.
+    /// Whether [`LocationGuard::keep_lease`] would go to the store now: less than half
+    /// of the lease is left.
+    pub(crate) fn lease_due(&self, inner: &Inner) -> bool {
+        self.lease.expires_at - inner.now() <= inner.lease_ttl() / 2
+    }
+
+    /// Renews the lease when less than half of it is left. When the lease ran out and
+    /// another instance held the location meanwhile, the ledger reads what it wrote: the
+    /// caller's ledger must match the store then (no page applied but not yet written).
     pub(crate) async fn keep_lease(&mut self, inner: &Inner) -> Result<()> {
         let now = inner.now();
-        let half = inner.lease_ttl() / 2;
-        if self.lease.expires_at - now > half {
+        if !self.lease_due(inner) {
             return Ok(());
         }
         match inner

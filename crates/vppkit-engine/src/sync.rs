@@ -280,6 +280,7 @@ impl Engine {
             let Some(page) = self.next_page(guard, &mut stream, "GET assets").await? else {
                 break;
             };
+            guard.keep_lease(inner).await?;
             if page.starts_restart() {
                 assets.clear();
                 pages = 0;
@@ -418,6 +419,7 @@ impl Engine {
             let Some(page) = self.next_page(guard, &mut stream, "GET users").await? else {
                 break;
             };
+            guard.keep_lease(inner).await?;
             if page.starts_restart() {
                 pages = 0;
                 progress.report(SyncProgress::Restarted {
@@ -515,6 +517,13 @@ impl Engine {
                 else {
                     return Ok(());
                 };
+                if guard.lease_due(inner) {
+                    // A renewal that finds the lease was taken over reads the other
+                    // instance's writes into the ledger: the store must first hold
+                    // every page the ledger took.
+                    writes.drain(guard, &inner.store).await?;
+                }
+                guard.keep_lease(inner).await?;
                 if page.starts_restart() {
                     pages = 0;
                     n = 0;
@@ -547,6 +556,7 @@ impl Engine {
                     entries = self.apply_assignment_page(guard, &snapshot, &items, cause);
                 }
                 let entries = entries?;
+                guard.book().unsaved = true;
                 let next = page.next_page_index;
                 if next.is_some() {
                     // A page with another after it is full: Apple's page size here.
@@ -581,7 +591,12 @@ impl Engine {
             }
         }
         .await;
-        let walked = match (walked, writes.drain(guard, &inner.store).await) {
+        let drained = writes.drain(guard, &inner.store).await;
+        if drained.is_ok() && guard.has_book() {
+            // Every page the ledger took is in the store.
+            guard.book().unsaved = false;
+        }
+        let walked = match (walked, drained) {
             (Ok(()), settled) => settled,
             (Err(e), _) => Err(e),
         };
@@ -598,6 +613,7 @@ impl Engine {
             let now = inner.now();
             let cause = Cause::sync(version.clone());
             let entries = guard.book().ledger.finish_snapshot(token, cause, now)?;
+            guard.book().unsaved = true;
             let mut out = PageBuilder::new(now);
             out.entries(&entries, None, &guard.book().own_users);
             if let Some(v) = version.filter(|_| cursors) {
@@ -610,6 +626,7 @@ impl Engine {
                 guard.invalidate();
                 return Err(e);
             }
+            guard.book().unsaved = false;
         } else if pages == 0 && cursors {
             self.write_final_cursor(guard, SyncEndpoint::Assignments, version)
                 .await?;
@@ -618,8 +635,8 @@ impl Engine {
     }
 
     /// The next page of a walk (`None` at its end), read in a `vppkit.apple` span
-    /// naming `call`; its envelope tells the token's state, and the location's lease is
-    /// renewed when half of it has run out.
+    /// naming `call`; its envelope tells the token's state. The caller keeps the lease
+    /// (`LocationGuard::keep_lease`) before it writes the page.
     async fn next_page<T>(
         &self,
         guard: &mut LocationGuard,
@@ -639,7 +656,6 @@ impl Engine {
         inner
             .observe_envelope(&mut guard.record, &page.envelope)
             .await?;
-        guard.keep_lease(inner).await?;
         Ok(Some(page))
     }
 
@@ -699,7 +715,7 @@ impl Writes {
             // Not appendable to what waits: that goes first, on its own.
             if let Some(queued) = self.queued.take() {
                 self.settle(guard).await?;
-                self.pending = queued.start(store, guard.book());
+                self.pending = queued.start(store, guard);
             }
             self.queued = Some(page);
         }
@@ -711,7 +727,7 @@ impl Writes {
         if free || full {
             self.settle(guard).await?;
             if let Some(queued) = self.queued.take() {
-                self.pending = queued.start(store, guard.book());
+                self.pending = queued.start(store, guard);
             }
         }
         Ok(())
@@ -725,7 +741,7 @@ impl Writes {
     ) -> Result<()> {
         self.settle(guard).await?;
         if let Some(queued) = self.queued.take() {
-            self.pending = queued.start(store, guard.book());
+            self.pending = queued.start(store, guard);
             self.settle(guard).await?;
         }
         Ok(())

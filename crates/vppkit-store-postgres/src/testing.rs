@@ -126,10 +126,13 @@ impl TestSchema {
         &self.url
     }
 
-    /// Options for a store in this schema (small pool, migrations on).
+    /// Options for a store in this schema (small pool, migrations on). Its
+    /// connections carry the schema's name as their `application_name`, so that
+    /// dropping the schema can end the ones a test left open.
     pub fn options(&self, cipher: SecretCipher) -> Result<PostgresOptions, StoreError> {
         Ok(PostgresOptions::from_url(&self.url, cipher)?
             .schema(&self.name)?
+            .application_name(&self.name)
             .max_connections(4))
     }
 
@@ -175,9 +178,20 @@ async fn connect(url: &str) -> Result<PgConnection, StoreError> {
         .map_err(|e| db_error(e, "connecting to PostgreSQL"))
 }
 
+/// Ends the connections of the schema's stores still open (a test's pools, or a
+/// transaction whose task cannot run any more: `Drop` blocks the thread of a
+/// single-threaded test runtime, and a lock such a transaction holds would make
+/// `DROP SCHEMA` wait forever), then drops the schema.
 async fn drop_now(url: &str, name: &str) -> Result<(), StoreError> {
     crate::options::check_schema_name(name)?;
     let mut conn = connect(url).await?;
+    let _ = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .execute(&mut conn)
+    .await;
     let result = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
         .execute(&mut conn)
         .await;

@@ -1,8 +1,8 @@
 //! A `Store` that delegates to another one and fails (or holds back) chosen
 //! writes: the fault injection behind the exactly-once tests.
 //!
-//! Rules match sync pages (`apply_sync_page`), reservations (`reserve`) or
-//! operation updates (`update_operation`); a
+//! Rules match sync pages (`apply_sync_page`), reservations (`reserve`),
+//! operation updates (`update_operation`) or lease renewals (`renew_lease`); a
 //! matching write either fails with a transient (`Unavailable`) error before
 //! reaching the inner store, or waits at a [`Gate`] until the test opens it
 //! (a process paused mid-write: a long GC pause, a stalled disk), then goes on.
@@ -57,6 +57,7 @@ pub(crate) enum Fault {
 type PagePredicate = Box<dyn Fn(&LocationId, &SyncPage) -> bool + Send + Sync>;
 type ReservePredicate = Box<dyn Fn(&Reservation) -> bool + Send + Sync>;
 type UpdatePredicate = Box<dyn Fn(&str, &OperationUpdate) -> bool + Send + Sync>;
+type RenewPredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 struct Rule<P> {
     matches: P,
@@ -70,6 +71,7 @@ pub(crate) struct FaultyStore {
     pages: Mutex<Vec<Rule<PagePredicate>>>,
     reservations: Mutex<Vec<Rule<ReservePredicate>>>,
     updates: Mutex<Vec<Rule<UpdatePredicate>>>,
+    renewals: Mutex<Vec<Rule<RenewPredicate>>>,
     /// Writes failed on purpose so far.
     pub(crate) failed: AtomicUsize,
     /// Writes held at a gate so far.
@@ -95,6 +97,7 @@ impl FaultyStore {
             pages: Mutex::new(Vec::new()),
             reservations: Mutex::new(Vec::new()),
             updates: Mutex::new(Vec::new()),
+            renewals: Mutex::new(Vec::new()),
             failed: AtomicUsize::new(0),
             paused: AtomicUsize::new(0),
             held: Mutex::new(Vec::new()),
@@ -137,6 +140,20 @@ impl FaultyStore {
         matches: impl Fn(&str, &OperationUpdate) -> bool + Send + Sync + 'static,
     ) {
         self.updates.lock().unwrap().push(Rule {
+            matches: Box::new(matches),
+            times,
+            fault,
+        });
+    }
+
+    /// The next `times` lease renewals whose lease name `matches` meet `fault`.
+    pub(crate) fn on_renew(
+        &self,
+        times: usize,
+        fault: Fault,
+        matches: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) {
+        self.renewals.lock().unwrap().push(Rule {
             matches: Box::new(matches),
             times,
             fault,
@@ -468,7 +485,10 @@ impl LeaseStore for FaultyStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Lease> {
-        self.inner.renew_lease(name, owner, token, ttl, now).await
+        let fault = Self::take(&self.renewals, |m| m(name));
+        let paused = self.meet(fault, "lease renewal").await?;
+        let r = self.inner.renew_lease(name, owner, token, ttl, now).await;
+        self.after(paused, r)
     }
 
     async fn release_lease(&self, name: &str, owner: &str, token: u64) -> Result<bool> {

@@ -431,3 +431,113 @@ async fn stalled_holder(backend: Backend, stall: Stall) {
     }
     w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
 }
+
+/// A walk applies pages ahead of their writes. When A's lease is due for renewal,
+/// A first writes every page it applied: a renewal can find that B took the
+/// location over meanwhile (and let it go), and then A reads B's writes into its
+/// ledger, which must hold nothing the store does not. Here A's second holdings
+/// write is held while the next page is applied (queued behind it); A's clock
+/// then jumps past half its lease, and its renewal is held while B syncs the
+/// location and lets it go. When A's renewal reaches the store, the queued page is
+/// already there; A ends its walk, and the store, a fresh instance's replay of the
+/// journal and Apple agree.
+#[tokio::test]
+async fn a_walk_writes_what_it_applied_before_its_lease_is_renewed() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use vppkit_engine::ManualClock;
+
+    for backend in backends() {
+        let w = WorldBuilder::new(backend)
+            .sim(|s| s.page_size(50))
+            .start()
+            .await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        let faulty = FaultyStore::new(w.source.open().await);
+        // Counts the holdings pages that reach the store (never matches).
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        faulty.on_page(usize::MAX, Fault::Fail, move |_, p| {
+            if !p.upsert_holdings.is_empty() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            false
+        });
+        let write = Gate::new();
+        let second = seen.clone();
+        faulty.on_page(1, Fault::Pause(write.clone()), move |_, p| {
+            !p.upsert_holdings.is_empty() && second.load(Ordering::SeqCst) == 2
+        });
+        let renewal = Gate::new();
+        faulty.on_renew(1, Fault::Pause(renewal.clone()), |_| true);
+        let lease = Duration::from_secs(60);
+        let start = Utc::now();
+        let a_clock = Arc::new(ManualClock::new(start));
+        let c = a_clock.clone();
+        let (a, _) = w.engine_over(faulty.clone(), instance("instance-a", lease), |b| {
+            b.clock(c)
+        });
+
+        // A walks slowly enough for the test to act between two pages.
+        w.sim.control().set_latency(Duration::from_millis(200));
+        let a_run = tokio::spawn(async move {
+            a.sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+                .await
+        });
+        tokio::time::timeout(Duration::from_secs(30), write.reached())
+            .await
+            .expect("A's second holdings write reaches the store");
+        // The next page arrives and is applied, its write queued behind the held one.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        a_clock.advance(chrono::Duration::seconds(45));
+        write.open();
+        tokio::time::timeout(Duration::from_secs(30), renewal.reached())
+            .await
+            .expect("A renews its lease");
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            3,
+            "A renews its lease only once every page it applied is in the store"
+        );
+
+        // B takes the location over (A's lease ran out by B's clock), syncs it and
+        // lets it go, while A's renewal is held.
+        w.sim.control().set_latency(Duration::ZERO);
+        let b_clock = Arc::new(ManualClock::new(start + chrono::Duration::minutes(5)));
+        let c = b_clock.clone();
+        let (b, _) = w
+            .another_engine(instance("instance-b", lease), |b| b.clock(c))
+            .await;
+        let outcome = b
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        assert!(outcome.succeeded(), "{backend:?}");
+        let b_lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
+        assert_eq!(b_lease.owner, "instance-b");
+
+        // A's renewal finds the lease let go, takes it again, reads B's writes and
+        // ends its walk.
+        renewal.open();
+        let a_result = tokio::time::timeout(Duration::from_secs(60), a_run)
+            .await
+            .expect("A ends its walk")
+            .unwrap();
+        assert!(
+            a_result.as_ref().is_ok_and(|o| o.succeeded()),
+            "{backend:?}: {a_result:?}"
+        );
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+        let (fresh, _) = w.another_engine(config(), |b| b).await;
+        let outcome = fresh
+            .sync(
+                &loc("sph"),
+                SyncKind::Incremental,
+                &ProgressReporter::none(),
+            )
+            .await
+            .unwrap();
+        assert!(outcome.succeeded(), "{backend:?}");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}

@@ -258,9 +258,37 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
         assert!(outcome.succeeded());
         w.assert_matches_truth("spm", demo::SPRINGFIELD_MIDDLE)
             .await;
+        // A walk dropped while a write is held (a caller's timeout): the write goes on to
+        // its end on its own, and the next sync of this instance waits for it and reads
+        // its ledger again instead of trusting pages it applied that never reached the
+        // store (the ones queued behind the held write).
+        w.onboard("london", demo::ACME_LONDON).await;
+        seen.store(0, Ordering::SeqCst);
+        let gate = Gate::new();
+        let second = seen.clone();
+        faulty.on_page(1, Fault::Pause(gate.clone()), move |_, p| {
+            !p.upsert_holdings.is_empty() && second.load(Ordering::SeqCst) == 2
+        });
+        let e = engine.clone();
+        let task = tokio::spawn(async move {
+            e.sync(&loc("london"), SyncKind::Full, &ProgressReporter::none())
+                .await
+        });
+        tokio::time::timeout(Duration::from_secs(30), gate.reached())
+            .await
+            .expect("the second page write reaches the store");
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        gate.open();
+        let outcome = engine
+            .sync(&loc("london"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        assert!(outcome.succeeded());
+        w.assert_matches_truth("london", demo::ACME_LONDON).await;
         // A fresh instance reads the journal back to the same holdings.
         let (fresh, _) = w.another_engine(config(), |b| b).await;
-        for id in ["sph", "spm"] {
+        for id in ["sph", "spm", "london"] {
             let outcome = fresh
                 .sync(&loc(id), SyncKind::Incremental, &ProgressReporter::none())
                 .await
@@ -270,5 +298,6 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
         w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
         w.assert_matches_truth("spm", demo::SPRINGFIELD_MIDDLE)
             .await;
+        w.assert_matches_truth("london", demo::ACME_LONDON).await;
     }
 }

@@ -415,6 +415,10 @@ impl Directory {
         self.group_index.get(id).map(|&i| &self.groups[i])
     }
 
+    pub(crate) fn group_pos(&self, id: &GroupId) -> Option<usize> {
+        self.group_index.get(id).copied()
+    }
+
     pub(crate) fn user_pos(&self, id: &ClientUserId) -> Option<usize> {
         self.user_index.get(id).copied()
     }

@@ -35,6 +35,7 @@ mod effects;
 mod gone;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -231,8 +232,8 @@ impl Planner {
             return Err(PlanError::ZeroDevicesPerUserLicence);
         }
         let snap = Snapshot::read(view);
-        let orders = Orders::of(directory);
-        let mut run = Run::new(self, directory, policies, &snap, view, ctx, orders);
+        let idx = Arc::new(DirIndex::new(directory, Orders::of(directory)));
+        let mut run = Run::new(self, directory, policies, &snap, view, ctx, idx);
         run.validate_all();
         run.requests();
         for (i, adam) in run.adam_ids().iter().enumerate() {
@@ -576,6 +577,83 @@ impl Orders {
     }
 }
 
+/// What a run derives from the directory alone: device and user ranks, each device's
+/// licence user, each user's devices, each group's members. Built once per directory; a
+/// [`PlanSession`](crate::PlanSession) keeps it while it is given the same directory (or a
+/// clone of it).
+pub(crate) struct DirIndex {
+    /// Device and user positions by rank.
+    pub(crate) orders: Orders,
+    /// Device rank in serial order; user rank in id order.
+    dev_rank: Vec<u32>,
+    user_rank: Vec<u32>,
+    /// Licence user of each device (not retired, not a shared iPad).
+    dev_user: Vec<Option<u32>>,
+    /// Non-retired devices of each user, by serial.
+    user_devs: Vec<Vec<u32>>,
+    /// Non-retired members of each group: (users, devices).
+    group_members: Vec<(Vec<u32>, Vec<u32>)>,
+}
+
+impl DirIndex {
+    /// The index of `dir`, whose devices and users are in `orders`.
+    pub(crate) fn new(dir: &Directory, orders: Orders) -> Self {
+        let devices = dir.devices();
+        let users = dir.users();
+        let mut dev_rank = vec![0; devices.len()];
+        for (r, &d) in orders.devices.iter().enumerate() {
+            dev_rank[d as usize] = r as u32;
+        }
+        let mut user_rank = vec![0; users.len()];
+        for (r, &u) in orders.users.iter().enumerate() {
+            user_rank[u as usize] = r as u32;
+        }
+        let mut dev_user = vec![None; devices.len()];
+        let mut user_devs = vec![Vec::new(); users.len()];
+        for &d in &orders.devices {
+            let dev = &devices[d as usize];
+            if dev.retired {
+                continue;
+            }
+            if let Some(u) = dev.licence_user().and_then(|u| dir.user_pos(u)) {
+                if !users[u].retired {
+                    dev_user[d as usize] = Some(u as u32);
+                    user_devs[u].push(d);
+                }
+            }
+        }
+        let group_members = dir
+            .groups()
+            .iter()
+            .map(|g| {
+                let us = g
+                    .users
+                    .iter()
+                    .filter_map(|u| dir.user_pos(u))
+                    .filter(|&u| !users[u].retired)
+                    .map(|u| u as u32)
+                    .collect();
+                let ds = g
+                    .devices
+                    .iter()
+                    .filter_map(|d| dir.device_pos(d))
+                    .filter(|&d| !devices[d].retired)
+                    .map(|d| d as u32)
+                    .collect();
+                (us, ds)
+            })
+            .collect();
+        Self {
+            orders,
+            dev_rank,
+            user_rank,
+            dev_user,
+            user_devs,
+            group_members,
+        }
+    }
+}
+
 pub(crate) struct Run<'a> {
     planner: &'a Planner,
     dir: &'a Directory,
@@ -589,18 +667,8 @@ pub(crate) struct Run<'a> {
     candidates: Vec<Vec<usize>>,
     by_adam: BTreeMap<AdamId, Vec<u32>>,
 
-    /// Device rank in serial order; user rank in id order.
-    dev_rank: Vec<u32>,
-    /// Device and user index by rank.
-    dev_by_rank: Vec<u32>,
-    user_by_rank: Vec<u32>,
-    user_rank: Vec<u32>,
-    /// Licence user of each device (not retired, not a shared iPad).
-    dev_user: Vec<Option<u32>>,
-    /// Non-retired devices of each user, by serial.
-    user_devs: Vec<Vec<u32>>,
-    group_members: Vec<(Vec<u32>, Vec<u32>)>,
-    group_pos: HashMap<&'a crate::ids::GroupId, usize>,
+    /// What the directory alone gives (ranks, licence users, group members).
+    idx: Arc<DirIndex>,
 
     /// Requests by adam id: (device, seq).
     requests: BTreeMap<AdamId, Vec<(u32, usize)>>,
@@ -641,9 +709,9 @@ impl Resolve for Run<'_> {
         if code & CODE_GONE != 0 {
             self.gone_holders[rank].clone()
         } else if code & CODE_USER == 0 {
-            Holder::Device(self.serial(self.dev_by_rank[rank]).clone())
+            Holder::Device(self.serial(self.idx.orders.devices[rank]).clone())
         } else {
-            Holder::User(self.user_id(self.user_by_rank[rank]).clone())
+            Holder::User(self.user_id(self.idx.orders.users[rank]).clone())
         }
     }
 
@@ -664,66 +732,11 @@ impl<'a> Run<'a> {
         snap: &'a Snapshot,
         view: &'a dyn LicenceView,
         ctx: &'a PlanContext,
-        orders: Orders,
+        idx: Arc<DirIndex>,
     ) -> Self {
-        let devices = dir.devices();
-        let users = dir.users();
-        let Orders {
-            devices: order,
-            users: uorder,
-        } = orders;
-        let mut dev_rank = vec![0; devices.len()];
-        for (r, &d) in order.iter().enumerate() {
-            dev_rank[d as usize] = r as u32;
-        }
-        let mut user_rank = vec![0; users.len()];
-        for (r, &u) in uorder.iter().enumerate() {
-            user_rank[u as usize] = r as u32;
-        }
-        let mut dev_user = vec![None; devices.len()];
-        let mut user_devs = vec![Vec::new(); users.len()];
-        for &d in &order {
-            let dev = &devices[d as usize];
-            if dev.retired {
-                continue;
-            }
-            if let Some(u) = dev.licence_user().and_then(|u| dir.user_pos(u)) {
-                if !users[u].retired {
-                    dev_user[d as usize] = Some(u as u32);
-                    user_devs[u].push(d);
-                }
-            }
-        }
-        let group_members = dir
-            .groups()
-            .iter()
-            .map(|g| {
-                let us = g
-                    .users
-                    .iter()
-                    .filter_map(|u| dir.user_pos(u))
-                    .filter(|&u| !users[u].retired)
-                    .map(|u| u as u32)
-                    .collect();
-                let ds = g
-                    .devices
-                    .iter()
-                    .filter_map(|d| dir.device_pos(d))
-                    .filter(|&d| !devices[d].retired)
-                    .map(|d| d as u32)
-                    .collect();
-                (us, ds)
-            })
-            .collect();
-        let group_pos = dir
-            .groups()
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (&g.id, i))
-            .collect();
         let policies = sorted_policies(set);
-        let nd = devices.len();
-        let nu = users.len();
+        let nd = dir.devices().len();
+        let nu = dir.users().len();
         Self {
             planner,
             dir,
@@ -734,14 +747,7 @@ impl<'a> Run<'a> {
             candidates: policies.iter().map(|p| snap.candidate_slots(p)).collect(),
             policies,
             by_adam: BTreeMap::new(),
-            dev_rank,
-            dev_by_rank: order,
-            user_by_rank: uorder,
-            user_rank,
-            dev_user,
-            user_devs,
-            group_members,
-            group_pos,
+            idx,
             requests: BTreeMap::new(),
             stamp: 0,
             dev_stamp: vec![0; nd],
@@ -772,12 +778,9 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The orders this run was built with.
-    pub(crate) fn orders(&self) -> Orders {
-        Orders {
-            devices: self.dev_by_rank.clone(),
-            users: self.user_by_rank.clone(),
-        }
+    /// The directory index this run was built with.
+    pub(crate) fn index(&self) -> Arc<DirIndex> {
+        Arc::clone(&self.idx)
     }
 
     /// Every app to plan, in adam id order: the catalog's and the valid policies'.
@@ -893,15 +896,15 @@ impl<'a> Run<'a> {
     /// A holder code for batching: its order is the holder order.
     fn hcode(&self, h: HRef) -> u64 {
         match h {
-            HRef::Dev(d) => u64::from(self.dev_rank[d as usize]),
-            HRef::User(u) => CODE_USER | u64::from(self.user_rank[u as usize]),
+            HRef::Dev(d) => u64::from(self.idx.dev_rank[d as usize]),
+            HRef::User(u) => CODE_USER | u64::from(self.idx.user_rank[u as usize]),
         }
     }
 
     fn holder_rank(&self, h: HRef) -> (u8, u32) {
         match h {
-            HRef::Dev(d) => (0, self.dev_rank[d as usize]),
-            HRef::User(u) => (1, self.user_rank[u as usize]),
+            HRef::Dev(d) => (0, self.idx.dev_rank[d as usize]),
+            HRef::User(u) => (1, self.idx.user_rank[u as usize]),
         }
     }
 
@@ -927,8 +930,8 @@ impl<'a> Run<'a> {
         self.pstamp += 1;
         let ps = self.pstamp;
         for g in &p.exclude {
-            if let Some(&gi) = self.group_pos.get(g) {
-                let (us, ds) = &self.group_members[gi];
+            if let Some(gi) = self.dir.group_pos(g) {
+                let (us, ds) = &self.idx.group_members[gi];
                 for &u in us {
                     self.excl_user[u as usize] = ps;
                 }
@@ -940,8 +943,8 @@ impl<'a> Run<'a> {
         let devices = self.dir.devices();
         let users = self.dir.users();
         let (direct_users, direct_devices): (Vec<u32>, Vec<u32>) = match &p.target {
-            Target::Group(g) => match self.group_pos.get(g) {
-                Some(&gi) => self.group_members[gi].clone(),
+            Target::Group(g) => match self.dir.group_pos(g) {
+                Some(gi) => self.idx.group_members[gi].clone(),
                 None => (Vec::new(), Vec::new()),
             },
             Target::AllUsers => (
@@ -960,7 +963,7 @@ impl<'a> Run<'a> {
         let filter = p.filter.as_ref();
         let excluded_dev = |s: &Self, d: u32| {
             s.excl_dev[d as usize] == ps
-                || s.dev_user[d as usize].is_some_and(|u| s.excl_user[u as usize] == ps)
+                || s.idx.dev_user[d as usize].is_some_and(|u| s.excl_user[u as usize] == ps)
                 || filter.is_some_and(|f| !f.matches(&devices[d as usize]))
         };
         for &u in &direct_users {
@@ -968,19 +971,18 @@ impl<'a> Run<'a> {
                 continue;
             }
             on_user(self, u);
-            let devs = std::mem::take(&mut self.user_devs[u as usize]);
-            for &d in &devs {
+            let idx = Arc::clone(&self.idx);
+            for &d in &idx.user_devs[u as usize] {
                 if self.seen_dev[d as usize] != ps && !excluded_dev(self, d) {
                     self.seen_dev[d as usize] = ps;
                     visit(self, d, Some(u));
                 }
             }
-            self.user_devs[u as usize] = devs;
         }
         for &d in &direct_devices {
             if self.seen_dev[d as usize] != ps && !excluded_dev(self, d) {
                 self.seen_dev[d as usize] = ps;
-                let u = self.dev_user[d as usize];
+                let u = self.idx.dev_user[d as usize];
                 if let Some(u) = u {
                     on_user(self, u);
                 }

@@ -18,6 +18,7 @@
 //! same inputs (property test `incremental_plan_equals_full_plan`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use vppkit_core::{AdamId, ClientUserId, Holder, HoldingStatus, SerialNumber, VppUserStatus};
@@ -27,7 +28,7 @@ use crate::error::PlanError;
 use crate::ids::GroupId;
 use crate::plan::Plan;
 use crate::planner::{
-    AppOut, LocationHoldingKey, Orders, PlanContext, Planner, Run, SlotMeta, Snapshot,
+    AppOut, DirIndex, LocationHoldingKey, Orders, PlanContext, Planner, Run, SlotMeta, Snapshot,
 };
 use crate::policy::{LicenceType, Policy, PolicySet, Target};
 use crate::release::ReleaseRules;
@@ -85,7 +86,8 @@ impl std::fmt::Debug for PlanSession {
 /// The inputs of the previous call, and each app's output.
 struct Prev {
     dir: Directory,
-    orders: Orders,
+    /// The directory's index (ranks, licence users, group members).
+    index: Arc<DirIndex>,
     release: ReleaseRules,
     /// Enabled policies, sorted by id (the policy indices of the outputs).
     sorted: Vec<Policy>,
@@ -230,12 +232,16 @@ impl PlanSession {
     ) -> Result<Plan, PlanError> {
         self.planner.check()?;
         let snap = Snapshot::read(view);
-        // Devices and users at the same positions with the same ids: the same orders.
-        let orders = match &self.prev {
-            Some(prev) if same_people(&prev.dir, directory) => prev.orders.clone(),
-            _ => Orders::of(directory),
+        let index = match &self.prev {
+            // The same directory (or a clone of it): the same index.
+            Some(prev) if directory.is_clone_of(&prev.dir) => Arc::clone(&prev.index),
+            // Devices and users at the same positions with the same ids: the same orders.
+            Some(prev) if same_people(&prev.dir, directory) => {
+                Arc::new(DirIndex::new(directory, prev.index.orders.clone()))
+            }
+            _ => Arc::new(DirIndex::new(directory, Orders::of(directory))),
         };
-        let mut run = Run::new(&self.planner, directory, policies, &snap, view, ctx, orders);
+        let mut run = Run::new(&self.planner, directory, policies, &snap, view, ctx, index);
         run.validate_all();
         run.requests();
         let fp = Fingerprint::read(&snap, view, &run, directory, self.prev.as_mut());
@@ -290,7 +296,7 @@ impl PlanSession {
             apps.insert(adam.clone(), keep);
             run.merge(adam, out, i as u32 + 1);
         }
-        let run_orders = run.orders();
+        let index = run.index();
         let plan = run.finish();
         self.last = ReplanStats {
             full,
@@ -299,7 +305,7 @@ impl PlanSession {
         };
         self.prev = Some(Prev {
             dir: same_directory.unwrap_or_else(|| directory.clone()),
-            orders: run_orders,
+            index,
             release: policies.release,
             sorted,
             locs,

@@ -107,6 +107,8 @@ struct Fingerprint {
     holdings: Vec<Vec<(Holder, HoldingStatus)>>,
     /// The view's version of each slot's holdings, when it gives one.
     versions: Vec<Option<u64>>,
+    /// Each slot's user holders that are not in the directory, or retired there.
+    gone: Vec<Vec<ClientUserId>>,
     /// Per location: every active, unknown-status or holding user id, with its active
     /// status, unknown status and whether it is ours.
     users: Vec<Vec<(ClientUserId, UserFp)>>,
@@ -122,7 +124,8 @@ struct UserFp {
 
 impl Fingerprint {
     /// Reads the fingerprint; the holdings of a slot whose version is the one `prev` saw
-    /// at the same position are moved out of `prev` instead of read again.
+    /// at the same position are moved out of `prev` instead of read again (and, with the
+    /// same directory, their gone users too).
     fn read(
         snap: &Snapshot,
         view: &dyn LicenceView,
@@ -130,7 +133,17 @@ impl Fingerprint {
         dir: &Directory,
         mut prev: Option<&mut Prev>,
     ) -> Self {
+        let same_dir = prev.as_ref().is_some_and(|p| p.dir.is_clone_of(dir));
+        let gone_of = |hs: &[(Holder, HoldingStatus)]| -> Vec<ClientUserId> {
+            hs.iter()
+                .filter_map(|(h, _)| match h {
+                    Holder::User(id) if dir.user(id).is_none_or(|u| u.retired) => Some(id.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
         let mut versions = Vec::with_capacity(snap.slots.len());
+        let mut gone = Vec::with_capacity(snap.slots.len());
         let holdings: Vec<Vec<(Holder, HoldingStatus)>> = snap
             .slots
             .iter()
@@ -141,11 +154,17 @@ impl Fingerprint {
                 versions.push(version);
                 if let (Some(v), Some(prev)) = (version, prev.as_deref_mut()) {
                     if let Some(kept) = prev.kept_holdings(i, location, &s.key, v) {
+                        gone.push(if same_dir {
+                            std::mem::take(&mut prev.fp.gone[i])
+                        } else {
+                            gone_of(&kept)
+                        });
                         return kept;
                     }
                 }
                 let mut hs = view.holdings(location, &s.key);
                 hs.sort();
+                gone.push(gone_of(&hs));
                 hs
             })
             .collect();
@@ -161,16 +180,9 @@ impl Fingerprint {
                     .iter()
                     .chain(l.unknown_status.keys())
                     .collect();
-                for (s, hs) in snap.slots.iter().zip(&holdings) {
-                    if s.loc != li {
-                        continue;
-                    }
-                    for (h, _) in hs {
-                        if let Holder::User(id) = h {
-                            if dir.user(id).is_none_or(|u| u.retired) {
-                                ids.push(id);
-                            }
-                        }
+                for (s, ids_gone) in snap.slots.iter().zip(&gone) {
+                    if s.loc == li {
+                        ids.extend(ids_gone);
                     }
                 }
                 ids.sort_unstable();
@@ -190,6 +202,7 @@ impl Fingerprint {
         Self {
             holdings,
             versions,
+            gone,
             users,
             requests: run.request_devices(),
         }
@@ -526,14 +539,21 @@ impl Prev {
         if users.is_empty() {
             return;
         }
-        for directory in [dir, &self.dir] {
+        let both = [dir, &self.dir];
+        // A clone of the same directory: one pass is enough.
+        let dirs = if dir.is_clone_of(&self.dir) {
+            &both[..1]
+        } else {
+            &both[..]
+        };
+        for directory in dirs {
+            // The users' ids here (a device names its user by id).
+            let ids: BTreeSet<&ClientUserId> = users
+                .iter()
+                .filter_map(|&u| directory.users().get(u).map(|u| &u.id))
+                .collect();
             for (d, dev) in directory.devices().iter().enumerate() {
-                if dev
-                    .user
-                    .as_ref()
-                    .and_then(|u| directory.user_pos(u))
-                    .is_some_and(|u| users.contains(&u))
-                {
+                if dev.user.as_ref().is_some_and(|u| ids.contains(u)) {
                     devices.insert(d);
                 }
             }

@@ -143,3 +143,35 @@ fn a_holding_moved_between_holders_is_planned_again() {
     session_plan(&mut s, &w);
     assert_eq!(s.last().replanned, 0);
 }
+
+/// A user retired in the directory who holds a licence is watched as a gone holder from
+/// then on, also while the session is given clones of that same directory: a later change
+/// of who created the user (ours or another MDM's) plans that licence again.
+#[test]
+fn a_user_retired_in_the_directory_stays_watched_while_the_directory_is_the_same() {
+    let mut s = PlanSession::new(Planner::new());
+    let mut w = world().hold("L1", 2, user_holder("bob"));
+    let plan_with = |s: &mut PlanSession, w: &World, dir: &vppkit_rules::Directory| {
+        let plan = s.plan(dir, &w.policy_set(), &w.state, &w.ctx).unwrap();
+        assert_eq!(plan, w.plan(), "the session's plan is the full plan");
+        plan
+    };
+    let dir = w.directory();
+    plan_with(&mut s, &w, &dir);
+    let bob_revoked = |plan: &Plan| {
+        plan.locations.iter().flat_map(|l| &l.revoke).any(|r| {
+            matches!(&r.targets, vppkit_rules::BatchTargets::ClientUserIds(ids) if ids.contains(&uid("bob")))
+        })
+    };
+    // Bob is retired in the directory: his licences go back (he is ours).
+    w.users[1] = user("bob").retired();
+    let retired = w.directory();
+    let plan = plan_with(&mut s, &w, &retired);
+    assert!(bob_revoked(&plan), "{plan:?}");
+    // The same directory again: Bob turns out to be another MDM's user, and his
+    // licence is left alone.
+    w.state.set_user_owned(&loc("L1"), &uid("bob"), false);
+    let plan = plan_with(&mut s, &w, &retired);
+    assert!(!s.last().full);
+    assert!(!bob_revoked(&plan), "{plan:?}");
+}

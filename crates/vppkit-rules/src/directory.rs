@@ -1,6 +1,8 @@
 //! The MDM's directory (users, devices, groups), handed to the rules as a value.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::fast_map::FastMap;
 
 use serde::{Deserialize, Serialize};
 use vppkit_core::{AdamId, ClientUserId, Platform, SerialNumber};
@@ -266,11 +268,11 @@ pub struct Directory {
     devices: Vec<DirectoryDevice>,
     groups: Vec<Group>,
     #[serde(skip)]
-    user_index: HashMap<ClientUserId, usize>,
+    user_index: FastMap<ClientUserId, usize>,
     #[serde(skip)]
-    device_index: HashMap<SerialNumber, usize>,
+    device_index: FastMap<SerialNumber, usize>,
     #[serde(skip)]
-    group_index: HashMap<GroupId, usize>,
+    group_index: FastMap<GroupId, usize>,
     /// Given at construction (a directory never changes after it): a clone has the same,
     /// so `PlanSession` tells an unchanged directory without comparing 150,000 people.
     #[serde(skip)]
@@ -302,7 +304,7 @@ impl Directory {
         devices: Vec<DirectoryDevice>,
         groups: Vec<Group>,
     ) -> Result<Self, FormatError> {
-        let mut user_index = HashMap::with_capacity(users.len());
+        let mut user_index = FastMap::with_capacity_and_hasher(users.len(), Default::default());
         for (i, u) in users.iter().enumerate() {
             if user_index.insert(u.id.clone(), i).is_some() {
                 return Err(FormatError::Duplicate {
@@ -311,7 +313,7 @@ impl Directory {
                 });
             }
         }
-        let mut device_index = HashMap::with_capacity(devices.len());
+        let mut device_index = FastMap::with_capacity_and_hasher(devices.len(), Default::default());
         for (i, d) in devices.iter().enumerate() {
             if device_index.insert(d.serial_number.clone(), i).is_some() {
                 return Err(FormatError::Duplicate {
@@ -329,7 +331,7 @@ impl Directory {
                 }
             }
         }
-        let mut group_index = HashMap::with_capacity(groups.len());
+        let mut group_index = FastMap::with_capacity_and_hasher(groups.len(), Default::default());
         for (i, g) in groups.iter().enumerate() {
             if group_index.insert(g.id.clone(), i).is_some() {
                 return Err(FormatError::Duplicate {

@@ -61,6 +61,7 @@ mod batch;
 mod command;
 mod directory;
 mod error;
+mod fast_map;
 mod ids;
 mod ledger_view;
 mod limits;

@@ -34,8 +34,10 @@ mod app;
 mod effects;
 mod gone;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use crate::fast_map::FastMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -279,12 +281,12 @@ pub(crate) struct LocSnap {
     pub(crate) id: LocationId,
     pub(crate) writable: bool,
     /// Active VPP users (Registered or Associated).
-    pub(crate) users: HashMap<ClientUserId, VppUserStatus>,
+    pub(crate) users: FastMap<ClientUserId, VppUserStatus>,
     /// Every active VPP user id, sorted.
     pub(crate) active_users: Vec<ClientUserId>,
     /// Users Apple lists only with a status vppkit does not know: they exist at
     /// Apple, so they are neither created again nor given licences.
-    pub(crate) unknown_status: HashMap<ClientUserId, VppUserStatus>,
+    pub(crate) unknown_status: FastMap<ClientUserId, VppUserStatus>,
 }
 
 pub(crate) struct Snapshot {
@@ -304,8 +306,8 @@ impl Snapshot {
         let mut slots = Vec::new();
         let mut catalog: BTreeMap<AdamId, Vec<usize>> = BTreeMap::new();
         for (li, info) in infos.into_iter().enumerate() {
-            let mut users = HashMap::new();
-            let mut unknown_status = HashMap::new();
+            let mut users = FastMap::default();
+            let mut unknown_status = FastMap::default();
             for u in view.users(&info.id) {
                 if !u.status.is_known() {
                     unknown_status.insert(u.client_user_id.clone(), u.status);

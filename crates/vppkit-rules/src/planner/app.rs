@@ -72,7 +72,7 @@ impl Run<'_> {
         touched.sort_by_key(|&d| self.idx.dev_rank[d as usize]);
 
         // 2. Requests for this app.
-        let mut req_seq: HashMap<u32, usize> = HashMap::new();
+        let mut req_seq: FastMap<u32, usize> = FastMap::default();
         if let Some(list) = self.requests.get(adam) {
             for &(d, seq) in list {
                 req_seq.insert(d, seq);
@@ -99,7 +99,7 @@ impl Run<'_> {
         let mut demands: Vec<Demand> = Vec::new();
         let mut user_wants: BTreeMap<u32, Vec<UserDeviceWant>> = BTreeMap::new();
         let mut uninstall_devs: Vec<(u32, u32)> = Vec::new();
-        let mut user_active_dev: HashMap<u32, bool> = HashMap::new();
+        let mut user_active_dev: FastMap<u32, bool> = FastMap::default();
         for &d in &touched {
             let w = self.dev_win[d as usize];
             let p = self.policies[w.policy as usize];
@@ -257,7 +257,7 @@ impl Run<'_> {
             handled: bool,
         }
         let mut held: Vec<Held> = Vec::new();
-        let mut by_holder: HashMap<HRef, Vec<usize>> = HashMap::new();
+        let mut by_holder: FastMap<HRef, Vec<usize>> = FastMap::default();
         for &s in &slots {
             let slot = &self.snap.slots[s];
             let mut hs = self.view.holdings(&self.snap.locs[slot.loc].id, &slot.key);
@@ -290,7 +290,7 @@ impl Run<'_> {
         }
 
         // 5. Serve demands.
-        let mut free: HashMap<usize, u64> = slots
+        let mut free: FastMap<usize, u64> = slots
             .iter()
             .map(|&s| (s, self.snap.slots[s].free))
             .collect();
@@ -353,7 +353,7 @@ impl Run<'_> {
                 );
                 continue;
             }
-            let best_free = |free: &HashMap<usize, u64>, among: &mut dyn Iterator<Item = usize>| {
+            let best_free = |free: &FastMap<usize, u64>, among: &mut dyn Iterator<Item = usize>| {
                 among
                     .filter(|s| free[s] > 0)
                     .min_by_key(|&s| (std::cmp::Reverse(free[&s]), s))

@@ -200,7 +200,7 @@ impl Run<'_> {
         book: bool,
         dm: &Demand,
         slot: usize,
-        req_seq: &HashMap<u32, usize>,
+        req_seq: &FastMap<u32, usize>,
     ) {
         if let HRef::User(u) = dm.holder {
             let li = self.snap.slots[slot].loc;

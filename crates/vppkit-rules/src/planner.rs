@@ -308,19 +308,28 @@ impl Snapshot {
         for (li, info) in infos.into_iter().enumerate() {
             let mut users = FastMap::default();
             let mut unknown_status = FastMap::default();
+            // In the view's order (views list users by id, so the sort below finds them
+            // sorted), not the map's.
+            let mut active_users: Vec<ClientUserId> = Vec::new();
             for u in view.users(&info.id) {
                 if !u.status.is_known() {
                     unknown_status.insert(u.client_user_id.clone(), u.status);
                 }
                 if u.status.is_active() {
-                    // Associated wins over Registered if Apple lists both.
-                    let e = users.entry(u.client_user_id).or_insert(u.status);
-                    if u.status == VppUserStatus::Associated {
-                        *e = u.status;
+                    match users.entry(u.client_user_id) {
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            active_users.push(e.key().clone());
+                            e.insert(u.status);
+                        }
+                        // Associated wins over Registered if Apple lists both.
+                        std::collections::hash_map::Entry::Occupied(mut e) => {
+                            if u.status == VppUserStatus::Associated {
+                                e.insert(u.status);
+                            }
+                        }
                     }
                 }
             }
-            let mut active_users: Vec<ClientUserId> = users.keys().cloned().collect();
             active_users.sort();
             let mut assets = view.assets(&info.id);
             assets.sort_by(|a, b| a.asset.key.cmp(&b.asset.key));

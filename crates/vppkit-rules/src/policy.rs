@@ -188,20 +188,25 @@ impl OsVersion {
     pub fn parts(&self) -> &[u32] {
         &self.0
     }
-}
 
-impl Ord for OsVersion {
-    fn cmp(&self, other: &Self) -> Ordering {
-        let n = self.0.len().max(other.0.len());
+    /// Compares with a version given by its parts, as [`Ord`] does (missing parts are 0).
+    pub(crate) fn cmp_parts(&self, other: &[u32]) -> Ordering {
+        let n = self.0.len().max(other.len());
         for i in 0..n {
             let a = self.0.get(i).copied().unwrap_or(0);
-            let b = other.0.get(i).copied().unwrap_or(0);
+            let b = other.get(i).copied().unwrap_or(0);
             match a.cmp(&b) {
                 Ordering::Equal => continue,
                 o => return o,
             }
         }
         Ordering::Equal
+    }
+}
+
+impl Ord for OsVersion {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.cmp_parts(&other.0)
     }
 }
 

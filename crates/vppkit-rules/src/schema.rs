@@ -199,8 +199,7 @@ pub fn command_channel(
     let rule = platform_rule(kind, platform).ok_or(CommandRefusal::NotOnPlatform)?;
     if !os_version.parts().is_empty() {
         let (major, minor) = rule.introduced;
-        let first = OsVersion::parse(&format!("{major}.{minor}")).unwrap_or_default();
-        if *os_version < first {
+        if os_version.cmp_parts(&[major, minor]).is_lt() {
             return Err(CommandRefusal::OsTooOld {
                 introduced: format!("{major}.{minor}"),
             });

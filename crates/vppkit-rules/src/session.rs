@@ -611,8 +611,23 @@ impl Prev {
                 dirty.insert(p.adam_id.clone());
             }
         }
+        // The holders to look for; a few are found by binary search in each slot's sorted
+        // holdings, many by one pass over them.
+        let wanted: Vec<Holder> = serials
+            .iter()
+            .filter(|_| !user_licence_only)
+            .map(|&sn| Holder::Device(sn.clone()))
+            .chain(ids.iter().map(|&id| Holder::User(id.clone())))
+            .collect();
+        let few = wanted.len() <= 16;
         for (i, s) in slots.iter().enumerate() {
             let holds = |hs: &Vec<(Holder, HoldingStatus)>| {
+                if few {
+                    return wanted.iter().any(|w| {
+                        let at = hs.partition_point(|(h, _)| h < w);
+                        hs.get(at).is_some_and(|(h, _)| h == w)
+                    });
+                }
                 hs.iter().any(|(h, _)| match h {
                     Holder::Device(sn) => !user_licence_only && serials.contains(sn),
                     Holder::User(id) => ids.contains(id),

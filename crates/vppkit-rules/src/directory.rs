@@ -1,6 +1,7 @@
 //! The MDM's directory (users, devices, groups), handed to the rules as a value.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::fast_map::FastMap;
 
@@ -261,9 +262,24 @@ impl Group {
 
 /// The whole directory. Construct with [`Directory::new`] or [`Directory::from_json`]; both
 /// check that ids are unique and that every reference names a known user or device.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// A directory never changes once built, and a clone shares it (a reference count): passing
+/// clones of one directory to a [`PlanSession`](crate::PlanSession) costs nothing to copy and
+/// lets it tell the directory unchanged at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directory {
+    inner: Arc<Data>,
+}
+
+impl Serialize for Directory {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.inner.serialize(s)
+    }
+}
+
+#[derive(Debug, Default, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Data {
     users: Vec<DirectoryUser>,
     devices: Vec<DirectoryDevice>,
     groups: Vec<Group>,
@@ -273,10 +289,13 @@ pub struct Directory {
     device_index: FastMap<SerialNumber, usize>,
     #[serde(skip)]
     group_index: FastMap<GroupId, usize>,
-    /// Given at construction (a directory never changes after it): a clone has the same,
-    /// so `PlanSession` tells an unchanged directory without comparing 150,000 people.
-    #[serde(skip)]
-    stamp: crate::stamp::Stamp,
+}
+
+/// Equal people and groups (the indexes follow from them).
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        self.users == other.users && self.devices == other.devices && self.groups == other.groups
+    }
 }
 
 #[derive(Deserialize)]
@@ -355,20 +374,21 @@ impl Directory {
             }
         }
         Ok(Self {
-            users,
-            devices,
-            groups,
-            user_index,
-            device_index,
-            group_index,
-            stamp: crate::stamp::Stamp::default(),
+            inner: Arc::new(Data {
+                users,
+                devices,
+                groups,
+                user_index,
+                device_index,
+                group_index,
+            }),
         })
     }
 
     /// Whether `other` is this directory or a clone of it (a cheap check: `false` says
     /// nothing, two directories built apart may still be equal).
     pub(crate) fn is_clone_of(&self, other: &Directory) -> bool {
-        self.stamp.get() == other.stamp.get()
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Parses a JSON directory file (format in `docs/policies.md`).
@@ -389,44 +409,50 @@ impl Directory {
 
     /// All users, in file order.
     pub fn users(&self) -> &[DirectoryUser] {
-        &self.users
+        &self.inner.users
     }
 
     /// All devices, in file order.
     pub fn devices(&self) -> &[DirectoryDevice] {
-        &self.devices
+        &self.inner.devices
     }
 
     /// All groups, in file order.
     pub fn groups(&self) -> &[Group] {
-        &self.groups
+        &self.inner.groups
     }
 
     /// A user by id.
     pub fn user(&self, id: &ClientUserId) -> Option<&DirectoryUser> {
-        self.user_index.get(id).map(|&i| &self.users[i])
+        self.inner.user_index.get(id).map(|&i| &self.inner.users[i])
     }
 
     /// A device by serial number.
     pub fn device(&self, serial: &SerialNumber) -> Option<&DirectoryDevice> {
-        self.device_index.get(serial).map(|&i| &self.devices[i])
+        self.inner
+            .device_index
+            .get(serial)
+            .map(|&i| &self.inner.devices[i])
     }
 
     /// A group by id.
     pub fn group(&self, id: &GroupId) -> Option<&Group> {
-        self.group_index.get(id).map(|&i| &self.groups[i])
+        self.inner
+            .group_index
+            .get(id)
+            .map(|&i| &self.inner.groups[i])
     }
 
     pub(crate) fn group_pos(&self, id: &GroupId) -> Option<usize> {
-        self.group_index.get(id).copied()
+        self.inner.group_index.get(id).copied()
     }
 
     pub(crate) fn user_pos(&self, id: &ClientUserId) -> Option<usize> {
-        self.user_index.get(id).copied()
+        self.inner.user_index.get(id).copied()
     }
 
     pub(crate) fn device_pos(&self, serial: &SerialNumber) -> Option<usize> {
-        self.device_index.get(serial).copied()
+        self.inner.device_index.get(serial).copied()
     }
 }
 

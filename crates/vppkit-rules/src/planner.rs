@@ -588,11 +588,9 @@ impl Orders {
     }
 }
 
-/// What a run derives from the directory alone: device and user ranks, each device's
-/// licence user, each user's devices, each group's members. Built once per directory; a
-/// [`PlanSession`](crate::PlanSession) keeps it while it is given the same directory (or a
-/// clone of it).
-pub(crate) struct DirIndex {
+/// What a run derives from the directory's devices and users: their ranks, each device's
+/// licence user, each user's devices.
+pub(crate) struct People {
     /// Device and user positions by rank.
     pub(crate) orders: Orders,
     /// Device rank in serial order; user rank in id order.
@@ -602,13 +600,11 @@ pub(crate) struct DirIndex {
     dev_user: Vec<Option<u32>>,
     /// Non-retired devices of each user, by serial.
     user_devs: Vec<Vec<u32>>,
-    /// Non-retired members of each group: (users, devices).
-    group_members: Vec<(Vec<u32>, Vec<u32>)>,
 }
 
-impl DirIndex {
-    /// The index of `dir`, whose devices and users are in `orders`.
-    pub(crate) fn new(dir: &Directory, orders: Orders) -> Self {
+impl People {
+    /// The people of `dir`, whose devices and users are in `orders`.
+    fn new(dir: &Directory, orders: Orders) -> Self {
         let devices = dir.devices();
         let users = dir.users();
         let mut dev_rank = vec![0; devices.len()];
@@ -633,6 +629,35 @@ impl DirIndex {
                 }
             }
         }
+        Self {
+            orders,
+            dev_rank,
+            user_rank,
+            dev_user,
+            user_devs,
+        }
+    }
+}
+
+/// What a run derives from the directory alone: its [`People`] and each group's members.
+/// Built once per directory; a [`PlanSession`](crate::PlanSession) keeps it while it is
+/// given the same directory (or a clone of it), and keeps its people when only groups
+/// changed.
+pub(crate) struct DirIndex {
+    pub(crate) people: Arc<People>,
+    /// Non-retired members of each group: (users, devices).
+    group_members: Vec<(Vec<u32>, Vec<u32>)>,
+}
+
+impl DirIndex {
+    /// The index of `dir`, whose devices and users are in `orders`.
+    pub(crate) fn new(dir: &Directory, orders: Orders) -> Self {
+        Self::with_people(dir, Arc::new(People::new(dir, orders)))
+    }
+
+    /// The index of `dir`, whose devices and users are the ones `people` was built from.
+    pub(crate) fn with_people(dir: &Directory, people: Arc<People>) -> Self {
+        let (devices, users) = (dir.devices(), dir.users());
         let group_members = dir
             .groups()
             .iter()
@@ -655,11 +680,7 @@ impl DirIndex {
             })
             .collect();
         Self {
-            orders,
-            dev_rank,
-            user_rank,
-            dev_user,
-            user_devs,
+            people,
             group_members,
         }
     }
@@ -720,9 +741,9 @@ impl Resolve for Run<'_> {
         if code & CODE_GONE != 0 {
             self.gone_holders[rank].clone()
         } else if code & CODE_USER == 0 {
-            Holder::Device(self.serial(self.idx.orders.devices[rank]).clone())
+            Holder::Device(self.serial(self.idx.people.orders.devices[rank]).clone())
         } else {
-            Holder::User(self.user_id(self.idx.orders.users[rank]).clone())
+            Holder::User(self.user_id(self.idx.people.orders.users[rank]).clone())
         }
     }
 
@@ -907,15 +928,15 @@ impl<'a> Run<'a> {
     /// A holder code for batching: its order is the holder order.
     fn hcode(&self, h: HRef) -> u64 {
         match h {
-            HRef::Dev(d) => u64::from(self.idx.dev_rank[d as usize]),
-            HRef::User(u) => CODE_USER | u64::from(self.idx.user_rank[u as usize]),
+            HRef::Dev(d) => u64::from(self.idx.people.dev_rank[d as usize]),
+            HRef::User(u) => CODE_USER | u64::from(self.idx.people.user_rank[u as usize]),
         }
     }
 
     fn holder_rank(&self, h: HRef) -> (u8, u32) {
         match h {
-            HRef::Dev(d) => (0, self.idx.dev_rank[d as usize]),
-            HRef::User(u) => (1, self.idx.user_rank[u as usize]),
+            HRef::Dev(d) => (0, self.idx.people.dev_rank[d as usize]),
+            HRef::User(u) => (1, self.idx.people.user_rank[u as usize]),
         }
     }
 
@@ -974,7 +995,7 @@ impl<'a> Run<'a> {
         let filter = p.filter.as_ref();
         let excluded_dev = |s: &Self, d: u32| {
             s.excl_dev[d as usize] == ps
-                || s.idx.dev_user[d as usize].is_some_and(|u| s.excl_user[u as usize] == ps)
+                || s.idx.people.dev_user[d as usize].is_some_and(|u| s.excl_user[u as usize] == ps)
                 || filter.is_some_and(|f| !f.matches(&devices[d as usize]))
         };
         for &u in &direct_users {
@@ -983,7 +1004,7 @@ impl<'a> Run<'a> {
             }
             on_user(self, u);
             let idx = Arc::clone(&self.idx);
-            for &d in &idx.user_devs[u as usize] {
+            for &d in &idx.people.user_devs[u as usize] {
                 if self.seen_dev[d as usize] != ps && !excluded_dev(self, d) {
                     self.seen_dev[d as usize] = ps;
                     visit(self, d, Some(u));
@@ -993,7 +1014,7 @@ impl<'a> Run<'a> {
         for &d in &direct_devices {
             if self.seen_dev[d as usize] != ps && !excluded_dev(self, d) {
                 self.seen_dev[d as usize] = ps;
-                let u = self.idx.dev_user[d as usize];
+                let u = self.idx.people.dev_user[d as usize];
                 if let Some(u) = u {
                     on_user(self, u);
                 }

@@ -125,15 +125,17 @@ struct UserFp {
 impl Fingerprint {
     /// Reads the fingerprint; the holdings of a slot whose version is the one `prev` saw
     /// at the same position are moved out of `prev` instead of read again (and, with the
-    /// same directory, their gone users too).
+    /// same directory users, their gone users too).
     fn read(
         snap: &Snapshot,
         view: &dyn LicenceView,
         run: &Run<'_>,
         dir: &Directory,
+        people_equal: bool,
         mut prev: Option<&mut Prev>,
     ) -> Self {
-        let same_dir = prev.as_ref().is_some_and(|p| p.dir.is_clone_of(dir));
+        // Whether a user is gone depends on the directory's users only.
+        let same_users = people_equal && prev.is_some();
         let gone_of = |hs: &[(Holder, HoldingStatus)]| -> Vec<ClientUserId> {
             hs.iter()
                 .filter_map(|(h, _)| match h {
@@ -154,7 +156,7 @@ impl Fingerprint {
                 versions.push(version);
                 if let (Some(v), Some(prev)) = (version, prev.as_deref_mut()) {
                     if let Some(kept) = prev.kept_holdings(i, location, &s.key, v) {
-                        gone.push(if same_dir {
+                        gone.push(if same_users {
                             std::mem::take(&mut prev.fp.gone[i])
                         } else {
                             gone_of(&kept)
@@ -245,19 +247,36 @@ impl PlanSession {
     ) -> Result<Plan, PlanError> {
         self.planner.check()?;
         let snap = Snapshot::read(view);
+        // The same devices and users as last time (only groups may differ).
+        let people_equal = self.prev.as_ref().is_some_and(|prev| {
+            directory.is_clone_of(&prev.dir)
+                || (prev.dir.users() == directory.users()
+                    && prev.dir.devices() == directory.devices())
+        });
         let index = match &self.prev {
             // The same directory (or a clone of it): the same index.
             Some(prev) if directory.is_clone_of(&prev.dir) => Arc::clone(&prev.index),
+            Some(prev) if people_equal => Arc::new(DirIndex::with_people(
+                directory,
+                Arc::clone(&prev.index.people),
+            )),
             // Devices and users at the same positions with the same ids: the same orders.
             Some(prev) if same_people(&prev.dir, directory) => {
-                Arc::new(DirIndex::new(directory, prev.index.orders.clone()))
+                Arc::new(DirIndex::new(directory, prev.index.people.orders.clone()))
             }
             _ => Arc::new(DirIndex::new(directory, Orders::of(directory))),
         };
         let mut run = Run::new(&self.planner, directory, policies, &snap, view, ctx, index);
         run.validate_all();
         run.requests();
-        let fp = Fingerprint::read(&snap, view, &run, directory, self.prev.as_mut());
+        let fp = Fingerprint::read(
+            &snap,
+            view,
+            &run,
+            directory,
+            people_equal,
+            self.prev.as_mut(),
+        );
         let sorted: Vec<Policy> = {
             let mut v: Vec<&Policy> = policies.policies.iter().filter(|p| p.enabled).collect();
             v.sort_by(|a, b| a.id.cmp(&b.id));
@@ -274,6 +293,7 @@ impl PlanSession {
         let dirty = self.prev.take().and_then(|prev| {
             let (dirty, same) = prev.dirty(
                 directory,
+                people_equal,
                 policies,
                 &sorted,
                 &locs,
@@ -358,6 +378,7 @@ impl Prev {
     fn dirty(
         &self,
         dir: &Directory,
+        people_equal: bool,
         policies: &PolicySet,
         sorted: &[Policy],
         locs: &[(vppkit_core::LocationId, bool)],
@@ -377,7 +398,7 @@ impl Prev {
                 .all(|(a, b)| a.loc == b.loc && a.key == b.key)
             && sorted.len() == self.sorted.len()
             && sorted.iter().zip(&self.sorted).all(|(a, b)| a.id == b.id)
-            && same_people(&self.dir, dir);
+            && (people_equal || same_people(&self.dir, dir));
         if !same_ids {
             return None;
         }
@@ -459,7 +480,7 @@ impl Prev {
         // may reach them, holds them or was asked for by them.
         let mut devices: BTreeSet<usize> = BTreeSet::new();
         let mut users: BTreeSet<usize> = BTreeSet::new();
-        if !cloned {
+        if !cloned && !people_equal {
             for (i, (a, b)) in dir.devices().iter().zip(self.dir.devices()).enumerate() {
                 if a != b {
                     devices.insert(i);

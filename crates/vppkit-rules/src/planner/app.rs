@@ -44,7 +44,7 @@ impl Run<'_> {
                         if licence == LicenceType::Device {
                             s.dev_scope[di] = st;
                         }
-                    } else if let Some(u) = s.idx.dev_user[di] {
+                    } else if let Some(u) = s.idx.people.dev_user[di] {
                         s.uninstall_users.push(u);
                     }
                     let w = Winner {
@@ -69,7 +69,7 @@ impl Run<'_> {
                 },
             );
         }
-        touched.sort_by_key(|&d| self.idx.dev_rank[d as usize]);
+        touched.sort_by_key(|&d| self.idx.people.dev_rank[d as usize]);
 
         // 2. Requests for this app.
         let mut req_seq: FastMap<u32, usize> = FastMap::default();
@@ -79,7 +79,7 @@ impl Run<'_> {
             }
         }
         let mut req_devices: Vec<(u32, usize)> = req_seq.iter().map(|(&d, &s)| (d, s)).collect();
-        req_devices.sort_by_key(|&(d, _)| self.idx.dev_rank[d as usize]);
+        req_devices.sort_by_key(|&(d, _)| self.idx.people.dev_rank[d as usize]);
         for (d, _) in req_devices {
             let offered = self.dev_stamp[d as usize] == st
                 && self.policies[self.dev_win[d as usize].policy as usize].intent
@@ -108,7 +108,7 @@ impl Run<'_> {
                 uninstall_devs.push((d, w.policy));
                 continue;
             }
-            if let Some(u) = self.idx.dev_user[d as usize] {
+            if let Some(u) = self.idx.people.dev_user[d as usize] {
                 if p.licence == LicenceType::User {
                     user_active_dev.insert(u, true);
                 }
@@ -209,7 +209,7 @@ impl Run<'_> {
         }
         let cap = self.planner.max_devices_per_user_licence;
         for (u, mut wants) in user_wants {
-            wants.sort_by_key(|w| self.idx.dev_rank[w.device as usize]);
+            wants.sort_by_key(|w| self.idx.people.dev_rank[w.device as usize]);
             if wants.len() > cap {
                 for w in wants.split_off(cap) {
                     let serial = self.serial(w.device).clone();
@@ -528,7 +528,7 @@ impl Run<'_> {
         };
         let mut user_ok: BTreeMap<u32, bool> = BTreeMap::new();
         for &(d, _) in &uninstall_devs {
-            if let Some(u) = self.idx.dev_user[d as usize] {
+            if let Some(u) = self.idx.people.dev_user[d as usize] {
                 let installed = self.dir.devices()[d as usize].has_installed(adam);
                 *user_ok.entry(u).or_insert(true) &= release_ok(installed);
             }
@@ -576,7 +576,7 @@ impl Run<'_> {
             let dev = &self.dir.devices()[d as usize];
             let installed = dev.has_installed(adam);
             let dev_holdings = live(&held, by_holder.get(&HRef::Dev(d)));
-            let user = self.idx.dev_user[d as usize];
+            let user = self.idx.people.dev_user[d as usize];
             let dev_release = release_ok(installed) && !dev_holdings.is_empty();
             let dev_really = dev_release && dev_holdings.iter().any(|&h| releasable(&held, h));
             let user_really = user.is_some_and(|u| really_released_users.contains(&u));

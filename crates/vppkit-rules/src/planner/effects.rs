@@ -67,7 +67,7 @@ impl Run<'_> {
             let (client_user_id, email) = (user.id.clone(), user.email.clone());
             let mut devices = Vec::new();
             let mut channels = Vec::new();
-            let user_devices = self.idx.user_devs[u as usize].clone();
+            let user_devices = self.idx.people.user_devs[u as usize].clone();
             for d in user_devices {
                 let dev = &self.dir.devices()[d as usize];
                 let kind = CommandKind::InviteToProgram;
@@ -189,7 +189,7 @@ impl Run<'_> {
         };
         self.out
             .commands
-            .push(((self.idx.dev_rank[d as usize], kind), c));
+            .push(((self.idx.people.dev_rank[d as usize], kind), c));
     }
 
     /// Install commands for a holder that already holds the app: only on devices whose

@@ -97,7 +97,8 @@ impl Run<'_> {
 
         // 3. Wants per winner.
         let mut demands: Vec<Demand> = Vec::new();
-        let mut user_wants: BTreeMap<u32, Vec<UserDeviceWant>> = BTreeMap::new();
+        // Per user, flat (sorted by user below): one allocation for every user.
+        let mut user_wants: Vec<(u32, UserDeviceWant)> = Vec::new();
         let mut uninstall_devs: Vec<(u32, u32)> = Vec::new();
         let mut user_active_dev: FastMap<u32, bool> = FastMap::default();
         for &d in &touched {
@@ -197,19 +198,25 @@ impl Run<'_> {
                         );
                         continue;
                     }
-                    user_wants.entry(u).or_default().push(UserDeviceWant {
-                        device: d,
-                        class,
-                        priority: p.priority,
-                        policy: w.policy,
-                        seq,
-                    });
+                    user_wants.push((
+                        u,
+                        UserDeviceWant {
+                            device: d,
+                            class,
+                            priority: p.priority,
+                            policy: w.policy,
+                            seq,
+                        },
+                    ));
                 }
             }
         }
         let cap = self.planner.max_devices_per_user_licence;
-        for (u, mut wants) in user_wants {
-            wants.sort_by_key(|w| self.idx.people.dev_rank[w.device as usize]);
+        // By user, then device rank (a device wants once: the keys are unique).
+        user_wants.sort_unstable_by_key(|(u, w)| (*u, self.idx.people.dev_rank[w.device as usize]));
+        for group in user_wants.chunk_by(|a, b| a.0 == b.0) {
+            let u = group[0].0;
+            let mut wants: Vec<UserDeviceWant> = group.iter().map(|(_, w)| *w).collect();
             if wants.len() > cap {
                 for w in wants.split_off(cap) {
                     let serial = self.serial(w.device).clone();
@@ -257,7 +264,7 @@ impl Run<'_> {
             handled: bool,
         }
         let mut held: Vec<Held> = Vec::new();
-        let mut by_holder: FastMap<HRef, Vec<usize>> = FastMap::default();
+        let mut holder_of: Vec<(HRef, usize)> = Vec::new();
         for &s in &slots {
             let slot = &self.snap.slots[s];
             let mut hs = self.view.holdings(&self.snap.locs[slot.loc].id, &slot.key);
@@ -277,7 +284,7 @@ impl Run<'_> {
                     _ => None,
                 };
                 if let Some(h) = href {
-                    by_holder.entry(h).or_default().push(held.len());
+                    holder_of.push((h, held.len()));
                 }
                 held.push(Held {
                     slot: s,
@@ -288,6 +295,8 @@ impl Run<'_> {
                 });
             }
         }
+
+        let by_holder = ByHolder::new(holder_of);
 
         // 5. Serve demands.
         let mut free: FastMap<usize, u64> = slots
@@ -517,7 +526,7 @@ impl Run<'_> {
             };
             by_rule && (installed == Some(false) || can_remove)
         };
-        let live = |held: &Vec<Held>, v: Option<&Vec<usize>>| -> Vec<usize> {
+        let live = |held: &Vec<Held>, v: Option<&[usize]>| -> Vec<usize> {
             v.map(|v| {
                 v.iter()
                     .copied()
@@ -759,5 +768,36 @@ impl Run<'_> {
                 }
             }
         }
+    }
+}
+
+/// The holdings of an app by holder (indices into its holdings, ascending), without a
+/// vector per holder.
+struct ByHolder {
+    /// Each holder's range in `order`.
+    ranges: FastMap<HRef, (u32, u32)>,
+    order: Vec<usize>,
+}
+
+impl ByHolder {
+    fn new(mut pairs: Vec<(HRef, usize)>) -> Self {
+        pairs.sort_unstable();
+        let mut ranges = FastMap::with_capacity_and_hasher(pairs.len(), Default::default());
+        let mut start = 0;
+        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let end = start + group.len();
+            ranges.insert(group[0].0, (start as u32, end as u32));
+            start = end;
+        }
+        Self {
+            ranges,
+            order: pairs.into_iter().map(|(_, i)| i).collect(),
+        }
+    }
+
+    fn get(&self, holder: &HRef) -> Option<&[usize]> {
+        self.ranges
+            .get(holder)
+            .map(|&(a, b)| &self.order[a as usize..b as usize])
     }
 }

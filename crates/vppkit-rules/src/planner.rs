@@ -239,7 +239,7 @@ impl Planner {
         run.validate_all();
         run.requests();
         for (i, adam) in run.adam_ids().iter().enumerate() {
-            let out = run.plan_app(adam);
+            let out = run.plan_app(adam, None);
             run.merge(adam, out, i as u32 + 1);
         }
         Ok(run.finish())
@@ -686,6 +686,9 @@ impl DirIndex {
     }
 }
 
+/// One slot's holdings, sorted.
+pub(crate) type Holdings = Vec<(Holder, HoldingStatus)>;
+
 pub(crate) struct Run<'a> {
     planner: &'a Planner,
     dir: &'a Directory,
@@ -840,8 +843,10 @@ impl<'a> Run<'a> {
     }
 
     /// Plans one app; its output is returned, not yet merged.
-    pub(crate) fn plan_app(&mut self, adam: &AdamId) -> AppOut {
-        self.app(adam);
+    /// Plans one app. `holdings`: every slot's holdings, sorted, when the caller read them
+    /// already (the session); otherwise the app reads its own from the view.
+    pub(crate) fn plan_app(&mut self, adam: &AdamId, holdings: Option<&[Holdings]>) -> AppOut {
+        self.app(adam, holdings);
         std::mem::take(&mut self.out)
     }
 

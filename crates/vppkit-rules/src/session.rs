@@ -322,7 +322,7 @@ impl PlanSession {
                 Some(out) => out,
                 None => {
                     replanned += 1;
-                    run.plan_app(adam)
+                    run.plan_app(adam, Some(&fp.holdings))
                 }
             };
             let keep = (out.weight() <= KEEP_AT_MOST).then(|| out.clone());

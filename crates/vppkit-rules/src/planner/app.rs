@@ -4,7 +4,7 @@ use super::*;
 
 impl Run<'_> {
     /// Plans one app (adam id) across every location that holds it.
-    pub(super) fn app(&mut self, adam: &AdamId) {
+    pub(super) fn app(&mut self, adam: &AdamId, holdings: Option<&[Holdings]>) {
         self.stamp += 1;
         let st = self.stamp;
         let slots: Vec<usize> = self.snap.catalog.get(adam).cloned().unwrap_or_default();
@@ -267,9 +267,18 @@ impl Run<'_> {
         let mut holder_of: Vec<(HRef, usize)> = Vec::new();
         for &s in &slots {
             let slot = &self.snap.slots[s];
-            let mut hs = self.view.holdings(&self.snap.locs[slot.loc].id, &slot.key);
-            hs.sort();
+            let read;
+            let hs: &[(Holder, HoldingStatus)] = match holdings {
+                Some(all) => &all[s],
+                None => {
+                    let mut v = self.view.holdings(&self.snap.locs[slot.loc].id, &slot.key);
+                    v.sort();
+                    read = v;
+                    &read
+                }
+            };
             for (holder, status) in hs {
+                let (holder, status) = (holder.clone(), *status);
                 let href = match &holder {
                     Holder::Device(sn) => self
                         .dir

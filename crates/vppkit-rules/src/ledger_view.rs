@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use vppkit_core::{
-    Asset, AssetKey, ClientUserId, Holder, HoldingStatus, LocationId, Platform, TokenState, VppUser,
+    Asset, AssetKey, ClientUserId, Holder, HoldingStatus, LocationId, Platform, TokenState,
+    VppUser, VppUserStatus,
 };
 use vppkit_ledger::Ledger;
 
@@ -122,6 +123,14 @@ impl LicenceView for LedgerView<'_> {
     fn users(&self, location: &LocationId) -> Vec<VppUser> {
         self.ledger(location)
             .map_or_else(Vec::new, |l| l.users().cloned().collect())
+    }
+
+    fn user_statuses(&self, location: &LocationId) -> Vec<(ClientUserId, VppUserStatus)> {
+        self.ledger(location).map_or_else(Vec::new, |l| {
+            l.users()
+                .map(|u| (u.client_user_id.clone(), u.status))
+                .collect()
+        })
     }
 
     fn is_own_user(&self, location: &LocationId, id: &ClientUserId) -> bool {

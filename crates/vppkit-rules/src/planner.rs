@@ -311,20 +311,20 @@ impl Snapshot {
             // In the view's order (views list users by id, so the sort below finds them
             // sorted), not the map's.
             let mut active_users: Vec<ClientUserId> = Vec::new();
-            for u in view.users(&info.id) {
-                if !u.status.is_known() {
-                    unknown_status.insert(u.client_user_id.clone(), u.status);
+            for (id, status) in view.user_statuses(&info.id) {
+                if !status.is_known() {
+                    unknown_status.insert(id.clone(), status);
                 }
-                if u.status.is_active() {
-                    match users.entry(u.client_user_id) {
+                if status.is_active() {
+                    match users.entry(id) {
                         std::collections::hash_map::Entry::Vacant(e) => {
                             active_users.push(e.key().clone());
-                            e.insert(u.status);
+                            e.insert(status);
                         }
                         // Associated wins over Registered if Apple lists both.
                         std::collections::hash_map::Entry::Occupied(mut e) => {
-                            if u.status == VppUserStatus::Associated {
-                                e.insert(u.status);
+                            if status == VppUserStatus::Associated {
+                                e.insert(status);
                             }
                         }
                     }

@@ -69,6 +69,17 @@ pub trait LicenceView {
     /// active one with the same id).
     fn users(&self, location: &LocationId) -> Vec<VppUser>;
 
+    /// The id and status of each VPP user of a location, as [`LicenceView::users`] lists
+    /// them: all the planner reads of them, on every call. The default takes them from
+    /// `users`; a view that can give them without copying whole users (their e-mail,
+    /// invitation code, ...) should.
+    fn user_statuses(&self, location: &LocationId) -> Vec<(ClientUserId, VppUserStatus)> {
+        self.users(location)
+            .into_iter()
+            .map(|u| (u.client_user_id, u.status))
+            .collect()
+    }
+
     /// Whether this manager created the VPP user `id` in `location` (its own
     /// `clientUserId`), so the planner may retire it and take back its licences when it is
     /// retired in, or missing from, the directory. Users created by another MDM (or by a
@@ -429,6 +440,15 @@ impl LicenceView for LicenceState {
         self.locations
             .get(location)
             .map_or_else(Vec::new, |l| l.users.values().cloned().collect())
+    }
+
+    fn user_statuses(&self, location: &LocationId) -> Vec<(ClientUserId, VppUserStatus)> {
+        self.locations.get(location).map_or_else(Vec::new, |l| {
+            l.users
+                .values()
+                .map(|u| (u.client_user_id.clone(), u.status))
+                .collect()
+        })
     }
 
     fn is_own_user(&self, location: &LocationId, id: &ClientUserId) -> bool {

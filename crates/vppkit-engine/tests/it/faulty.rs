@@ -118,6 +118,22 @@ impl FaultyStore {
         });
     }
 
+    /// Counts the sync pages with holdings that reach this store, in order, and notes how
+    /// many holdings each carried (a rule that never matches).
+    pub(crate) fn count_holdings_pages(&self) -> (Arc<AtomicUsize>, Arc<Mutex<Vec<usize>>>) {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let (counter, sized) = (seen.clone(), sizes.clone());
+        self.on_page(usize::MAX, Fault::Fail, move |_, p| {
+            if !p.upsert_holdings.is_empty() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                sized.lock().unwrap().push(p.upsert_holdings.len());
+            }
+            false
+        });
+        (seen, sizes)
+    }
+
     /// The next `times` reservations that `matches` meet `fault`.
     pub(crate) fn on_reserve(
         &self,

@@ -443,7 +443,7 @@ async fn stalled_holder(backend: Backend, stall: Stall) {
 /// journal and Apple agree.
 #[tokio::test]
 async fn a_walk_writes_what_it_applied_before_its_lease_is_renewed() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use vppkit_engine::ManualClock;
 
     for backend in backends() {
@@ -453,15 +453,7 @@ async fn a_walk_writes_what_it_applied_before_its_lease_is_renewed() {
             .await;
         w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
         let faulty = FaultyStore::new(w.source.open().await);
-        // Counts the holdings pages that reach the store (never matches).
-        let seen = Arc::new(AtomicUsize::new(0));
-        let counter = seen.clone();
-        faulty.on_page(usize::MAX, Fault::Fail, move |_, p| {
-            if !p.upsert_holdings.is_empty() {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-            false
-        });
+        let (seen, _) = faulty.count_holdings_pages();
         let write = Gate::new();
         let second = seen.clone();
         faulty.on_page(1, Fault::Pause(write.clone()), move |_, p| {

@@ -178,7 +178,7 @@ async fn a_version_change_mid_walk_restarts_and_converges() {
 /// sync completes.
 #[tokio::test]
 async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use crate::faulty::{Fault, FaultyStore, Gate};
@@ -190,17 +190,7 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
             .await;
         w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
         let faulty = FaultyStore::new(w.source.open().await);
-        // Counts the holdings pages that reach the store (never matches).
-        let seen = Arc::new(AtomicUsize::new(0));
-        let sizes = Arc::new(Mutex::new(Vec::new()));
-        let (counter, sized) = (seen.clone(), sizes.clone());
-        faulty.on_page(usize::MAX, Fault::Fail, move |_, p| {
-            if !p.upsert_holdings.is_empty() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                sized.lock().unwrap().push(p.upsert_holdings.len());
-            }
-            false
-        });
+        let (seen, sizes) = faulty.count_holdings_pages();
         let gate = Gate::new();
         let third = seen.clone();
         faulty.on_page(1, Fault::Pause(gate.clone()), move |_, p| {

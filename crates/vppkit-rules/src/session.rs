@@ -289,9 +289,8 @@ impl PlanSession {
             .collect();
         let by_adam = run.by_adam().clone();
         let adams = run.adam_ids();
-        let mut same_directory = None;
         let dirty = self.prev.take().and_then(|prev| {
-            let (dirty, same) = prev.dirty(
+            let dirty = prev.dirty(
                 directory,
                 people_equal,
                 policies,
@@ -302,10 +301,6 @@ impl PlanSession {
                 &by_adam,
                 ctx,
             )?;
-            // An unchanged directory is kept as it is (no clone of it, no drop of the old one).
-            if same {
-                same_directory = Some(prev.dir);
-            }
             Some((prev.apps, dirty))
         });
         let full = dirty.is_none();
@@ -337,7 +332,8 @@ impl PlanSession {
             replanned,
         };
         self.prev = Some(Prev {
-            dir: same_directory.unwrap_or_else(|| directory.clone()),
+            // The directory the index was built from (a clone shares it: no copy).
+            dir: directory.clone(),
             index,
             release: policies.release,
             sorted,
@@ -386,7 +382,7 @@ impl Prev {
         fp: &Fingerprint,
         by_adam: &BTreeMap<AdamId, Vec<u32>>,
         ctx: &PlanContext,
-    ) -> Option<(BTreeSet<AdamId>, bool)> {
+    ) -> Option<BTreeSet<AdamId>> {
         // The ids the outputs are written in: slots, policy indices, device and user
         // positions and ranks.
         let same_ids = policies.release == self.release
@@ -503,7 +499,6 @@ impl Prev {
                 }
             }
         }
-        let same_directory = groups.is_empty() && devices.is_empty() && users.is_empty();
         self.devices_of(dir, &users, &mut devices);
         self.holders_dirty(
             dir,
@@ -552,7 +547,7 @@ impl Prev {
                 &mut dirty,
             );
         }
-        Some((dirty, same_directory))
+        Some(dirty)
     }
 
     /// Adds the devices of `users` (in the new and the old directory) to `devices`.

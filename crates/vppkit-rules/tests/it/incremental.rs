@@ -175,3 +175,35 @@ fn a_user_retired_in_the_directory_stays_watched_while_the_directory_is_the_same
     assert!(!s.last().full);
     assert!(!bob_revoked(&plan), "{plan:?}");
 }
+
+/// Directories equal but for the order of their groups: a session given one, then the
+/// other, then the first again (with a change that plans a group's app again) reaches
+/// each group's members, whatever order it saw them in before.
+#[test]
+fn groups_listed_in_another_order_reach_the_same_members() {
+    let mut s = PlanSession::new(Planner::new());
+    let mut w = world();
+    let plan_with = |s: &mut PlanSession, w: &World, dir: &vppkit_rules::Directory| {
+        let plan = s.plan(dir, &w.policy_set(), &w.state, &w.ctx).unwrap();
+        let full = Planner::new()
+            .plan(dir, &w.policy_set(), &w.state, &w.ctx)
+            .unwrap();
+        assert_eq!(plan, full, "the session's plan is the full plan");
+    };
+    let first = w.directory();
+    plan_with(&mut s, &w, &first);
+    w.groups.reverse();
+    let reordered = w.directory();
+    plan_with(&mut s, &w, &reordered);
+    w.groups.reverse();
+    // A holding of the carts group's app moves: that app is planned again.
+    w.state.set_holding(
+        &loc("L1"),
+        &app(3, 10).key,
+        dev_holder("D9"),
+        vppkit_core::HoldingStatus::Active,
+    );
+    plan_with(&mut s, &w, &first);
+    assert!(!s.last().full);
+    assert!(s.last().replanned >= 1);
+}

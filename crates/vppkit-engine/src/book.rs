@@ -46,12 +46,12 @@ pub(crate) struct Book {
     /// How many assignments Apple put in a full page of this location, as last
     /// seen (Apple chooses the page size; `None` until a walk had two pages).
     pub(crate) assignments_page: Option<u64>,
-    /// The ledger holds changes whose write the store has not confirmed (a walk
-    /// applies pages ahead of their writes). Cleared once they are written; still set
-    /// when the work ended without that (its future was dropped), so the next lock of
-    /// the location waits for the write left running ([`Book::writing`]) and reads the
-    /// ledger from the store again.
-    pub(crate) unsaved: bool,
+    /// The ledger's entries numbered below this are in the store (written by this
+    /// instance and confirmed, or read from the store). A ledger whose next entry number is
+    /// higher holds changes the store never confirmed: the work that made them was dropped
+    /// before their write ended (a caller's timeout), so the next lock of the location
+    /// reads the ledger again ([`Book::is_ahead`]).
+    confirmed_next: u64,
     /// Held by the page write in flight, if any (see [`PageBuilder::start`]).
     writing: Arc<tokio::sync::Mutex<()>>,
 }
@@ -68,10 +68,11 @@ impl Book {
             store_seq: 0,
             own: Vec::new(),
             fence: None,
-            unsaved: false,
+            confirmed_next: 0,
             writing: Arc::default(),
             assignments_page: None,
         };
+        book.confirmed_next = book.ledger.next_seq();
         book.catch_up(store).await?;
         let mut after: Option<ClientUserId> = None;
         loop {
@@ -85,6 +86,16 @@ impl Book {
             }
         }
         Ok(book)
+    }
+
+    /// Notes that the ledger's entries numbered below `next` are in the store.
+    pub(crate) fn confirm(&mut self, next: u64) {
+        self.confirmed_next = self.confirmed_next.max(next);
+    }
+
+    /// Whether the ledger holds entries the store never confirmed (see `confirmed_next`).
+    pub(crate) fn is_ahead(&self) -> bool {
+        self.ledger.next_seq() > self.confirmed_next
     }
 
     /// Waits for a page write a dropped walk left running (a write is never cut off
@@ -118,6 +129,7 @@ impl Book {
                 let entry: JournalEntry = serde_json::from_value(r.body.clone()).map_err(|e| {
                     EngineError::Corrupt(format!("journal record {} of {location}: {e}", r.seq))
                 })?;
+                self.confirm(entry.seq + 1);
                 if entry.seq < self.ledger.next_seq() {
                     continue; // already applied (written by us)
                 }
@@ -186,6 +198,8 @@ pub(crate) fn journal_record(entry: &JournalEntry) -> NewJournalRecord {
 pub(crate) struct PageBuilder {
     page: SyncPage,
     removed_assets: Vec<AssetKey>,
+    /// One past the highest ledger entry number the page carries (0: none).
+    ledger_next: u64,
 }
 
 impl PageBuilder {
@@ -193,6 +207,7 @@ impl PageBuilder {
         Self {
             page: SyncPage::new(at),
             removed_assets: Vec::new(),
+            ledger_next: 0,
         }
     }
 
@@ -205,6 +220,7 @@ impl PageBuilder {
         own_users: &HashSet<ClientUserId>,
     ) -> &mut Self {
         for e in entries {
+            self.ledger_next = self.ledger_next.max(e.seq + 1);
             self.page.journal.push(journal_record(e));
             match &e.change {
                 Change::AssetChanged { asset, .. } => self.page.upsert_assets.push(asset.clone()),
@@ -271,7 +287,7 @@ impl PageBuilder {
         self.page.fence = book.fence.clone();
         let records = self.page.journal.len();
         let written = write_page(store, &location, self.page, self.removed_assets).await;
-        book.written(records, written)
+        book.written(records, written, self.ledger_next)
     }
 
     /// How many journal records the page holds.
@@ -297,7 +313,10 @@ impl PageBuilder {
         if !appendable(self) || !appendable(&next) {
             return Some(next);
         }
-        let PageBuilder { page, .. } = next;
+        let PageBuilder {
+            page, ledger_next, ..
+        } = next;
+        self.ledger_next = self.ledger_next.max(ledger_next);
         let mine = &mut self.page;
         mine.at = page.at.or(mine.at);
         mine.upsert_assets.extend(page.upsert_assets);
@@ -335,6 +354,7 @@ impl PageBuilder {
         let location = book.ledger.location().clone();
         self.page.fence = book.fence.clone();
         let records = self.page.journal.len();
+        let ledger_next = self.ledger_next;
         let store = Arc::clone(store);
         let writing = Arc::clone(&book.writing)
             .try_lock_owned()
@@ -348,17 +368,23 @@ impl PageBuilder {
             }
             .instrument(tracing::Span::current()),
         );
-        Some(PendingWrite { records, task })
+        Some(PendingWrite {
+            records,
+            ledger_next,
+            task,
+        })
     }
 }
 
 /// A page write started by [`PageBuilder::start`]. Dropped unfinished (the work that
 /// started it was dropped), the write still runs to its end on its own task (a
-/// transaction is not cut off halfway); the book, marked `unsaved`, waits for it and is
-/// read again by the next lock.
+/// transaction is not cut off halfway); the next lock of the location waits for it, and
+/// reads the ledger again, since the book never saw the write confirmed
+/// ([`Book::is_ahead`]).
 #[derive(Debug)]
 pub(crate) struct PendingWrite {
     records: usize,
+    ledger_next: u64,
     task: tokio::task::JoinHandle<Result<Option<u64>, vppkit_store::StoreError>>,
 }
 
@@ -372,7 +398,7 @@ impl PendingWrite {
     /// does.
     pub(crate) async fn finish(self, book: &mut Book) -> Result<(), EngineError> {
         match self.task.await {
-            Ok(written) => book.written(self.records, written),
+            Ok(written) => book.written(self.records, written, self.ledger_next),
             Err(e) => Err(EngineError::Unexpected(format!(
                 "the task writing a sync page ended without an answer: {e}"
             ))),
@@ -407,13 +433,18 @@ impl Book {
         &mut self,
         records: usize,
         written: Result<Option<u64>, vppkit_store::StoreError>,
+        ledger_next: u64,
     ) -> Result<(), EngineError> {
         match written {
             Ok(Some(last)) => {
                 self.wrote(records, last);
+                self.confirm(ledger_next);
                 Ok(())
             }
-            Ok(None) => Ok(()),
+            Ok(None) => {
+                self.confirm(ledger_next);
+                Ok(())
+            }
             // Another instance took the location over: stop, as a refused
             // reservation or operation update does.
             Err(vppkit_store::StoreError::Fenced { .. }) => {

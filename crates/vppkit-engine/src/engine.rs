@@ -275,7 +275,7 @@ impl Inner {
             .await?
             .ok_or_else(|| EngineError::UnknownLocation(location.clone()))?;
         let lease = self.acquire_lease(location).await?;
-        forget_unsaved(&mut book).await;
+        forget_unconfirmed(&mut book).await;
         let loaded = match book.as_mut() {
             Some(b) => b.catch_up(self.store.as_ref()).await,
             None => match Book::load(self.store.as_ref(), location).await {
@@ -316,7 +316,7 @@ impl Inner {
             .location(location)
             .await?
             .ok_or_else(|| EngineError::UnknownLocation(location.clone()))?;
-        forget_unsaved(&mut book).await;
+        forget_unconfirmed(&mut book).await;
         let loaded = match book.as_mut() {
             Some(b) => b.catch_up(self.store.as_ref()).await,
             None => Book::load(self.store.as_ref(), location).await.map(|b| {
@@ -684,12 +684,19 @@ impl BookCache {
     }
 }
 
-/// Drops a cached ledger that holds changes the store never confirmed (see
-/// `Book::unsaved`), once the write left running by the work that dropped it ended.
-async fn forget_unsaved(book: &mut Option<Book>) {
-    if let Some(b) = book.as_ref().filter(|b| b.unsaved) {
+/// Drops a cached ledger that holds changes the store never confirmed (the work that made
+/// them was dropped before their write ended: `Book::is_ahead`), once a write such work
+/// left running ended; the caller reads it again from the store.
+async fn forget_unconfirmed(book: &mut Option<Book>) {
+    if let Some(b) = book.as_ref() {
         b.writes_ended().await;
-        *book = None;
+        if b.is_ahead() {
+            tracing::info!(
+                location = %b.ledger.location(),
+                "the cached ledger holds changes the store never confirmed: reading it again"
+            );
+            *book = None;
+        }
     }
 }
 

@@ -556,7 +556,6 @@ impl Engine {
                     entries = self.apply_assignment_page(guard, &snapshot, &items, cause);
                 }
                 let entries = entries?;
-                guard.book().unsaved = true;
                 let next = page.next_page_index;
                 if next.is_some() {
                     // A page with another after it is full: Apple's page size here.
@@ -592,10 +591,6 @@ impl Engine {
         }
         .await;
         let drained = writes.drain(guard, &inner.store).await;
-        if drained.is_ok() && guard.has_book() {
-            // Every page the ledger took is in the store.
-            guard.book().unsaved = false;
-        }
         let walked = match (walked, drained) {
             (Ok(()), settled) => settled,
             (Err(e), _) => Err(e),
@@ -613,7 +608,6 @@ impl Engine {
             let now = inner.now();
             let cause = Cause::sync(version.clone());
             let entries = guard.book().ledger.finish_snapshot(token, cause, now)?;
-            guard.book().unsaved = true;
             let mut out = PageBuilder::new(now);
             out.entries(&entries, None, &guard.book().own_users);
             if let Some(v) = version.filter(|_| cursors) {
@@ -626,7 +620,6 @@ impl Engine {
                 guard.invalidate();
                 return Err(e);
             }
-            guard.book().unsaved = false;
         } else if pages == 0 && cursors {
             self.write_final_cursor(guard, SyncEndpoint::Assignments, version)
                 .await?;

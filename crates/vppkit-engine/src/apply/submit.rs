@@ -159,7 +159,13 @@ impl Engine {
                 .with_journal(journal)
                 .with_fence(Some(guard.fence()));
                 match inner.store.reserve(&reservation).await {
-                    Ok(_) => reserved_assets.push(asset),
+                    Ok(_) => {
+                        // The reservation's journal holds these entries.
+                        if let Some(last) = entries.iter().map(|e| e.seq).max() {
+                            guard.book().confirm(last + 1);
+                        }
+                        reserved_assets.push(asset)
+                    }
                     Err(vppkit_store::StoreError::Fenced { .. }) => {
                         // Another instance took the location over: stop here;
                         // it finishes or rolls back what this one left.

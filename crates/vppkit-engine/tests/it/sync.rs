@@ -291,3 +291,48 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
         w.assert_matches_truth("london", demo::ACME_LONDON).await;
     }
 }
+
+/// A sync dropped while it writes a page of VPP users (a caller's timeout): the ledger
+/// took the page, the store never did. The next sync of this instance reads its ledger
+/// again instead of believing the page stored, and the store ends with Apple's users.
+#[tokio::test]
+async fn a_sync_dropped_while_a_users_page_is_written_leaves_no_ledger_ahead_of_the_store() {
+    use std::time::Duration;
+
+    use crate::faulty::{Fault, FaultyStore, Gate};
+
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        let faulty = FaultyStore::new(w.source.open().await);
+        let gate = Gate::new();
+        faulty.on_page(1, Fault::Pause(gate.clone()), |_, p| {
+            !p.upsert_users.is_empty()
+        });
+        let (engine, _) = w.engine_over(faulty.clone(), config(), |b| b);
+        let e = engine.clone();
+        let task = tokio::spawn(async move {
+            e.sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+                .await
+        });
+        tokio::time::timeout(Duration::from_secs(30), gate.reached())
+            .await
+            .expect("a users page write reaches the store");
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        let outcome = engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        assert!(outcome.succeeded(), "{backend:?}");
+        let stored = w
+            .store
+            .users_page(&loc("sph"), None, 100_000)
+            .await
+            .unwrap();
+        let apple = w.sim.control().users(demo::SPRINGFIELD_HIGH).unwrap();
+        assert!(!apple.is_empty());
+        assert_eq!(stored.len(), apple.len(), "{backend:?}");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}

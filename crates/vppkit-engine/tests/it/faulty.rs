@@ -134,6 +134,15 @@ impl FaultyStore {
         (seen, sizes)
     }
 
+    /// Holds the sync page with holdings that comes after `n - 1` others (as counted by
+    /// `seen`, from [`FaultyStore::count_holdings_pages`]) at `gate`.
+    pub(crate) fn pause_holdings_page(&self, seen: &Arc<AtomicUsize>, n: usize, gate: &Arc<Gate>) {
+        let seen = seen.clone();
+        self.on_page(1, Fault::Pause(gate.clone()), move |_, p| {
+            !p.upsert_holdings.is_empty() && seen.load(Ordering::SeqCst) == n
+        });
+    }
+
     /// The next `times` reservations that `matches` meet `fault`.
     pub(crate) fn on_reserve(
         &self,

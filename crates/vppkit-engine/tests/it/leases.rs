@@ -455,10 +455,7 @@ async fn a_walk_writes_what_it_applied_before_its_lease_is_renewed() {
         let faulty = FaultyStore::new(w.source.open().await);
         let (seen, _) = faulty.count_holdings_pages();
         let write = Gate::new();
-        let second = seen.clone();
-        faulty.on_page(1, Fault::Pause(write.clone()), move |_, p| {
-            !p.upsert_holdings.is_empty() && second.load(Ordering::SeqCst) == 2
-        });
+        faulty.pause_holdings_page(&seen, 2, &write);
         let renewal = Gate::new();
         faulty.on_renew(1, Fault::Pause(renewal.clone()), |_| true);
         let lease = Duration::from_secs(60);

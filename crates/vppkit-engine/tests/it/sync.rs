@@ -192,10 +192,7 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
         let faulty = FaultyStore::new(w.source.open().await);
         let (seen, sizes) = faulty.count_holdings_pages();
         let gate = Gate::new();
-        let third = seen.clone();
-        faulty.on_page(1, Fault::Pause(gate.clone()), move |_, p| {
-            !p.upsert_holdings.is_empty() && third.load(Ordering::SeqCst) == 3
-        });
+        faulty.pause_holdings_page(&seen, 3, &gate);
         let (engine, _) = w.engine_over(faulty.clone(), config(), |b| b);
         let e = engine.clone();
         let task = tokio::spawn(async move {
@@ -255,10 +252,7 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
         w.onboard("london", demo::ACME_LONDON).await;
         seen.store(0, Ordering::SeqCst);
         let gate = Gate::new();
-        let second = seen.clone();
-        faulty.on_page(1, Fault::Pause(gate.clone()), move |_, p| {
-            !p.upsert_holdings.is_empty() && second.load(Ordering::SeqCst) == 2
-        });
+        faulty.pause_holdings_page(&seen, 2, &gate);
         let e = engine.clone();
         let task = tokio::spawn(async move {
             e.sync(&loc("london"), SyncKind::Full, &ProgressReporter::none())

@@ -111,15 +111,10 @@ impl Run<'_> {
                 locations.push(lp);
             }
         }
-        // Sort small keys, then permute the commands in place (no second copy of them).
+        // Sort the keys' positions, then permute the commands in place (no second copy of
+        // them).
         let keyed = std::mem::take(&mut self.commands);
-        let mut order: Vec<((u32, u32, u8), u32)> = keyed
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (*k, i as u32))
-            .collect();
-        order.sort_unstable();
-        let mut perm: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+        let mut perm = sorted_positions(&keyed, |(k, _)| *k);
         let mut commands: Vec<DeviceCommand> = keyed.into_iter().map(|(_, c)| c).collect();
         const DONE: u32 = u32::MAX;
         for start in 0..perm.len() {
@@ -147,6 +142,93 @@ impl Run<'_> {
             blocked,
             pending_releases: pending,
             invalid_policies: self.violations,
+        }
+    }
+}
+
+/// The positions of `items` in the order of their keys (ties in position order): `out[j]`
+/// is the position of the `j`th smallest. Keys are (device rank, app, kind): counted into
+/// one bucket per device rank, then each bucket sorted, which needs no copy of the keys (a
+/// first plan has a million commands) when the ranks are dense; otherwise a plain sort of
+/// (key, position) pairs.
+pub(super) fn sorted_positions<T>(items: &[T], key: impl Fn(&T) -> (u32, u32, u8)) -> Vec<u32> {
+    let n = items.len();
+    let ranks = items
+        .iter()
+        .map(|t| key(t).0 as usize + 1)
+        .max()
+        .unwrap_or(0);
+    if ranks > n.saturating_mul(4).max(1024) {
+        let mut order: Vec<((u32, u32, u8), u32)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (key(t), i as u32))
+            .collect();
+        order.sort_unstable();
+        return order.into_iter().map(|(_, i)| i).collect();
+    }
+    // start[r]: where rank r's bucket begins.
+    let mut start = vec![0u32; ranks + 1];
+    for t in items {
+        start[key(t).0 as usize + 1] += 1;
+    }
+    for r in 0..ranks {
+        start[r + 1] += start[r];
+    }
+    let mut next = start.clone();
+    let mut out = vec![0u32; n];
+    for (i, t) in items.iter().enumerate() {
+        let r = key(t).0 as usize;
+        out[next[r] as usize] = i as u32;
+        next[r] += 1;
+    }
+    for r in 0..ranks {
+        let bucket = &mut out[start[r] as usize..start[r + 1] as usize];
+        if bucket.len() > 1 {
+            bucket.sort_unstable_by_key(|&i| (key(&items[i as usize]), i));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sorted_positions;
+
+    /// Both ways (dense ranks counted into buckets, sparse ranks sorted) give the order of
+    /// a plain sort of (key, position).
+    #[test]
+    fn sorted_positions_is_a_sort_of_key_and_position() {
+        let mut seed = 7u64;
+        let mut rand = move |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for (n, rank_span) in [
+            (0, 1),
+            (1, 1),
+            (50, 5),
+            (2_000, 300),
+            (300, 4_000_000),
+            (5_000, 40),
+        ] {
+            let keys: Vec<(u32, u32, u8)> = (0..n)
+                .map(|_| (rand(rank_span) as u32, rand(6) as u32, rand(3) as u8))
+                .collect();
+            let mut expected: Vec<((u32, u32, u8), u32)> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (*k, i as u32))
+                .collect();
+            expected.sort();
+            let expected: Vec<u32> = expected.into_iter().map(|(_, i)| i).collect();
+            assert_eq!(
+                sorted_positions(&keys, |k| *k),
+                expected,
+                "n {n}, ranks {rank_span}"
+            );
         }
     }
 }

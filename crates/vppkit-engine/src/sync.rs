@@ -522,8 +522,8 @@ impl Engine {
                     // instance's writes into the ledger: the store must first hold
                     // every page the ledger took.
                     writes.drain(guard, &inner.store).await?;
+                    guard.keep_lease(inner).await?;
                 }
-                guard.keep_lease(inner).await?;
                 if page.starts_restart() {
                     pages = 0;
                     n = 0;

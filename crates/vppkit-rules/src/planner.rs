@@ -842,9 +842,9 @@ impl<'a> Run<'a> {
         &self.by_adam
     }
 
-    /// Plans one app; its output is returned, not yet merged.
-    /// Plans one app. `holdings`: every slot's holdings, sorted, when the caller read them
-    /// already (the session); otherwise the app reads its own from the view.
+    /// Plans one app; its output is returned, not yet merged. `holdings`: every slot's
+    /// holdings, sorted, when the caller read them already (the session); otherwise the app
+    /// reads its own from the view.
     pub(crate) fn plan_app(&mut self, adam: &AdamId, holdings: Option<&[Holdings]>) -> AppOut {
         self.app(adam, holdings);
         std::mem::take(&mut self.out)
@@ -1003,12 +1003,12 @@ impl<'a> Run<'a> {
                 || s.idx.people.dev_user[d as usize].is_some_and(|u| s.excl_user[u as usize] == ps)
                 || filter.is_some_and(|f| !f.matches(&devices[d as usize]))
         };
+        let idx = Arc::clone(&self.idx);
         for &u in &direct_users {
             if self.excl_user[u as usize] == ps {
                 continue;
             }
             on_user(self, u);
-            let idx = Arc::clone(&self.idx);
             for &d in &idx.people.user_devs[u as usize] {
                 if self.seen_dev[d as usize] != ps && !excluded_dev(self, d) {
                     self.seen_dev[d as usize] = ps;

@@ -134,8 +134,6 @@ impl Fingerprint {
         people_equal: bool,
         mut prev: Option<&mut Prev>,
     ) -> Self {
-        // Whether a user is gone depends on the directory's users only.
-        let same_users = people_equal && prev.is_some();
         let gone_of = |hs: &[(Holder, HoldingStatus)]| -> Vec<ClientUserId> {
             hs.iter()
                 .filter_map(|(h, _)| match h {
@@ -156,7 +154,8 @@ impl Fingerprint {
                 versions.push(version);
                 if let (Some(v), Some(prev)) = (version, prev.as_deref_mut()) {
                     if let Some(kept) = prev.kept_holdings(i, location, &s.key, v) {
-                        gone.push(if same_users {
+                        // Whether a user is gone depends on the directory's users only.
+                        gone.push(if people_equal {
                             std::mem::take(&mut prev.fp.gone[i])
                         } else {
                             gone_of(&kept)
@@ -499,7 +498,7 @@ impl Prev {
                 }
             }
         }
-        self.devices_of(dir, &users, &mut devices);
+        self.devices_of(dir, people_equal, &users, &mut devices);
         self.holders_dirty(
             dir,
             sorted,
@@ -534,7 +533,7 @@ impl Prev {
         }
         if !vpp_users.is_empty() || !other_users.is_empty() {
             let mut vpp_devices = BTreeSet::new();
-            self.devices_of(dir, &vpp_users, &mut vpp_devices);
+            self.devices_of(dir, people_equal, &vpp_users, &mut vpp_devices);
             self.holders_dirty(
                 dir,
                 sorted,
@@ -551,18 +550,17 @@ impl Prev {
     }
 
     /// Adds the devices of `users` (in the new and the old directory) to `devices`.
-    fn devices_of(&self, dir: &Directory, users: &BTreeSet<usize>, devices: &mut BTreeSet<usize>) {
+    fn devices_of(
+        &self,
+        dir: &Directory,
+        people_equal: bool,
+        users: &BTreeSet<usize>,
+        devices: &mut BTreeSet<usize>,
+    ) {
         if users.is_empty() {
             return;
         }
-        let both = [dir, &self.dir];
-        // A clone of the same directory: one pass is enough.
-        let dirs = if dir.is_clone_of(&self.dir) {
-            &both[..1]
-        } else {
-            &both[..]
-        };
-        for directory in dirs {
+        for directory in new_and_old(dir, &self.dir, people_equal) {
             // The users' ids here (a device names its user by id).
             let ids: BTreeSet<&ClientUserId> = users
                 .iter()
@@ -606,7 +604,7 @@ impl Prev {
             .chain(other_users.iter())
             .collect();
         let mut reaching: BTreeSet<&GroupId> = BTreeSet::new();
-        for directory in [dir, &self.dir] {
+        for directory in new_and_old(dir, &self.dir, dir.is_clone_of(&self.dir)) {
             for g in directory.groups() {
                 if g.devices.iter().any(|s| serials.contains(s))
                     || g.users.iter().any(|u| ids.contains(u))
@@ -664,6 +662,15 @@ impl Prev {
             }
         }
     }
+}
+
+/// The new directory, then the old one unless `same` (it lists the same things).
+fn new_and_old<'a>(
+    new: &'a Directory,
+    old: &'a Directory,
+    same: bool,
+) -> impl Iterator<Item = &'a Directory> {
+    std::iter::once(new).chain((!same).then_some(old))
 }
 
 /// The ids whose entry differs between two lists sorted by id.

@@ -194,14 +194,7 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
         let gate = Gate::new();
         faulty.pause_holdings_page(&seen, 3, &gate);
         let (engine, _) = w.engine_over(faulty.clone(), config(), |b| b);
-        let e = engine.clone();
-        let task = tokio::spawn(async move {
-            e.sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
-                .await
-        });
-        tokio::time::timeout(Duration::from_secs(30), gate.reached())
-            .await
-            .expect("the third page write reaches the store");
+        let task = full_sync_held_at(&engine, "sph", &gate).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             seen.load(Ordering::SeqCst),
@@ -253,14 +246,7 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
         seen.store(0, Ordering::SeqCst);
         let gate = Gate::new();
         faulty.pause_holdings_page(&seen, 2, &gate);
-        let e = engine.clone();
-        let task = tokio::spawn(async move {
-            e.sync(&loc("london"), SyncKind::Full, &ProgressReporter::none())
-                .await
-        });
-        tokio::time::timeout(Duration::from_secs(30), gate.reached())
-            .await
-            .expect("the second page write reaches the store");
+        let task = full_sync_held_at(&engine, "london", &gate).await;
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
         gate.open();
@@ -291,8 +277,6 @@ async fn page_writes_overlap_the_walk_but_reach_the_store_one_at_a_time() {
 /// again instead of believing the page stored, and the store ends with Apple's users.
 #[tokio::test]
 async fn a_sync_dropped_while_a_users_page_is_written_leaves_no_ledger_ahead_of_the_store() {
-    use std::time::Duration;
-
     use crate::faulty::{Fault, FaultyStore, Gate};
 
     for backend in backends() {
@@ -304,14 +288,7 @@ async fn a_sync_dropped_while_a_users_page_is_written_leaves_no_ledger_ahead_of_
             !p.upsert_users.is_empty()
         });
         let (engine, _) = w.engine_over(faulty.clone(), config(), |b| b);
-        let e = engine.clone();
-        let task = tokio::spawn(async move {
-            e.sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
-                .await
-        });
-        tokio::time::timeout(Duration::from_secs(30), gate.reached())
-            .await
-            .expect("a users page write reaches the store");
+        let task = full_sync_held_at(&engine, "sph", &gate).await;
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
         let outcome = engine
@@ -329,4 +306,22 @@ async fn a_sync_dropped_while_a_users_page_is_written_leaves_no_ledger_ahead_of_
         assert_eq!(stored.len(), apple.len(), "{backend:?}");
         w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
     }
+}
+
+/// Starts a full sync of location `id` on a task of its own and waits until one of its
+/// writes is held at `gate`.
+async fn full_sync_held_at(
+    engine: &vppkit_engine::Engine,
+    id: &str,
+    gate: &crate::faulty::Gate,
+) -> tokio::task::JoinHandle<Result<vppkit_engine::SyncOutcome, vppkit_engine::EngineError>> {
+    let (e, location) = (engine.clone(), loc(id));
+    let task = tokio::spawn(async move {
+        e.sync(&location, SyncKind::Full, &ProgressReporter::none())
+            .await
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(30), gate.reached())
+        .await
+        .unwrap_or_else(|_| panic!("a write of the sync of {id} reaches the store"));
+    task
 }

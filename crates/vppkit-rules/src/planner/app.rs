@@ -267,17 +267,15 @@ impl Run<'_> {
         let mut holder_of: Vec<(HRef, usize)> = Vec::new();
         for &s in &slots {
             let slot = &self.snap.slots[s];
-            let read;
-            let hs: &[(Holder, HoldingStatus)] = match holdings {
-                Some(all) => &all[s],
+            let hs: std::borrow::Cow<'_, [(Holder, HoldingStatus)]> = match holdings {
+                Some(all) => std::borrow::Cow::Borrowed(&all[s]),
                 None => {
                     let mut v = self.view.holdings(&self.snap.locs[slot.loc].id, &slot.key);
                     v.sort();
-                    read = v;
-                    &read
+                    std::borrow::Cow::Owned(v)
                 }
             };
-            for (holder, status) in hs {
+            for (holder, status) in hs.iter() {
                 let (holder, status) = (holder.clone(), *status);
                 let href = match &holder {
                     Holder::Device(sn) => self

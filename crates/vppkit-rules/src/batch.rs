@@ -21,14 +21,46 @@ use crate::plan::{
 };
 
 /// One wanted change of one holding, in the planner's integer ids: `asset` is a slot (its
-/// order is the asset key order within a location), `holder` a code whose order is the
-/// holder order (devices, then users, each by id), `policy` a policy index.
+/// order is the asset key order within a location), the holder a code whose order is the
+/// holder order (devices, then users, each by id), the policy a policy index. Packed into
+/// 16 bytes (a first plan holds a million of them): the holder code's flag bits apart from
+/// its 32-bit index, no policy as `u32::MAX`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Item {
     pub(crate) asset: u32,
-    pub(crate) holder: u64,
+    holder_index: u32,
+    policy: u32,
+    holder_flags: u8,
     pub(crate) reason: ChangeReason,
-    pub(crate) policy: Option<u32>,
+}
+
+const NO_POLICY: u32 = u32::MAX;
+
+impl Item {
+    pub(crate) fn new(asset: u32, holder: u64, reason: ChangeReason, policy: Option<u32>) -> Self {
+        debug_assert!(
+            holder >> 32 <= u64::from(u8::MAX),
+            "holder code flags fit a byte"
+        );
+        debug_assert!(policy != Some(NO_POLICY));
+        Self {
+            asset,
+            holder_index: holder as u32,
+            policy: policy.unwrap_or(NO_POLICY),
+            holder_flags: (holder >> 32) as u8,
+            reason,
+        }
+    }
+
+    /// The holder code.
+    pub(crate) fn holder(&self) -> u64 {
+        u64::from(self.holder_flags) << 32 | u64::from(self.holder_index)
+    }
+
+    /// The policy index, if a policy asked for the change.
+    pub(crate) fn policy(&self) -> Option<u32> {
+        (self.policy != NO_POLICY).then_some(self.policy)
+    }
 }
 
 /// Turns the integer ids back into values.
@@ -60,16 +92,16 @@ pub(crate) fn asset_batches(
     resolve: &dyn Resolve,
 ) -> Vec<AssetBatch> {
     // A request has one reason and one kind of target: Policy first, devices before users.
-    items.sort_unstable_by_key(|i| (i.reason, !code_is_device(i.holder), i.holder, i.asset));
-    items.dedup_by_key(|i| (i.holder, i.asset));
+    items.sort_unstable_by_key(|i| (i.reason, !code_is_device(i.holder()), i.holder(), i.asset));
+    items.dedup_by_key(|i| (i.holder(), i.asset));
     let mut out = Vec::new();
     let mut start = 0;
     while start < items.len() {
-        let (reason, devices) = (items[start].reason, code_is_device(items[start].holder));
+        let (reason, devices) = (items[start].reason, code_is_device(items[start].holder()));
         let end = start
             + items[start..]
                 .iter()
-                .take_while(|i| i.reason == reason && code_is_device(i.holder) == devices)
+                .take_while(|i| i.reason == reason && code_is_device(i.holder()) == devices)
                 .count();
         let max_targets = if devices {
             limits.max_serial_numbers
@@ -105,8 +137,8 @@ fn pack(
     let mut by_holder: BTreeMap<&[u32], Vec<(u64, usize)>> = BTreeMap::new();
     let mut i = 0;
     while i < items.len() {
-        let h = items[i].holder;
-        let n = items[i..].iter().take_while(|x| x.holder == h).count();
+        let h = items[i].holder();
+        let n = items[i..].iter().take_while(|x| x.holder() == h).count();
         by_holder
             .entry(&assets_flat[i..i + n])
             .or_default()
@@ -115,8 +147,8 @@ fn pack(
     }
     // Packing by asset: each asset's run of holders is its holder set.
     let mut by_asset_order: Vec<usize> = (0..items.len()).collect();
-    by_asset_order.sort_unstable_by_key(|&k| (items[k].asset, items[k].holder));
-    let holders_flat: Vec<u64> = by_asset_order.iter().map(|&k| items[k].holder).collect();
+    by_asset_order.sort_unstable_by_key(|&k| (items[k].asset, items[k].holder()));
+    let holders_flat: Vec<u64> = by_asset_order.iter().map(|&k| items[k].holder()).collect();
     let mut by_asset: BTreeMap<&[u64], Vec<(u32, usize)>> = BTreeMap::new();
     let mut i = 0;
     while i < by_asset_order.len() {
@@ -179,7 +211,7 @@ fn pack(
                     for &(_, run) in &assets[ac * max_assets..ac * max_assets + achunk.len()] {
                         let from = run + hc * max_targets;
                         for &k in &by_asset_order[from..from + hchunk.len()] {
-                            policies.extend(items[k].policy);
+                            policies.extend(items[k].policy());
                         }
                     }
                     emit(achunk, hchunk, policies);
@@ -195,7 +227,7 @@ fn pack(
                     for &(_, run) in &holders[hc * max_targets..hc * max_targets + hchunk.len()] {
                         let from = run + ac * max_assets;
                         for it in &items[from..from + achunk.len()] {
-                            policies.extend(it.policy);
+                            policies.extend(it.policy());
                         }
                     }
                     emit(achunk, hchunk, policies);
@@ -281,12 +313,25 @@ mod tests {
     }
 
     fn item(a: u32, h: u64) -> Item {
-        Item {
-            asset: a,
-            holder: h,
-            reason: ChangeReason::Policy,
-            policy: Some(0),
+        Item::new(a, h, ChangeReason::Policy, Some(0))
+    }
+
+    /// The packed item gives back the holder code (flag bits and index) and the policy.
+    #[test]
+    fn an_item_keeps_its_holder_code_and_policy() {
+        for code in [
+            0,
+            7,
+            u64::from(u32::MAX),
+            CODE_USER | 42,
+            CODE_GONE | CODE_USER | 3,
+        ] {
+            for policy in [None, Some(0), Some(u32::MAX - 1)] {
+                let i = Item::new(9, code, ChangeReason::GraceExpired, policy);
+                assert_eq!((i.asset, i.holder(), i.policy()), (9, code, policy));
+            }
         }
+        assert_eq!(size_of::<Item>(), 16);
     }
 
     fn batches(items: Vec<Item>) -> Vec<AssetBatch> {
@@ -332,8 +377,7 @@ mod tests {
 
     #[test]
     fn devices_and_users_never_share_a_request_and_policies_are_kept() {
-        let mut u = item(0, 1 << 32);
-        u.policy = Some(7);
+        let u = Item::new(0, 1 << 32, ChangeReason::Policy, Some(7));
         let b = batches(vec![item(0, 1), u]);
         assert_eq!(b.len(), 2);
         assert!(matches!(b[0].targets, BatchTargets::SerialNumbers(_)));
@@ -351,7 +395,7 @@ mod tests {
         }
         let want: BTreeSet<(AssetKey, Holder)> = items
             .iter()
-            .map(|i| (Ids.asset(i.asset), Ids.holder(i.holder)))
+            .map(|i| (Ids.asset(i.asset), Ids.holder(i.holder())))
             .collect();
         let b = batches(items);
         let got: Vec<(AssetKey, Holder)> = b.iter().flat_map(AssetBatch::holdings).collect();

@@ -546,8 +546,10 @@ pub(crate) struct AppOut {
     pub(crate) disassociate: Vec<(usize, Item)>,
     /// Holdings of gone holders: (location, holder, slot, adopted).
     pub(crate) gone: Vec<(usize, Holder, usize, bool)>,
-    /// Commands keyed by (device rank, request kind); the app's position is added on merge.
-    pub(crate) commands: Vec<((u32, u8), DeviceCommand)>,
+    /// Commands, and beside each (same position) its key: (device rank, request kind); the
+    /// app's position is added on merge. Kept apart so the commands move as one block.
+    pub(crate) commands: Vec<DeviceCommand>,
+    pub(crate) command_keys: Vec<(u32, u8)>,
     pub(crate) waitlisted: Vec<Waitlisted>,
     pub(crate) blocked: Vec<BlockEntry>,
     pub(crate) pending: Vec<PendingRelease>,
@@ -722,7 +724,9 @@ pub(crate) struct Run<'a> {
 
     // Output.
     loc_acc: Vec<LocAcc>,
-    commands: Vec<((u32, u32, u8), DeviceCommand)>,
+    commands: Vec<DeviceCommand>,
+    /// Beside each command (same position): (device rank, app position, request kind).
+    command_keys: Vec<(u32, u32, u8)>,
     waitlisted: Vec<Waitlisted>,
     blocked: Vec<Blocked>,
     pending: Vec<PendingRelease>,
@@ -803,6 +807,7 @@ impl<'a> Run<'a> {
             pstamp: 0,
             loc_acc: snap.locs.iter().map(|_| LocAcc::default()).collect(),
             commands: Vec::new(),
+            command_keys: Vec::new(),
             waitlisted: Vec::new(),
             blocked: Vec::new(),
             pending: Vec::new(),
@@ -851,7 +856,7 @@ impl<'a> Run<'a> {
     }
 
     /// Adds one app's output; `seq` is the app's position in adam id order, from 1.
-    pub(crate) fn merge(&mut self, adam: &AdamId, out: AppOut, seq: u32) {
+    pub(crate) fn merge(&mut self, adam: &AdamId, mut out: AppOut, seq: u32) {
         for (li, it) in out.associate {
             self.loc_acc[li].associate.push(it);
         }
@@ -866,10 +871,12 @@ impl<'a> Run<'a> {
                 g.ours.push(slot);
             }
         }
-        self.commands.reserve(out.commands.len());
-        for ((rank, kind), c) in out.commands {
-            self.commands.push(((rank, seq, kind), c));
-        }
+        self.commands.append(&mut out.commands);
+        self.command_keys.extend(
+            out.command_keys
+                .into_iter()
+                .map(|(rank, kind)| (rank, seq, kind)),
+        );
         self.waitlisted.extend(out.waitlisted);
         for e in out.blocked {
             match e {

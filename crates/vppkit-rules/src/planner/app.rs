@@ -485,12 +485,7 @@ impl Run<'_> {
                     let code = self.hcode(dm.holder);
                     self.out.associate.push((
                         li,
-                        Item {
-                            asset: s as u32,
-                            holder: code,
-                            reason: ChangeReason::Policy,
-                            policy: Some(dm.policy),
-                        },
+                        Item::new(s as u32, code, ChangeReason::Policy, Some(dm.policy)),
                     ));
                     let after = Precondition::Associated {
                         location: self.snap.locs[li].id.clone(),

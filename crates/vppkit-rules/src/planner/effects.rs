@@ -39,15 +39,9 @@ impl Run<'_> {
             }
         }
         let holder = self.hcode(href);
-        self.out.disassociate.push((
-            li,
-            Item {
-                asset: s as u32,
-                holder,
-                reason,
-                policy,
-            },
-        ));
+        self.out
+            .disassociate
+            .push((li, Item::new(s as u32, holder, reason, policy)));
     }
 
     pub(super) fn register(&mut self, li: usize, u: u32, adam: &AdamId, pi: u32) {
@@ -187,9 +181,10 @@ impl Run<'_> {
             "RemoveApplication" => 3,
             _ => 4,
         };
+        self.out.commands.push(c);
         self.out
-            .commands
-            .push(((self.idx.people.dev_rank[d as usize], kind), c));
+            .command_keys
+            .push((self.idx.people.dev_rank[d as usize], kind));
     }
 
     /// Install commands for a holder that already holds the app: only on devices whose

@@ -39,12 +39,9 @@ impl Run<'_> {
                     let code = CODE_GONE | kind | self.gone_holders.len() as u64;
                     self.gone_holders.push(holder.clone());
                     for s in g.ours {
-                        self.loc_acc[li].disassociate.push(Item {
-                            asset: s as u32,
-                            holder: code,
-                            reason,
-                            policy: None,
-                        });
+                        self.loc_acc[li]
+                            .disassociate
+                            .push(Item::new(s as u32, code, reason, None));
                     }
                 }
                 if acted_on {
@@ -113,9 +110,8 @@ impl Run<'_> {
         }
         // Sort the keys' positions, then permute the commands in place (no second copy of
         // them).
-        let keyed = std::mem::take(&mut self.commands);
-        let mut perm = sorted_positions(&keyed, |(k, _)| *k);
-        let mut commands: Vec<DeviceCommand> = keyed.into_iter().map(|(_, c)| c).collect();
+        let mut perm = sorted_positions(&std::mem::take(&mut self.command_keys), |k| *k);
+        let mut commands = std::mem::take(&mut self.commands);
         const DONE: u32 = u32::MAX;
         for start in 0..perm.len() {
             let mut j = start;

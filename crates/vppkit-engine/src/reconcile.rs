@@ -349,7 +349,7 @@ fn release_steps(lp: &LocationPlan) -> Vec<String> {
     let mut out = Vec::new();
     for b in &lp.disassociate {
         out.push(format!(
-            "disassociate {} asset(s) from {} holder(s) ({:?})",
+            "disassociate {} asset(s) from {} holder(s): {}",
             b.assets.len(),
             b.targets.len(),
             b.reason
@@ -357,7 +357,7 @@ fn release_steps(lp: &LocationPlan) -> Vec<String> {
     }
     for b in &lp.revoke {
         out.push(format!(
-            "revoke every licence of {} holder(s) ({:?})",
+            "revoke every licence of {} holder(s): {}",
             b.targets.len(),
             b.reason
         ));

@@ -128,8 +128,8 @@ pub struct AppTotal {
     pub releasing: u64,
     /// Sum of the free licences.
     pub free: u64,
-    /// Whether any location has it with unlimited licences (the counts of
-    /// those locations then say nothing of a limit).
+    /// Whether any location has it with unlimited licences (`total`, `retired`,
+    /// `owned` and `free` then add only the other locations).
     pub unlimited: bool,
     /// Holders waiting for it, over every location.
     pub waiting: u64,
@@ -138,10 +138,26 @@ pub struct AppTotal {
 }
 
 /// Sums each app over the locations of `reports` (one [`AppTotal`] per
-/// `(adamId, pricingParam)`, in asset key order).
+/// `(adamId, pricingParam)`, in asset key order). Two tokens of one Apple location
+/// (the same `uId`) hold the same licences: both are listed in
+/// [`AppTotal::locations`], their counts added once (those of the token that is not
+/// the duplicate). The counts of a location where the app is unlimited say nothing of a
+/// limit: `total`, `retired`, `owned` and `free` add only the locations where it is
+/// limited, and [`AppTotal::unlimited`] says there are others.
 pub fn app_totals(reports: &[LocationReport]) -> Vec<AppTotal> {
+    // The report counted for each Apple location: the first that is not a duplicate.
+    let mut counted: std::collections::HashMap<&Uid, usize> = Default::default();
+    for (i, l) in reports.iter().enumerate() {
+        let Some(uid) = &l.uid else { continue };
+        let slot = counted.entry(uid).or_insert(i);
+        let duplicate = |j: usize| reports[j].token_state == TokenState::DuplicateLocation;
+        if duplicate(*slot) && !duplicate(i) {
+            *slot = i;
+        }
+    }
     let mut totals: std::collections::BTreeMap<&AssetKey, AppTotal> = Default::default();
-    for l in reports {
+    for (i, l) in reports.iter().enumerate() {
+        let counts = l.uid.as_ref().is_none_or(|u| counted.get(u) == Some(&i));
         for a in &l.apps {
             let t = totals.entry(&a.asset).or_insert_with(|| AppTotal {
                 asset: a.asset.clone(),
@@ -165,14 +181,20 @@ pub fn app_totals(reports: &[LocationReport]) -> Vec<AppTotal> {
             if !t.locations.contains(&l.location) {
                 t.locations.push(l.location.clone());
             }
-            t.total += a.total;
-            t.retired += a.retired;
-            t.owned += a.owned;
+            if !counts {
+                continue;
+            }
+            if a.unlimited {
+                t.unlimited = true;
+            } else {
+                t.total += a.total;
+                t.retired += a.retired;
+                t.owned += a.owned;
+                t.free += a.free;
+            }
             t.used += a.used;
             t.reserved += a.reserved;
             t.releasing += a.releasing;
-            t.free += a.free;
-            t.unlimited |= a.unlimited;
             t.waiting += a.waitlist.len() as u64;
             t.blocked += a.blocked.len() as u64;
         }
@@ -323,6 +345,45 @@ mod tests {
         let json = serde_json::to_value(one).unwrap();
         assert_eq!(json["retired"], 4, "{json}");
         assert_eq!(json["locations"], serde_json::json!(["a", "b"]));
+    }
+
+    /// Two tokens of one Apple location hold the same licences: listed under both, counted
+    /// once, from the token that is not the duplicate, whichever comes first.
+    #[test]
+    fn two_tokens_of_one_apple_location_are_counted_once() {
+        let uid = Uid::new("4100000000000101").unwrap();
+        let mut first = location("a", vec![app(1, 10, 3, 2)]);
+        first.uid = Some(uid.clone());
+        first.token_state = TokenState::DuplicateLocation;
+        let mut second = location("b", vec![app(1, 10, 3, 4)]);
+        second.uid = Some(uid);
+        let other = location("c", vec![app(1, 5, 0, 1)]);
+        let totals = app_totals(&[first, second, other]);
+        let one = &totals[0];
+        assert_eq!(one.locations.len(), 3);
+        assert_eq!(
+            (one.total, one.retired, one.owned, one.used, one.free),
+            (15, 3, 12, 5, 7),
+            "b's counts and c's, not a's: {one:?}"
+        );
+    }
+
+    /// An unlimited location's placeholder counts are not added to the limited ones.
+    #[test]
+    fn unlimited_counts_are_not_added() {
+        let mut free_app = app(1, 2_147_483_647, 0, 800);
+        free_app.unlimited = true;
+        let totals = app_totals(&[
+            location("a", vec![free_app.clone()]),
+            location("b", vec![free_app]),
+            location("c", vec![app(1, 10, 0, 4)]),
+        ]);
+        let one = &totals[0];
+        assert!(one.unlimited);
+        assert_eq!(
+            (one.total, one.owned, one.free, one.used),
+            (10, 10, 6, 1604)
+        );
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use vppkit_core::{Holder, LocationId};
+use vppkit_core::{Holder, LocationId, TokenState};
 use vppkit_rules::{Directory, LicenceState, Limits, Plan, PlanContext, Planner, PolicySet};
-use vppkit_store::InstallState;
+use vppkit_store::{InstallState, LocationRecord};
 
 use crate::engine::Engine;
 use crate::error::Result;
@@ -99,10 +99,8 @@ impl Engine {
                 (o, f + 1)
             }
         });
-        // The state at this moment: a token whose date passed since the last
-        // answer from Apple is expired now, not "valid" as last stored.
         let now = inner.now();
-        let token_state = inner.facts(&record).state(now, inner.config.expiry_warning);
+        let token_state = self.token_state_now(&record);
         Ok(LocationReport {
             location: record.id.clone(),
             name: record.name.clone(),
@@ -124,6 +122,17 @@ impl Engine {
             own_users: own,
             operations_in_flight: in_flight as u64,
         })
+    }
+
+    /// The state of a location's token at this moment, as [`Engine::report`] shows it:
+    /// the stored state, except that a token whose date passed (or came within the
+    /// expiry warning) since Apple last answered is expired (or expiring) now, not what
+    /// was last stored.
+    pub fn token_state_now(&self, record: &LocationRecord) -> TokenState {
+        let inner = &self.inner;
+        inner
+            .facts(record)
+            .state(inner.now(), inner.config.expiry_warning)
     }
 
     /// Reports of every location.
@@ -240,7 +249,7 @@ impl Engine {
 /// Whole days a token has left, or `None` when its state says it cannot be used
 /// (Apple refused it as expired, revoked or invalid, whatever its date says).
 fn days_left(
-    state: vppkit_core::TokenState,
+    state: TokenState,
     expires_at: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<i64> {

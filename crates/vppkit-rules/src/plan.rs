@@ -52,6 +52,13 @@ impl ChangeReason {
     }
 }
 
+/// The reason in words ("the device is retired or gone from the directory").
+impl fmt::Display for ChangeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.phrase())
+    }
+}
+
 /// The targets of one Apple request: serial numbers or client user ids, never both (Apple's
 /// behaviour with both in one call is uncertain, so the planner does not mix them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

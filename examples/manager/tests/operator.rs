@@ -1,8 +1,9 @@
 //! The manager as an operator runs it, against a simulator this test starts:
 //!
 //! - hints and exit codes that tell the truth about another MDM's claim: `token add` of a
-//!   location another MDM holds says to use `--claim` (exit 4 when it was already added), and
-//!   a `sync` that finds a new claim exits 4 with that hint;
+//!   location another MDM holds adds it read-only and says to use `--claim` (exit 4 when it
+//!   was already added), and a `sync` that finds a new claim exits 4 with that hint;
+//!   with `--json`, stdout holds one document either way;
 //! - the report's text: Apple's total and retired, each app summed across tokens, the
 //!   last sync with its date, no days left for an expired token, columns aligned with
 //!   wide characters in names; the same in JSON;
@@ -96,12 +97,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Every JSON value on stdout (a failed sync prints its rows, then the error).
+/// The one JSON document on stdout (the output, or the error when there is no output).
 fn json_values(out: &Output) -> Vec<Value> {
-    serde_json::Deserializer::from_slice(&out.stdout)
+    let values: Vec<Value> = serde_json::Deserializer::from_slice(&out.stdout)
         .into_iter::<Value>()
         .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)))
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)));
+    assert_eq!(values.len(), 1, "one document: {}", text(&out.stdout));
+    values
 }
 
 /// No Rust `Debug` formatting (`Some(..)`, `LocationId(..)`, `Full`, struct braces).
@@ -149,7 +152,8 @@ async fn another_mdms_claim_gives_the_claim_hint_and_exit_status_4() {
     let berlin = s.token_file(demo::ACME_BERLIN);
     let high = s.token_file(demo::SPRINGFIELD_HIGH);
 
-    // Added while another MDM holds it: read-only, and the hint names the command.
+    // Added while another MDM holds it: read-only (added: exit 0), and the hint names the
+    // command.
     let out = s.ok(&["token", "add", &berlin]).await;
     let line = text(&out.stdout);
     assert!(line.contains("held by another MDM (Legacy MDM)"), "{line}");
@@ -207,7 +211,6 @@ async fn another_mdms_claim_gives_the_claim_hint_and_exit_status_4() {
     assert_eq!(row["succeeded"], true, "the read worked: {row}");
     assert_eq!(row["claimedBy"], "Other MDM");
     assert!(row["hint"].as_str().unwrap().contains("--claim"), "{row}");
-    assert_eq!(values[1]["error"]["kind"], "claimedElsewhere");
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("springfield-high-school is now held by another MDM"),
@@ -400,6 +403,31 @@ async fn the_report_shows_apples_numbers_dates_and_sums_in_aligned_tables() {
             .any(|l| l.contains("springfield-middle-school") && l.contains(" expired ")),
         "{list}"
     );
+
+    // A date that passes after the last sync: `token list` and `report` both say expired
+    // (not what was stored at the sync).
+    let t = s
+        .sim
+        .token_files()
+        .into_iter()
+        .find(|t| t.uid.as_str() == demo::SPRINGFIELD_HIGH)
+        .unwrap();
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(3);
+    s.sim.control().set_token_expiry(&t, soon).unwrap();
+    s.ok(&["sync", "springfield-high-school"]).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let list = &json_values(&s.ok(&["--json", "token", "list"]).await)[0];
+    let report = &json_values(&s.ok(&["--json", "report"]).await)[0];
+    let state_in = |v: &Value, key: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["location"] == "springfield-high-school")
+            .unwrap()[key]
+            .clone()
+    };
+    assert_eq!(state_in(list, "tokenState"), "expired", "{list}");
+    assert_eq!(state_in(&report["locations"], "tokenState"), "expired");
     s.sim.shutdown().await;
 }
 
@@ -444,5 +472,46 @@ async fn completions_and_json_logs() {
             .any(|l| l["level"] == "INFO" && l["fields"]["message"] == "sync finished"),
         "{logs}"
     );
+
+    // Text output: the manager's own progress lines and its error line are JSON too.
+    let out = s
+        .run(
+            &["--log-format", "json", "sync", "springfield-middle-school"],
+            &[],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&text(&out.stderr));
+    assert!(
+        lines.iter().any(|l| l["target"] == "manager"
+            && l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("sync springfield-middle-school: started"))),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s
+        .run(&["--log-format", "json", "sync", "no-such-place"], &[])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&text(&out.stderr));
+    assert!(
+        lines.iter().any(|l| l["level"] == "ERROR"
+            && l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no-such-place"))),
+        "{}",
+        text(&out.stderr)
+    );
     s.sim.shutdown().await;
+}
+
+/// Every non-empty line of `logs`, each of which must be a JSON object.
+fn json_lines(logs: &str) -> Vec<Value> {
+    logs.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect()
 }

@@ -421,6 +421,13 @@ async fn the_blast_radius_guard_holds_an_empty_directory_until_confirmed() {
         assert_eq!((held.location.as_str(), held.revision), ("sph", revision));
         assert!(held.would_release >= 5, "{held:?}");
         assert!(!held.steps.is_empty());
+        // Each step in words, the reason as a phrase (not a Rust variant name).
+        for step in &held.steps {
+            assert!(
+                step.contains("gone from the directory") && !step.contains("Removed"),
+                "{step}"
+            );
+        }
         assert_eq!(w.truth(demo::SPRINGFIELD_HIGH), before, "nothing released");
         // Still held on the next pass (the loop does not wear it down).
         let again = w.engine.reconcile(&loc("sph")).await.unwrap();

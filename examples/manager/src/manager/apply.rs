@@ -113,7 +113,10 @@ pub(crate) struct AppliedLocation {
 pub(crate) struct Applied {
     /// The desired-state revision the pass converged to.
     pub(crate) desired_revision: u64,
+    /// Apple requests the plan asked for, those held back by the guard included.
     pub(crate) apple_calls: usize,
+    /// Of those, the release requests the blast-radius guard held back (not sent).
+    pub(crate) apple_calls_held: usize,
     pub(crate) locations: Vec<AppliedLocation>,
     /// MDM commands handed to the MDM in this pass, by request type.
     pub(crate) commands_by_type: BTreeMap<String, usize>,
@@ -183,6 +186,7 @@ impl Applied {
         Self {
             desired_revision: report.desired_revision,
             apple_calls: plan.apple_calls(),
+            apple_calls_held: report.held.iter().map(|h| h.steps.len()).sum(),
             locations,
             commands_by_type: by_type,
             waitlisted: plan.waitlisted.len(),
@@ -234,8 +238,12 @@ impl Applied {
     }
 
     pub(crate) fn text(&self) -> String {
+        let held = match self.apple_calls_held {
+            0 => String::new(),
+            n => format!(" ({n} held back, not sent)"),
+        };
         let mut s = format!(
-            "applied desired state revision {}: {} Apple requests; {} waitlisted, {} blocked, {} policies ignored (see `report`)\n",
+            "applied desired state revision {}: {} Apple requests planned{held}; {} waitlisted, {} blocked, {} policies ignored (see `report`)\n",
             self.desired_revision, self.apple_calls, self.waitlisted, self.blocked, self.invalid_policies
         );
         for l in &self.locations {
@@ -272,7 +280,7 @@ impl Applied {
             ));
         }
         for h in &self.held {
-            s.push_str(&format!("  HELD: {}\n", h.explain()));
+            s.push_str(&format!("  {}\n", h.explain()));
             for step in &h.steps {
                 s.push_str(&format!("    would {step}\n"));
             }
@@ -314,7 +322,9 @@ pub(crate) async fn reconcile(app: &App) -> Result<Applied> {
     let report = tokio::select! {
         r = &mut pass => r?,
         which = signal => {
-            eprintln!("{which}: finishing the reconcile pass under way, then stopping");
+            super::status::info(&format!(
+                "{which}: finishing the reconcile pass under way, then stopping"
+            ));
             pass.await?
         }
     };
@@ -328,7 +338,8 @@ pub(crate) async fn reconcile(app: &App) -> Result<Applied> {
 pub(crate) struct Requested {
     pub(crate) device: SerialNumber,
     pub(crate) adam_id: AdamId,
-    /// `installing`, `waitlisted` or `waiting` (for the user's invitation).
+    /// `installing`, `waitlisted` or `waiting` (for the user's invitation); `queued` or
+    /// `handled` when another instance (`serve`) holds the locations and serves it.
     pub(crate) outcome: String,
     pub(crate) explain: String,
     pub(crate) applied: Applied,
@@ -377,10 +388,34 @@ pub(crate) async fn request_install(app: &App, holder: &str, adam: &str) -> Resu
             "unknown",
             "the engine reported an outcome this manager does not know; see `report`".to_owned(),
         ),
+        // Not in this pass: another instance (`serve`) holds the locations and serves
+        // requests on its own passes; it may have served this one already.
         None => {
-            return Err(ManagerError::usage(format!(
-                "the request of {device} for {adam_id} was not found after the pass"
-            )))
+            let stored = app
+                .engine
+                .install_requests()
+                .await?
+                .iter()
+                .any(|r| r.device == device && r.adam_id == adam_id);
+            let busy = if applied.busy.is_empty() {
+                "another instance".to_owned()
+            } else {
+                let ids: Vec<String> = applied.busy.iter().map(ToString::to_string).collect();
+                format!("another instance (working on {})", ids.join(", "))
+            };
+            if stored {
+                (
+                    "queued",
+                    format!("stored; {busy} serves it on its next pass (see `report`)"),
+                )
+            } else {
+                (
+                    "handled",
+                    format!(
+                        "{busy} already took it up; `report` shows the command or the waitlist"
+                    ),
+                )
+            }
         }
     };
     Ok(Requested {

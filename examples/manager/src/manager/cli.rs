@@ -5,6 +5,7 @@
 //! over with `--claim`); with `--json` the same error is also printed on stdout as
 //! `{"error": {"kind": ..., "message": ...}}`, so a script reading stdout sees it.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use super::error::{ManagerError, Result};
 use super::progress::{self, Mode};
 use super::report;
 use super::serve::{self, ServeOptions};
+use super::status;
 
 /// The environment the manager reads, for `--help` (the README lists the same).
 const ENVIRONMENT: &str = "\
@@ -34,8 +36,12 @@ Environment:
                       characters); unset, those endpoints answer 403
   RUST_LOG            log filter on stderr (e.g. `RUST_LOG=vppkit_engine=debug`)
 
-Exit status: 0 done; 1 failed; 2 the command line does not parse; 3 `apply` left something
-undone (it lists it); 4 another MDM holds a location (`token add FILE --claim` takes it over).";
+Exit status: 0 done; 1 failed (a `sync` with failed locations names them, and any location
+it found taken); 2 the command line does not parse; 3 `apply` left something undone (it lists
+it); 4 another MDM holds a location: `sync` found it newly taken, or `token add` of a location
+already added (`token add FILE --claim` takes it over; a first `token add` of such a location
+adds it read-only, says so, and exits 0). With `--json`, stdout holds one document: the output,
+or `{\"error\": ...}` when there is none.";
 
 /// A licence manager for Apple Apps and Books (VPP), built from the vppkit crates.
 ///
@@ -245,8 +251,10 @@ pub(crate) fn main() -> ExitCode {
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
+    status::use_json(cli.log_format == LogFormat::Json);
     match cli.log_format {
-        LogFormat::Text => logs.init(),
+        // Colours only on a terminal: a log file or a journal gets plain text.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => logs.json().with_current_span(true).init(),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -255,32 +263,32 @@ pub(crate) fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            status::error(&format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     let json = cli.json;
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        // The output (JSON or text) already said what is left; one line on stderr.
-        Err(ManagerError::Unfinished(left)) => {
-            eprintln!("unfinished: {left}");
-            ExitCode::from(3)
-        }
-        Err(e @ ManagerError::ClaimedElsewhere(_)) => {
-            fail(json, e.kind(), &e.one_line());
-            ExitCode::from(4)
+        // The output (JSON or text) already shows it: one line on stderr, and stdout keeps
+        // its one document.
+        Err(ManagerError::Printed(e)) => {
+            match &*e {
+                ManagerError::Unfinished(left) => status::unfinished(left),
+                e => status::error(&e.one_line()),
+            }
+            ExitCode::from(e.exit_status())
         }
         Err(e) => {
             fail(json, e.kind(), &e.one_line());
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_status())
         }
     }
 }
 
 /// Reports an error: one line on stderr, and with `--json` also a JSON object on stdout.
 fn fail(json: bool, kind: &str, message: &str) {
-    eprintln!("error: {message}");
+    status::error(message);
     if json {
         let value = serde_json::json!({ "error": { "kind": kind, "message": message } });
         println!("{value}");
@@ -365,7 +373,7 @@ async fn run(cli: Cli) -> Result<()> {
             let progress = progress::reporter(Mode::for_output(json));
             let rows = commands::sync(&app, location.as_deref(), *full, &progress).await?;
             emit(json, &rows, commands::sync_text);
-            commands::sync_failures(&rows)?;
+            commands::sync_failures(&rows).map_err(ManagerError::printed)?;
         }
         Command::Plan {
             policies,
@@ -388,7 +396,7 @@ async fn run(cli: Cli) -> Result<()> {
             let applied = apply::apply(&app, policies, directory, *confirm_releases).await?;
             emit(json, &applied, |a| a.text());
             if let Some(left) = applied.unfinished() {
-                return Err(ManagerError::Unfinished(left));
+                return Err(ManagerError::Unfinished(left).printed());
             }
         }
         Command::RequestInstall { holder, app: adam } => {

@@ -27,7 +27,7 @@ pub(crate) fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce(&T) ->
     if json {
         match serde_json::to_string_pretty(value) {
             Ok(s) => out(&(s + "\n")),
-            Err(e) => eprintln!("error: cannot encode the output as JSON: {e}"),
+            Err(e) => super::status::error(&format!("cannot encode the output as JSON: {e}")),
         }
     } else {
         out(&text(value));
@@ -253,20 +253,23 @@ pub(crate) async fn token_list(app: &App) -> Result<Vec<TokenRow>> {
         .locations()
         .await?
         .into_iter()
-        .map(|r| TokenRow {
-            claimed_by: r.mdm_info.as_ref().map(|m| {
-                if &m.id == ours {
-                    "this manager".to_owned()
-                } else {
-                    m.name.clone()
-                }
-            }),
-            notifications: r.notification.is_some(),
-            location: r.id,
-            name: r.name,
-            uid: r.uid.map(|u| u.to_string()),
-            token_state: r.token_state,
-            expires_at: r.token_expires_at,
+        .map(|r| {
+            let token_state = app.engine.token_state_now(&r);
+            TokenRow {
+                claimed_by: r.mdm_info.as_ref().map(|m| {
+                    if &m.id == ours {
+                        "this manager".to_owned()
+                    } else {
+                        m.name.clone()
+                    }
+                }),
+                notifications: r.notification.is_some(),
+                location: r.id,
+                name: r.name,
+                uid: r.uid.map(|u| u.to_string()),
+                token_state,
+                expires_at: r.token_expires_at,
+            }
         })
         .collect())
 }
@@ -441,17 +444,30 @@ pub(crate) fn sync_text(rows: &Vec<SyncRow>) -> String {
     s
 }
 
-/// The error for the failed rows of a sync, if any; then for the locations the sync
-/// found held by another MDM.
+/// The error for the failed rows of a sync, if any (naming as well the locations it found
+/// taken); else for the locations the sync found held by another MDM (exit status 4).
 pub(crate) fn sync_failures(rows: &[SyncRow]) -> Result<()> {
     let failed: Vec<String> = rows
         .iter()
         .filter(|r| !r.succeeded)
         .map(|r| format!("{}: {}", r.location, r.error.clone().unwrap_or_default()))
         .collect();
+    let taken: Vec<String> = rows
+        .iter()
+        .filter(|r| r.claimed_by.is_some())
+        .map(|r| r.location.to_string())
+        .collect();
     if !failed.is_empty() {
+        let also = if taken.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; now held by another MDM: {} (`token add FILE --claim` takes it back)",
+                taken.join(", ")
+            )
+        };
         return Err(ManagerError::usage(format!(
-            "sync failed for {} of {} locations ({})",
+            "sync failed for {} of {} locations ({}){also}",
             failed.len(),
             rows.len(),
             failed.join("; ")

@@ -237,7 +237,16 @@ async fn story(
     tokens.sort_by(|a, b| a.uid.cmp(&b.uid));
     for t in &tokens {
         let id = commands::location_id_from_file(Path::new(&t.file_name))?;
-        let added = commands::add_token(app, id, t.content.clone(), false, &t.file_name).await?;
+        let mut added =
+            commands::add_token(app, id, t.content.clone(), false, &t.file_name).await?;
+        if added.hint.is_some() {
+            // The demo's token files live in the simulator only: no file to name.
+            added.hint = Some(
+                "read-only, the demo leaves it alone (with its token file, \
+                 `manager token add FILE --claim` takes it over)"
+                    .to_owned(),
+            );
+        }
         out.line(added.text());
     }
 

@@ -42,6 +42,11 @@ pub(crate) enum ManagerError {
     /// or by a `sync`): exit status 4; the message says how to take it over (`--claim`).
     #[error("{0}")]
     ClaimedElsewhere(String),
+    /// The command printed its output, which shows the failure (a sync's failed rows, a
+    /// token added read-only): `main` adds the one line on stderr, no second document on
+    /// stdout, and exits with the wrapped error's status.
+    #[error("{0}")]
+    Printed(Box<ManagerError>),
     /// A network listener or server failed.
     #[error("{what}: {source}")]
     Net {
@@ -53,6 +58,25 @@ pub(crate) enum ManagerError {
 impl ManagerError {
     pub(crate) fn usage(message: impl Into<String>) -> Self {
         ManagerError::Usage(message.into())
+    }
+
+    /// `self`, once the command's output (already printed) shows it.
+    pub(crate) fn printed(self) -> Self {
+        match self {
+            e @ ManagerError::Printed(_) => e,
+            e => ManagerError::Printed(Box::new(e)),
+        }
+    }
+
+    /// The exit status: 3 when something was left undone, 4 when another MDM holds a
+    /// location, 1 otherwise (2, a command line that does not parse, is `main`'s).
+    pub(crate) fn exit_status(&self) -> u8 {
+        match self {
+            ManagerError::Unfinished(_) => 3,
+            ManagerError::ClaimedElsewhere(_) => 4,
+            ManagerError::Printed(e) => e.exit_status(),
+            _ => 1,
+        }
     }
 
     pub(crate) fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -76,6 +100,7 @@ impl ManagerError {
             ManagerError::Net { .. } => "net",
             ManagerError::Unfinished(_) => "unfinished",
             ManagerError::ClaimedElsewhere(_) => "claimedElsewhere",
+            ManagerError::Printed(e) => e.kind(),
         }
     }
 

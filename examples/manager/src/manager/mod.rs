@@ -7,7 +7,7 @@
 //! - [`report`]: the report (JSON and text tables);
 //! - [`demo`]: the whole story against the simulator;
 //! - [`serve`]: the long-running manager (scheduler and notification webhook);
-//! - [`table`]: text tables;
+//! - [`table`]: text tables; [`status`]: the manager's own lines on stderr (text or JSON);
 //! - [`webhook`], [`progress`], [`sink`]: the notification receiver, the sync progress
 //!   bars and the MDM command outbox;
 
@@ -22,5 +22,6 @@ pub(crate) mod report;
 pub(crate) mod serve;
 pub(crate) mod sink;
 pub(crate) mod state;
+pub(crate) mod status;
 pub(crate) mod table;
 pub(crate) mod webhook;

@@ -10,6 +10,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vppkit::core::LocationId;
 use vppkit::engine::{ProgressReporter, SyncProgress, SyncStep};
 
+use super::status;
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -22,11 +24,12 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// Bars on a terminal, lines otherwise, nothing for JSON output.
+    /// Bars on a terminal, lines otherwise (and with `--log-format json`), nothing for
+    /// JSON output.
     pub(crate) fn for_output(json: bool) -> Self {
         if json {
             Mode::Quiet
-        } else if std::io::stderr().is_terminal() {
+        } else if std::io::stderr().is_terminal() && !status::is_json() {
             Mode::Bars
         } else {
             Mode::Lines
@@ -76,7 +79,7 @@ pub(crate) fn reporter(mode: Mode) -> ProgressReporter {
                     bar.enable_steady_tick(Duration::from_millis(120));
                     entry.bar = Some(bar);
                 } else {
-                    eprintln!("sync {location}: started ({kind} sync)");
+                    status::info(&format!("sync {location}: started ({kind} sync)"));
                 }
             }
             SyncProgress::Page {
@@ -122,7 +125,9 @@ pub(crate) fn reporter(mode: Mode) -> ProgressReporter {
                         bar.finish_with_message(text);
                     }
                     // A failure is reported once, by the command's error line.
-                    None if outcome.error.is_none() => eprintln!("sync {location}: {text}"),
+                    None if outcome.error.is_none() => {
+                        status::info(&format!("sync {location}: {text}"))
+                    }
                     None => {}
                 }
             }

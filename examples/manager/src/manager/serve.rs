@@ -44,6 +44,7 @@ use super::app::{self, App, OpenOptions};
 use super::error::{ManagerError, Result};
 use super::progress::{self, Mode};
 use super::report;
+use super::status;
 use super::webhook::{self, Counters};
 
 /// The environment variable holding the admin endpoints' bearer credential.
@@ -366,12 +367,15 @@ pub(crate) async fn run(
             .claim(&record.id, ClaimConsent::OnlyIfUnclaimed)
             .await;
         match claimed.map(|_| ()).map_err(ManagerError::from) {
-            Ok(()) => eprintln!("{}: notifications subscribed at {webhook_url}", record.id),
-            Err(e) => eprintln!(
+            Ok(()) => status::info(&format!(
+                "{}: notifications subscribed at {webhook_url}",
+                record.id
+            )),
+            Err(e) => status::info(&format!(
                 "{}: notifications not subscribed: {}",
                 record.id,
                 e.one_line()
-            ),
+            )),
         }
     }
 
@@ -400,10 +404,10 @@ pub(crate) async fn run(
     }
 
     let signal_name = signal.await;
-    eprintln!(
+    status::info(&format!(
         "{signal_name}: stopping (no new connections; in-flight requests and the running sync get {} s)",
         serve.shutdown_timeout.as_secs()
-    );
+    ));
     let started = tokio::time::Instant::now();
     let _ = stop_http.send(());
     let _ = stop_scheduler.send(());

@@ -5,7 +5,8 @@ use subtle::ConstantTimeEq;
 use vppkit_core::{AdamId, AssetKey, EventId, NotificationId, PricingParam, Secret, Uid};
 
 use crate::events::{open_enum, EventType};
-use crate::{ApiError, Assignment, Error, NotificationType, ResponseUser};
+use crate::records::Records;
+use crate::{ApiError, Assignment, Error, NotificationType, ResponseUser, SkippedRecord};
 
 open_enum! {
     /// `result` of a management notification.
@@ -40,8 +41,12 @@ impl AssetCountNotification {
 
 /// `ASSET_MANAGEMENT`: the outcome of an associate, disassociate or revoke (at most
 /// 100 assignments per notification).
+///
+/// Each assignment is read on its own: one Apple sends that cannot be read (Apple
+/// documents no failure example of a revoke, whose items may carry no asset) is left out
+/// and listed in [`skipped`](Self::skipped), and the notification still parses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "RawAssetManagement")]
 #[non_exhaustive]
 pub struct AssetManagementNotification {
     /// ASSOCIATE, DISASSOCIATE or REVOKE.
@@ -58,11 +63,45 @@ pub struct AssetManagementNotification {
     /// The error, on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
+    /// The assignments that could not be read (page 0, list `assignments`).
+    #[serde(skip)]
+    pub skipped: Vec<SkippedRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAssetManagement {
+    #[serde(rename = "type")]
+    event_type: EventType,
+    result: NotificationResult,
+    #[serde(default)]
+    event_id: Option<EventId>,
+    #[serde(default)]
+    assignments: Records<Assignment>,
+    #[serde(default)]
+    error: Option<ApiError>,
+}
+
+impl From<RawAssetManagement> for AssetManagementNotification {
+    fn from(raw: RawAssetManagement) -> Self {
+        Self {
+            event_type: raw.event_type,
+            result: raw.result,
+            event_id: raw.event_id,
+            skipped: raw.assignments.skipped("assignments"),
+            assignments: raw.assignments.items,
+            error: raw.error,
+        }
+    }
 }
 
 /// `USER_MANAGEMENT`: the outcome of a create, update or retire.
+///
+/// Each user is read on its own: one that cannot be read (Apple documents no failure
+/// example; an item for a user Apple does not know may carry no `status`) is left out and
+/// listed in [`skipped`](Self::skipped), and the notification still parses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "RawUserManagement")]
 #[non_exhaustive]
 pub struct UserManagementNotification {
     /// CREATE, UPDATE or RETIRE.
@@ -79,6 +118,36 @@ pub struct UserManagementNotification {
     /// The error, on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
+    /// The users that could not be read (page 0, list `users`).
+    #[serde(skip)]
+    pub skipped: Vec<SkippedRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawUserManagement {
+    #[serde(rename = "type")]
+    event_type: EventType,
+    result: NotificationResult,
+    #[serde(default)]
+    event_id: Option<EventId>,
+    #[serde(default)]
+    users: Records<ResponseUser>,
+    #[serde(default)]
+    error: Option<ApiError>,
+}
+
+impl From<RawUserManagement> for UserManagementNotification {
+    fn from(raw: RawUserManagement) -> Self {
+        Self {
+            event_type: raw.event_type,
+            result: raw.result,
+            event_id: raw.event_id,
+            skipped: raw.users.skipped("users"),
+            users: raw.users.items,
+            error: raw.error,
+        }
+    }
 }
 
 /// `USER_ASSOCIATED`: users who accepted their invitation.
@@ -206,6 +275,20 @@ pub fn parse_notification(body: &[u8]) -> Result<WebhookNotification, Error> {
             payload,
         },
     };
+    let skipped = match &notification {
+        Notification::AssetManagement(m) => m.skipped.as_slice(),
+        Notification::UserManagement(m) => m.skipped.as_slice(),
+        _ => &[],
+    };
+    for record in skipped {
+        tracing::warn!(
+            notification_id = %raw.notification_id,
+            list = record.list,
+            position = record.position,
+            reason = %record.reason,
+            "a record of a notification could not be read and was left out"
+        );
+    }
     Ok(WebhookNotification {
         notification_id: raw.notification_id,
         uid: raw.uid,
@@ -238,6 +321,34 @@ pub fn verify_notification_bearer(header_value: &str, expected: &Secret) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Failure items Apple documents no example of (a revoke of an unknown user, a user
+    /// event's users without `status`) are left out and listed; the rest is read.
+    #[test]
+    fn unreadable_items_of_a_failure_are_skipped_not_fatal() {
+        let revoke = br#"{"notificationId":"n-1","notificationType":"ASSET_MANAGEMENT","uId":"1",
+            "notification":{"type":"REVOKE","result":"FAILURE","eventId":"f743928c-cc93-4a17-a53f-50c552ce1e06",
+            "error":{"errorMessage":"x","errorNumber":9609},
+            "assignments":[{"clientUserId":"ghost"},{"adamId":"1","pricingParam":"STDQ","serialNumber":"s.1"}]}}"#;
+        let Notification::AssetManagement(m) = parse_notification(revoke).unwrap().notification
+        else {
+            panic!("ASSET_MANAGEMENT")
+        };
+        assert_eq!(m.assignments.len(), 1);
+        assert_eq!((m.skipped.len(), m.skipped[0].position), (1, 0));
+        let users = br#"{"notificationId":"n-2","notificationType":"USER_MANAGEMENT","uId":"1",
+            "notification":{"type":"CREATE","result":"FAILURE","eventId":"f743928c-cc93-4a17-a53f-50c552ce1e06",
+            "error":{"errorMessage":"x","errorNumber":9716},"users":[{"clientUserId":"u1"}]}}"#;
+        let Notification::UserManagement(m) = parse_notification(users).unwrap().notification
+        else {
+            panic!("USER_MANAGEMENT")
+        };
+        assert!(m.users.is_empty());
+        assert_eq!(m.skipped[0].list, "users");
+        // A payload that is not an object at all still fails.
+        let broken = br#"{"notificationId":"n-3","notificationType":"USER_MANAGEMENT","notification":[1]}"#;
+        assert!(parse_notification(broken).is_err());
+    }
 
     #[test]
     fn bearer_check() {

@@ -8,7 +8,8 @@ use serde::de::{DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-/// A record of a page that could not be read and was left out of [`Page::items`].
+/// A record of a page (or of a notification) that could not be read and was left out of
+/// [`Page::items`] (or of the notification's list).
 ///
 /// The client logs each one at `warn` level. Build the client with
 /// [`ClientBuilder::strict_records`] to fail the walk with [`Error::Record`]
@@ -20,7 +21,7 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SkippedRecord {
-    /// The page index.
+    /// The page index (0 in a notification).
     pub page: u32,
     /// The list the record was in (`assets`, `unlimitedAssets`, `assignments`, `users`).
     pub list: &'static str,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use vppkit_core::{AdamId, Platform};
 
 use crate::directory::EnrollmentType;
-use crate::policy::AppSettings;
+use crate::policy::{AppSettings, OsVersion};
 use crate::schema::CommandKind;
 
 /// `ProgramID` of the Apps and Books invitation (`InviteToProgram`).
@@ -83,20 +83,24 @@ impl InstallApplication {
         }
     }
 
-    /// The install for one device, from a policy's settings and the device's kind:
+    /// The install for one device, from a policy's settings and the device's kind and OS
+    /// version (a key is left out where Apple's schema says the device's OS version
+    /// predates it):
     ///
     /// - `ManagementFlags`: 1 when `uninstallOnDeviceRemoval`, plus 4 when `preventBackup`
-    ///   (left out on macOS with User Enrollment, where Apple forbids the key);
+    ///   (left out on macOS before 11.0, and on macOS with User Enrollment, where Apple
+    ///   forbids the key);
     /// - `Attributes.Removable` = false when the policy says the app is not removable
-    ///   (iOS and tvOS only);
-    /// - `InstallAsManaged` on macOS (Apple requires it for flag 1);
+    ///   (iOS and tvOS 14.0 and later only);
+    /// - `InstallAsManaged` on macOS 11.0 and later (Apple requires it for flag 1);
     /// - `ChangeManagementState` = `Managed` except under User Enrollment, where Apple
-    ///   forbids it.
+    ///   forbids it, and before iOS 9.0 and macOS 11.0.
     pub fn for_device(
         adam_id: AdamId,
         settings: &AppSettings,
         platform: Platform,
         enrollment: EnrollmentType,
+        os: &OsVersion,
     ) -> Self {
         let user_enrollment = enrollment == EnrollmentType::User;
         let mut flags = 0;
@@ -106,22 +110,31 @@ impl InstallApplication {
         if settings.prevent_backup {
             flags |= FLAG_PREVENT_BACKUP;
         }
+        let since = |version: &[u32]| os.cmp_parts(version).is_ge();
         let macos = platform == Platform::MacOs;
-        let management_flags = if flags == 0 || (macos && user_enrollment) {
+        // Key-level versions from Apple's schema (application.install.yaml).
+        let macos_11 = macos && since(&[11, 0]);
+        let management_flags = if flags == 0 || (macos && (user_enrollment || !macos_11)) {
             None
         } else {
             Some(flags)
         };
         let removable = match platform {
-            Platform::Ios | Platform::TvOs if !settings.removable => Some(false),
+            Platform::Ios | Platform::TvOs if !settings.removable && since(&[14, 0]) => Some(false),
             _ => None,
         };
+        let take_management = !user_enrollment
+            && match platform {
+                Platform::Ios => since(&[9, 0]),
+                Platform::MacOs => macos_11,
+                _ => true,
+            };
         Self {
             adam_id,
             management_flags,
             removable,
-            install_as_managed: macos && !user_enrollment,
-            take_management: !user_enrollment,
+            install_as_managed: macos_11 && !user_enrollment,
+            take_management,
             prevent_automatic_updates: settings.prevent_automatic_updates,
         }
     }
@@ -256,6 +269,10 @@ mod tests {
         AdamId::new("1200000001").unwrap()
     }
 
+    fn os(version: &str) -> OsVersion {
+        OsVersion::parse(version).unwrap()
+    }
+
     #[test]
     fn install_application_renders_purchase_method_and_flags() {
         let settings = AppSettings::default();
@@ -264,6 +281,7 @@ mod tests {
             &settings,
             Platform::Ios,
             EnrollmentType::Device,
+            &os("17.5"),
         ));
         let d = cmd.to_plist();
         assert_eq!(
@@ -302,8 +320,13 @@ mod tests {
             prevent_backup: true,
             prevent_automatic_updates: true,
         };
-        let ios =
-            InstallApplication::for_device(adam(), &settings, Platform::Ios, EnrollmentType::User);
+        let ios = InstallApplication::for_device(
+            adam(),
+            &settings,
+            Platform::Ios,
+            EnrollmentType::User,
+            &os("17.5"),
+        );
         assert_eq!(ios.management_flags, Some(5));
         assert_eq!(ios.removable, Some(false));
         assert!(!ios.take_management, "not allowed under User Enrollment");
@@ -312,6 +335,7 @@ mod tests {
             &settings,
             Platform::MacOs,
             EnrollmentType::Automated,
+            &os("14.5"),
         );
         assert!(mac.install_as_managed);
         assert_eq!(mac.removable, None);
@@ -320,9 +344,42 @@ mod tests {
             &settings,
             Platform::MacOs,
             EnrollmentType::User,
+            &os("14.5"),
         );
         assert_eq!(mac_ue.management_flags, None);
         assert!(!mac_ue.install_as_managed);
+    }
+
+    /// Keys an OS version predates are left out (Apple's key-level `introduced`).
+    #[test]
+    fn keys_follow_the_devices_os_version() {
+        let settings = AppSettings {
+            removable: false,
+            uninstall_on_device_removal: true,
+            prevent_backup: true,
+            prevent_automatic_updates: false,
+        };
+        let at = |platform, version: &str| {
+            InstallApplication::for_device(
+                adam(),
+                &settings,
+                platform,
+                EnrollmentType::Automated,
+                &os(version),
+            )
+        };
+        let old_mac = at(Platform::MacOs, "10.15.7");
+        assert_eq!(old_mac.management_flags, None);
+        assert!(!old_mac.install_as_managed && !old_mac.take_management);
+        let mac = at(Platform::MacOs, "11.0");
+        assert_eq!(mac.management_flags, Some(5));
+        assert!(mac.install_as_managed && mac.take_management);
+        assert_eq!(at(Platform::Ios, "13.7").removable, None);
+        assert_eq!(at(Platform::Ios, "14").removable, Some(false));
+        assert_eq!(at(Platform::TvOs, "13.4").removable, None);
+        assert!(!at(Platform::Ios, "8.4").take_management);
+        assert!(at(Platform::Ios, "9.0").take_management);
+        assert_eq!(at(Platform::Ios, "8.4").management_flags, Some(5));
     }
 
     #[test]

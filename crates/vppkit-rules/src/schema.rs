@@ -198,7 +198,12 @@ pub fn command_channel(
 ) -> Result<Channel, CommandRefusal> {
     let rule = platform_rule(kind, platform).ok_or(CommandRefusal::NotOnPlatform)?;
     if !os_version.parts().is_empty() {
-        let (major, minor) = rule.introduced;
+        let (mut major, mut minor) = rule.introduced;
+        // A VPP licence install needs `Options` (`PurchaseMethod` 1), which Apple's schema
+        // gives from iOS 7.0 (`InstallApplication` itself from 5.0).
+        if kind == CommandKind::InstallApplication && platform == Platform::Ios {
+            (major, minor) = (major, minor).max((7, 0));
+        }
         if os_version.cmp_parts(&[major, minor]).is_lt() {
             return Err(CommandRefusal::OsTooOld {
                 introduced: format!("{major}.{minor}"),

@@ -95,6 +95,18 @@ fn json_ok(body: Vec<u8>) -> Response<Bytes> {
     respond(200, "application/json;charset=UTF-8", body)
 }
 
+/// The HTTP status of 9622: 200 with the error body, as Apple's real service answers
+/// (401 behind [`Control::set_invalid_token_http_200`]).
+///
+/// [`Control::set_invalid_token_http_200`]: crate::Control::set_invalid_token_http_200
+fn invalid_token_status(shared: &Shared) -> u16 {
+    if shared.invalid_token_http_200.load(Ordering::Relaxed) {
+        200
+    } else {
+        401
+    }
+}
+
 fn api_error(e: &ApiError) -> Response<Bytes> {
     respond(e.code.status(), "application/json;charset=UTF-8", e.body())
 }
@@ -187,9 +199,10 @@ impl Simulator {
         }
         let (idx, token_exp) = authenticate(shared, req.headers())
             .map_err(|(e, status)| respond(status, "application/json;charset=UTF-8", e.body()))?;
-        let loc_arc = shared
-            .location(idx)
-            .ok_or_else(|| api_error(&ApiError::new(Code::InvalidToken)))?;
+        let loc_arc = shared.location(idx).ok_or_else(|| {
+            let e = ApiError::new(Code::InvalidToken);
+            respond(invalid_token_status(shared), "application/json;charset=UTF-8", e.body())
+        })?;
         let limits = &shared.config.limits;
         let is_post = req.method() == Method::POST;
         let body: Value = {
@@ -364,12 +377,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(u32, String), (
     };
     let tokens = read(&shared.tokens);
     let Some(rec) = tokens.get(token) else {
-        let status = if shared.invalid_token_http_200.load(Ordering::Relaxed) {
-            200
-        } else {
-            401
-        };
-        return Err((ApiError::new(Code::InvalidToken), status));
+        return Err((ApiError::new(Code::InvalidToken), invalid_token_status(shared)));
     };
     if rec.revoked {
         return Err(fail(Code::TokenRevoked));

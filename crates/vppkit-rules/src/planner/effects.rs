@@ -158,6 +158,7 @@ impl Run<'_> {
                 &p.settings,
                 dev.platform,
                 dev.enrollment,
+                &dev.os_version,
             ))
         };
         self.push_command(

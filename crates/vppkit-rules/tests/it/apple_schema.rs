@@ -165,13 +165,8 @@ fn schema_table_matches_apples_yaml() {
 }
 
 /// Checks a rendered `Command` dictionary against the command's `payloadkeys`.
-fn check_keys(
-    dict: &Dictionary,
-    keys: &[Yaml],
-    platform: Platform,
-    enrollment: EnrollmentType,
-    ctx: &str,
-) {
+fn check_keys(dict: &Dictionary, keys: &[Yaml], device: &DirectoryDevice, ctx: &str) {
+    let (platform, enrollment) = (device.platform, device.enrollment);
     for (name, value) in dict {
         if name == "RequestType" {
             continue;
@@ -198,6 +193,14 @@ fn check_keys(
                 Some("n/a"),
                 "{ctx}: {name} does not exist on {platform}"
             );
+            if let Some(v) = text(os, "introduced") {
+                let introduced = OsVersion::parse(v).unwrap();
+                assert!(
+                    device.os_version >= introduced,
+                    "{ctx}: {name} needs {platform} {v}, the device runs {:?}",
+                    device.os_version.parts()
+                );
+            }
             if enrollment == EnrollmentType::User {
                 let mode = get(os, "userenrollment").and_then(|u| text(u, "mode"));
                 assert_ne!(
@@ -222,7 +225,7 @@ fn check_keys(
             value.as_dictionary(),
         ) {
             if !sub.iter().any(|k| text(k, "key") == Some("ANY")) {
-                check_keys(inner, sub, platform, enrollment, &format!("{ctx}.{name}"));
+                check_keys(inner, sub, device, &format!("{ctx}.{name}"));
             }
         }
     }
@@ -257,13 +260,7 @@ fn check_command(
     let keys = get(&yaml, "payloadkeys")
         .and_then(Yaml::as_sequence)
         .unwrap();
-    check_keys(
-        &command.to_plist(),
-        keys,
-        device.platform,
-        device.enrollment,
-        ctx,
-    );
+    check_keys(&command.to_plist(), keys, device, ctx);
 }
 
 /// Every setting combination an app policy can ask for.
@@ -280,58 +277,105 @@ fn settings_variants() -> Vec<AppSettings> {
     out
 }
 
+/// The OS versions a rendering is checked at: around every version Apple's schema names
+/// for a command or one of its keys, and a far future one.
+const VERSIONS: [&str; 9] = [
+    "5.0", "8.4", "9.0", "10.15", "11.0", "13.7", "14.0", "16.0", "99",
+];
+
+/// The command-level version Apple's YAML gives for `platform`, if any.
+fn command_introduced(yaml: &Yaml, platform: Platform) -> Option<OsVersion> {
+    let os = get(
+        get(get(yaml, "payload")?, "supportedOS")?,
+        os_name(platform),
+    )?;
+    OsVersion::parse(text(os, "introduced")?).ok()
+}
+
+/// The version Apple's YAML gives for top-level key `key` on `platform`, if any.
+fn key_introduced(yaml: &Yaml, key: &str, platform: Platform) -> Option<OsVersion> {
+    let spec = get(yaml, "payloadkeys")?
+        .as_sequence()?
+        .iter()
+        .find(|k| text(k, "key") == Some(key))?;
+    let os = get(get(spec, "supportedOS")?, os_name(platform))?;
+    OsVersion::parse(text(os, "introduced")?).ok()
+}
+
 #[test]
 fn every_command_rendering_is_valid_where_apple_allows_it() {
     let adam = AdamId::new("1200000001").unwrap();
     for platform in PLATFORMS {
         for enrollment in ENROLLMENTS {
-            let device =
-                DirectoryDevice::new(serial("D1"), platform, OsVersion::parse("99").unwrap())
-                    .with_enrollment(enrollment);
-            let ctx = format!("{platform}/{}", enrollment.as_str());
-            let mut rendered: Vec<MdmCommand> = settings_variants()
-                .iter()
-                .map(|s| {
-                    MdmCommand::InstallApplication(InstallApplication::for_device(
-                        adam.clone(),
-                        s,
+            for version in VERSIONS {
+                let device = DirectoryDevice::new(
+                    serial("D1"),
+                    platform,
+                    OsVersion::parse(version).unwrap(),
+                )
+                .with_enrollment(enrollment);
+                let ctx = format!("{platform} {version}/{}", enrollment.as_str());
+                let mut rendered: Vec<MdmCommand> = settings_variants()
+                    .iter()
+                    .map(|s| {
+                        MdmCommand::InstallApplication(InstallApplication::for_device(
+                            adam.clone(),
+                            s,
+                            platform,
+                            enrollment,
+                            &device.os_version,
+                        ))
+                    })
+                    .collect();
+                rendered.push(MdmCommand::RemoveApplication {
+                    identifier: "com.example.app".into(),
+                    adam_id: adam.clone(),
+                });
+                rendered.push(MdmCommand::InstallMedia {
+                    adam_id: adam.clone(),
+                });
+                rendered.push(MdmCommand::RemoveMedia {
+                    adam_id: adam.clone(),
+                });
+                rendered.push(MdmCommand::InviteToProgram {
+                    invitation_url: "https://buy.example/assoc?inviteCode=abc&mt=8".into(),
+                });
+                for command in rendered {
+                    let user_licensed = matches!(
+                        command,
+                        MdmCommand::InstallMedia { .. } | MdmCommand::InviteToProgram { .. }
+                    );
+                    let yaml = schema(command.kind());
+                    match command_channel(
+                        command.kind(),
                         platform,
                         enrollment,
-                    ))
-                })
-                .collect();
-            rendered.push(MdmCommand::RemoveApplication {
-                identifier: "com.example.app".into(),
-                adam_id: adam.clone(),
-            });
-            rendered.push(MdmCommand::InstallMedia {
-                adam_id: adam.clone(),
-            });
-            rendered.push(MdmCommand::RemoveMedia {
-                adam_id: adam.clone(),
-            });
-            rendered.push(MdmCommand::InviteToProgram {
-                invitation_url: "https://buy.example/assoc?inviteCode=abc&mt=8".into(),
-            });
-            for command in rendered {
-                let user_licensed = matches!(
-                    command,
-                    MdmCommand::InstallMedia { .. } | MdmCommand::InviteToProgram { .. }
-                );
-                match command_channel(
-                    command.kind(),
-                    platform,
-                    enrollment,
-                    &device.os_version,
-                    user_licensed,
-                ) {
-                    Ok(channel) => check_command(&command, channel, &device, user_licensed, &ctx),
-                    Err(_) => assert!(
-                        expected(&schema(command.kind()), platform, enrollment, user_licensed)
-                            .is_err(),
-                        "{ctx}: vppkit refuses {} that Apple allows",
-                        command.request_type()
-                    ),
+                        &device.os_version,
+                        user_licensed,
+                    ) {
+                        Ok(channel) => {
+                            check_command(&command, channel, &device, user_licensed, &ctx)
+                        }
+                        // The version vppkit asks for is the command's, or one of a key
+                        // it renders (`Options` of InstallApplication), in Apple's YAML.
+                        Err(CommandRefusal::OsTooOld { introduced }) => {
+                            let needed = OsVersion::parse(&introduced).unwrap();
+                            let named = command_introduced(&yaml, platform)
+                                .into_iter()
+                                .chain(key_introduced(&yaml, "Options", platform))
+                                .any(|v| v == needed);
+                            assert!(
+                                named && device.os_version < needed,
+                                "{ctx}: vppkit says {} needs {introduced}",
+                                command.request_type()
+                            )
+                        }
+                        Err(_) => assert!(
+                            expected(&yaml, platform, enrollment, user_licensed).is_err(),
+                            "{ctx}: vppkit refuses {} that Apple allows",
+                            command.request_type()
+                        ),
+                    }
                 }
             }
         }

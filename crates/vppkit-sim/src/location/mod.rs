@@ -399,9 +399,9 @@ impl Location {
         for (i, a) in self.assets.iter().enumerate() {
             for &h in self.store.asset_holders(i as u32) {
                 let holder = if h & USER_BIT != 0 {
-                    ClientUserId::new(self.user_ids.name(h & !USER_BIT)).map(Holder::User)
+                    ClientUserId::from_apple(self.user_ids.name(h & !USER_BIT)).map(Holder::User)
                 } else {
-                    SerialNumber::new(self.devices.name(h)).map(Holder::Device)
+                    SerialNumber::from_apple(self.devices.name(h)).map(Holder::Device)
                 };
                 if let Ok(holder) = holder {
                     out.push((a.key.clone(), holder));

@@ -159,7 +159,7 @@ impl Location {
         check_target_duplicates(&users, &serials)?;
         let bad_serials: Vec<String> = serials
             .iter()
-            .filter(|s| SerialNumber::new(s.as_str()).is_err())
+            .filter(|s| SerialNumber::from_apple(s.as_str()).is_err())
             .cloned()
             .collect();
         if !bad_serials.is_empty() {
@@ -239,7 +239,7 @@ impl Location {
         if users.iter().any(String::is_empty)
             || serials
                 .iter()
-                .any(|s| SerialNumber::new(s.as_str()).is_err())
+                .any(|s| SerialNumber::from_apple(s.as_str()).is_err())
         {
             return Err(ApiError::new(Code::InvalidArgument));
         }

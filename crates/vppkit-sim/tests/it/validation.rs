@@ -131,10 +131,39 @@ async fn each_manage_error() {
     expect(
         &h,
         a,
-        json!({"assets": [asset("1200000001")], "serialNumbers": ["bad serial"]}),
+        json!({"assets": [asset("1200000001")], "serialNumbers": [""]}),
         9602,
     )
     .await;
+}
+
+/// Apple accepts made-up serial numbers (Fleet issue #20449): any non-empty text is
+/// associated, and shows in the ground truth.
+#[tokio::test]
+async fn made_up_serial_numbers_are_accepted() {
+    let h = start(Preset::Demo).await;
+    let odd = ["sn.1", "F9FZ/ABC", "serial with space", &"S".repeat(80)];
+    let r = h
+        .post(
+            UID,
+            "/assets/associate",
+            json!({"assets": [asset("1200000006")], "serialNumbers": odd}),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    h.sim
+        .control()
+        .advance(std::time::Duration::from_secs(5))
+        .unwrap();
+    let truth = h.sim.control().assignments(UID).unwrap();
+    for serial in odd {
+        assert!(
+            truth
+                .iter()
+                .any(|(k, holder)| k.adam_id.as_str() == "1200000006" && holder.id() == serial),
+            "{serial} associated"
+        );
+    }
 }
 
 #[tokio::test]

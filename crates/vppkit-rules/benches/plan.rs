@@ -527,33 +527,6 @@ fn bench(c: &mut Criterion) {
 }
 
 fn main() {
-    if std::env::var_os("PROFILE_REPLAN").is_some() {
-        let w = build();
-        let dir = Directory::new(w.users.clone(), w.devices.clone(), w.groups.clone()).unwrap();
-        let mut applied = w.state.clone();
-        applied.apply(
-            &Planner::new()
-                .plan(&dir, &w.policies, &w.state, &w.ctx)
-                .unwrap(),
-        );
-        let change = changes(&w, &dir, &applied).into_iter().nth(1).unwrap();
-        eprintln!("profiling {}", change.name);
-        let mut session = PlanSession::new(Planner::new());
-        session.plan(&dir, &w.policies, &applied, &w.ctx).unwrap();
-        let mut times = Vec::new();
-        for _ in 0..60 {
-            session.plan(&dir, &w.policies, &applied, &w.ctx).unwrap();
-            let t = Instant::now();
-            black_box(
-                session
-                    .plan(&change.dir, &change.policies, &change.state, &w.ctx)
-                    .unwrap(),
-            );
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        eprintln!("median {:.1} ms", median(times));
-        return;
-    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();

@@ -346,7 +346,8 @@ mod tests {
         assert!(m.users.is_empty());
         assert_eq!(m.skipped[0].list, "users");
         // A payload that is not an object at all still fails.
-        let broken = br#"{"notificationId":"n-3","notificationType":"USER_MANAGEMENT","notification":[1]}"#;
+        let broken =
+            br#"{"notificationId":"n-3","notificationType":"USER_MANAGEMENT","notification":[1]}"#;
         assert!(parse_notification(broken).is_err());
     }
 

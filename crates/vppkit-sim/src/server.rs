@@ -201,7 +201,11 @@ impl Simulator {
             .map_err(|(e, status)| respond(status, "application/json;charset=UTF-8", e.body()))?;
         let loc_arc = shared.location(idx).ok_or_else(|| {
             let e = ApiError::new(Code::InvalidToken);
-            respond(invalid_token_status(shared), "application/json;charset=UTF-8", e.body())
+            respond(
+                invalid_token_status(shared),
+                "application/json;charset=UTF-8",
+                e.body(),
+            )
         })?;
         let limits = &shared.config.limits;
         let is_post = req.method() == Method::POST;
@@ -377,7 +381,10 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(u32, String), (
     };
     let tokens = read(&shared.tokens);
     let Some(rec) = tokens.get(token) else {
-        return Err((ApiError::new(Code::InvalidToken), invalid_token_status(shared)));
+        return Err((
+            ApiError::new(Code::InvalidToken),
+            invalid_token_status(shared),
+        ));
     };
     if rec.revoked {
         return Err(fail(Code::TokenRevoked));

@@ -1,9 +1,12 @@
 //! The engine's configuration.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use vppkit_core::{MdmInfo, Secret};
+
+use crate::liveness::InstanceLiveness;
 
 /// Largest notification body accepted by default. Apple sends at most 100 items
 /// per notification, a few kilobytes; 256 KiB leaves room and bounds the work a
@@ -151,6 +154,10 @@ pub struct EngineConfig {
     /// How long a lease on a location lasts before another instance may take it
     /// over (default 2 minutes). Leases are renewed well before that.
     pub lease_duration: Duration,
+    /// Tells when the instance holding a lease is gone, so the lease is taken over at
+    /// once instead of waited out (default: none, every lease is waited out). See
+    /// [`LocalProcesses`](crate::LocalProcesses) for instances on one host.
+    pub instance_liveness: Option<Arc<dyn InstanceLiveness>>,
     /// How many locations are synced or applied at the same time (default 64).
     /// Each location keeps within its own token's rate limit.
     pub max_concurrent_locations: usize,
@@ -248,6 +255,7 @@ impl EngineConfig {
             max_notification_body: DEFAULT_MAX_NOTIFICATION_BODY,
             instance_id: uuid::Uuid::new_v4().to_string(),
             lease_duration: Duration::from_secs(120),
+            instance_liveness: None,
             max_concurrent_locations: 64,
             reconcile_interval: Duration::from_secs(15 * 60),
             blast_radius: BlastRadius::DEFAULT,
@@ -329,6 +337,13 @@ impl EngineConfig {
     /// Sets this instance's id (for leases).
     pub fn with_instance_id(mut self, id: impl Into<String>) -> Self {
         self.instance_id = id.into();
+        self
+    }
+
+    /// Sets what tells that the holder of a lease is gone (its leases are then taken
+    /// over at once).
+    pub fn with_instance_liveness(mut self, liveness: Arc<dyn InstanceLiveness>) -> Self {
+        self.instance_liveness = Some(liveness);
         self
     }
 

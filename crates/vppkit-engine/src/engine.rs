@@ -348,9 +348,50 @@ impl Inner {
             .await
         {
             Ok(l) => Ok(l),
+            Err(StoreError::LeaseHeld { .. }) if self.take_over_if_gone(&name).await? => match self
+                .store
+                .acquire_lease(
+                    &name,
+                    &self.config.instance_id,
+                    self.lease_ttl(),
+                    self.now(),
+                )
+                .await
+            {
+                Ok(l) => Ok(l),
+                Err(StoreError::LeaseHeld { .. }) => Err(EngineError::Busy(location.clone())),
+                Err(e) => Err(e.into()),
+            },
             Err(StoreError::LeaseHeld { .. }) => Err(EngineError::Busy(location.clone())),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Releases lease `name` when [`EngineConfig::instance_liveness`] says its holder is
+    /// gone (its fencing token then rises with the next holder, so a late write of the
+    /// gone holder is refused); returns whether it did.
+    async fn take_over_if_gone(&self, name: &str) -> Result<bool> {
+        let Some(liveness) = &self.config.instance_liveness else {
+            return Ok(false);
+        };
+        let Some(lease) = self.store.lease(name).await? else {
+            return Ok(false);
+        };
+        if lease.owner == self.config.instance_id || !liveness.is_gone(&lease.owner) {
+            return Ok(false);
+        }
+        let released = self
+            .store
+            .release_lease(name, &lease.owner, lease.token)
+            .await?;
+        if released {
+            tracing::warn!(
+                lease = name,
+                holder = %lease.owner,
+                "took over the lease of an instance that is gone"
+            );
+        }
+        Ok(true)
     }
 
     /// The facts behind a location's token state, from its record.

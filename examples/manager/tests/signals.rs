@@ -1,6 +1,7 @@
 //! SIGTERM during `manager apply` (what systemd and container runtimes send): the reconcile
 //! pass under way is finished, not cut, so no licence is left reserved and no operation
-//! open; the store equals Apple's truth afterwards.
+//! open; the store equals Apple's truth afterwards. `kill -9` during `apply`: the next
+//! `apply` takes over the killed process's lease at once and converges.
 
 #![cfg(unix)]
 
@@ -118,6 +119,110 @@ async fn sigterm_during_apply_finishes_the_pass_and_leaves_no_reservation() {
 
     // Nothing reserved or releasing, nothing in flight; the store equals Apple.
     sim.control().set_latency(Duration::ZERO);
+    let report = json(&run(&cmd(&["report"]), &key));
+    let location = report["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["uid"] == demo::SPRINGFIELD_HIGH)
+        .expect("the location");
+    assert_eq!(location["operationsInFlight"], 0, "{location}");
+    let truth = sim.control().assets(demo::SPRINGFIELD_HIGH).unwrap();
+    for a in location["apps"].as_array().unwrap() {
+        let n = |f: &str| a[f].as_u64().unwrap();
+        assert_eq!(n("reserved") + n("releasing"), 0, "{a}");
+        let adam = a["asset"]["adamId"].as_str().unwrap();
+        let pricing = a["asset"]["pricingParam"].as_str().unwrap();
+        let t = truth
+            .iter()
+            .find(|x| x.key.adam_id.as_str() == adam && x.key.pricing_param.as_str() == pricing)
+            .expect("at Apple");
+        assert_eq!(n("used"), u64::from(t.counts.assigned), "{adam}: used");
+    }
+    sim.shutdown().await;
+}
+
+/// `kill -9` of `manager apply` once Apple has been asked for something: the next `apply`
+/// on this host takes over the killed process's lease at once (it names a process that no
+/// longer runs) instead of waiting out its two minutes, finishes what it left open, and the
+/// store equals Apple's truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_kill_9_the_next_apply_takes_over_at_once_and_converges() {
+    let sim = Simulator::builder()
+        .preset(Preset::Demo)
+        .clock(SimClock::real_time(Duration::from_millis(50)))
+        .start()
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kill.db").display().to_string();
+    let key = SecretCipher::generate_key_base64().expose().to_owned();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+    let cmd = |args: &[&str]| {
+        let mut v: Vec<String> = vec![
+            "--json".into(),
+            "--db".into(),
+            db.clone(),
+            "--apple-url".into(),
+            sim.base_url(),
+        ];
+        v.extend(args.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let t = sim
+        .token_files()
+        .into_iter()
+        .find(|t| t.uid.as_str() == demo::SPRINGFIELD_HIGH)
+        .unwrap();
+    let path = dir.path().join(&t.file_name);
+    std::fs::write(&path, t.content.expose()).unwrap();
+    json(&run(
+        &cmd(&["token", "add", &path.display().to_string()]),
+        &key,
+    ));
+    json(&run(&cmd(&["sync"]), &key));
+    let before = sim.control().events(demo::SPRINGFIELD_HIGH).unwrap().len();
+    sim.control().set_latency(Duration::from_millis(300));
+    let apply = cmd(&[
+        "apply",
+        "--policies",
+        &data.join("policies.json").display().to_string(),
+        "--directory",
+        &data.join("directory.json").display().to_string(),
+    ]);
+    let mut child = Command::new(manager_binary())
+        .args(&apply)
+        .env("VPPKIT_SECRET_KEY", &key)
+        .env_remove("VPPKIT_DB")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.control().events(demo::SPRINGFIELD_HIGH).unwrap().len() == before {
+        assert!(Instant::now() < deadline, "the apply never reached Apple");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    sim.control().set_latency(Duration::ZERO);
+
+    // The lease the killed process held has most of its two minutes left.
+    let started = Instant::now();
+    let again = tokio::task::spawn_blocking({
+        let (apply, key) = (apply.clone(), key.clone());
+        move || run(&apply, &key)
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    let applied = json(&again);
+    assert!(
+        took < Duration::from_secs(60),
+        "the next apply waited {took:?} for a dead process's lease"
+    );
+    assert_eq!(applied["complete"], true, "{applied}");
+
     let report = json(&run(&cmd(&["report"]), &key));
     let location = report["locations"]
         .as_array()

@@ -247,6 +247,100 @@ async fn a_dead_holder_is_taken_over_after_the_ttl_and_its_fence_refuses_late_wr
     }
 }
 
+/// Says a fixed set of instances is gone (what `LocalProcesses` says of a process of this
+/// host that no longer runs).
+#[derive(Debug)]
+struct Gone(Vec<&'static str>);
+
+impl vppkit_engine::InstanceLiveness for Gone {
+    fn is_gone(&self, instance_id: &str) -> bool {
+        self.0.contains(&instance_id)
+    }
+}
+
+/// Instance A dies mid-apply holding a lease that lives for minutes. B, told A is gone,
+/// takes the location over at once (no wait for the time-to-live), finishes A's operation,
+/// and A's fencing token is refused; C, told nothing, still waits the lease out.
+#[tokio::test]
+async fn a_holder_known_gone_is_taken_over_at_once_and_its_fence_refuses_late_writes() {
+    for backend in backends() {
+        let w = synced_world(backend).await;
+        let app = shortage_app();
+        let (_, dir, set) = lab_plan(&w, 3);
+        let minutes = Duration::from_secs(600);
+        let (a, _a_sink) = w
+            .another_engine(instance("instance-a", minutes), |b| {
+                b.crash_hook(Arc::new(|s| s == ApplyStep::EventRecorded))
+            })
+            .await;
+        let err = a
+            .plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EngineError::Crashed(_)), "{err:?}");
+        drop(a);
+        let a_fence = Fence::of(&w.store.lease(&lease_name("sph")).await.unwrap().unwrap());
+
+        // C knows nothing of A: the location is busy (A's lease has minutes left).
+        let (c, _) = w
+            .another_engine(instance("instance-c", minutes), |b| b)
+            .await;
+        let r = c.recover().await.unwrap();
+        assert_eq!(r.busy, vec![loc("sph")], "{r:?}");
+
+        // B is told A is gone: one recovery takes the lease and finishes A's work.
+        let config = instance("instance-b", minutes)
+            .with_instance_liveness(Arc::new(Gone(vec!["instance-a"])));
+        let (b, _) = w.another_engine(config, |b| b).await;
+        let started = std::time::Instant::now();
+        let r = b.recover().await.unwrap();
+        assert!(r.busy.is_empty() && r.still_open == 0, "{r:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no wait for the TTL"
+        );
+        let lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
+        assert_eq!(lease.owner, "instance-b");
+        assert!(lease.token > a_fence.token);
+        let counts = w.store.holding_counts(&loc("sph"), &app).await.unwrap();
+        assert_eq!(counts.reserved, 0, "{counts:?}");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+        let late = Reservation::new(
+            loc("sph"),
+            app.clone(),
+            vec![Holder::Device(SerialNumber::new("SPH-LATE").unwrap())],
+            "late-operation",
+            Utc::now(),
+        )
+        .with_fence(Some(a_fence));
+        let refused = w.store.reserve(&late).await;
+        assert!(
+            matches!(refused, Err(StoreError::Fenced { .. })),
+            "{refused:?}"
+        );
+        // A holder not said gone is waited out, liveness or not.
+        w.store
+            .acquire_lease(
+                &lease_name("sph"),
+                "instance-live",
+                chrono::Duration::minutes(10),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let synced = b
+            .sync(
+                &loc("sph"),
+                SyncKind::Incremental,
+                &ProgressReporter::none(),
+            )
+            .await;
+        assert!(matches!(synced, Err(EngineError::Busy(_))), "{synced:?}");
+        let lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
+        assert_eq!(lease.owner, "instance-live");
+    }
+}
+
 /// Which of A's writes stalls past its lease.
 #[derive(Debug, Clone, Copy)]
 enum Stall {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vppkit::core::MdmInfo;
-use vppkit::engine::{Engine, EngineConfig, WebhookConfig};
+use vppkit::engine::{Engine, EngineConfig, LocalProcesses, WebhookConfig};
 use vppkit::store::{SecretCipher, Store};
 use vppkit::store_sqlite::SqliteStore;
 use vppkit_store_postgres::PostgresStore;
@@ -127,7 +127,12 @@ impl App {
             "vppkit-manager",
         )
         .map_err(|e| ManagerError::usage(format!("mdmInfo: {e}")))?;
-        let mut config = EngineConfig::new(mdm);
+        // An instance id that names this process, so that the next manager on this host
+        // takes over at once the leases of one that was killed, instead of waiting them
+        // out (the fencing token still refuses anything the killed one would write).
+        let mut config = EngineConfig::new(mdm)
+            .with_instance_id(LocalProcesses::instance_id("manager"))
+            .with_instance_liveness(Arc::new(LocalProcesses));
         if is_loopback(&options.apple_url) {
             config = config.with_event_polling(Duration::from_millis(250), Duration::from_secs(30));
         }

@@ -245,3 +245,80 @@ async fn after_kill_9_the_next_apply_takes_over_at_once_and_converges() {
     }
     sim.shutdown().await;
 }
+
+/// Another live instance holds the location: `apply` says on stderr that it waits for that
+/// lease (it used to wait in silence), then does its work once the lease ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn apply_says_when_it_waits_for_another_instances_lease() {
+    use vppkit::store::LeaseStore as _;
+    let sim = Simulator::builder()
+        .preset(Preset::Demo)
+        .clock(SimClock::real_time(Duration::from_millis(50)))
+        .start()
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wait.db").display().to_string();
+    let key = SecretCipher::generate_key_base64().expose().to_owned();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+    let cmd = |args: &[&str]| {
+        let mut v: Vec<String> = vec![
+            "--json".into(),
+            "--db".into(),
+            db.clone(),
+            "--apple-url".into(),
+            sim.base_url(),
+        ];
+        v.extend(args.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let t = sim
+        .token_files()
+        .into_iter()
+        .find(|t| t.uid.as_str() == demo::SPRINGFIELD_HIGH)
+        .unwrap();
+    let path = dir.path().join(&t.file_name);
+    std::fs::write(&path, t.content.expose()).unwrap();
+    let added = json(&run(
+        &cmd(&["token", "add", &path.display().to_string()]),
+        &key,
+    ));
+    let location = added["location"].as_str().unwrap().to_owned();
+    json(&run(&cmd(&["sync"]), &key));
+
+    // "Another instance" takes the location's lease for three seconds.
+    let store = vppkit::store_sqlite::SqliteStore::connect(
+        &format!("sqlite://{db}"),
+        SecretCipher::from_base64(&key).unwrap(),
+    )
+    .await
+    .unwrap();
+    store
+        .acquire_lease(
+            &format!("vppkit-engine/location/{location}"),
+            "another-instance",
+            chrono::Duration::seconds(3),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let apply = cmd(&[
+        "apply",
+        "--policies",
+        &data.join("policies.json").display().to_string(),
+        "--directory",
+        &data.join("directory.json").display().to_string(),
+    ]);
+    let out = tokio::task::spawn_blocking(move || run(&apply, &key))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("another instance holds the location")
+            && stderr.contains("another-instance"),
+        "{stderr}"
+    );
+    let applied = json(&out);
+    assert_eq!(applied["complete"], true, "{applied}");
+    sim.shutdown().await;
+}

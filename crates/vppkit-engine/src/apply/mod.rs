@@ -538,9 +538,25 @@ impl Engine {
     pub(crate) async fn lock_waiting(&self, location: &LocationId) -> Result<LocationGuard> {
         let inner = &self.inner;
         let deadline = std::time::Instant::now() + inner.config.lease_duration;
+        let mut said = false;
         loop {
             match inner.lock_location(location).await {
                 Err(EngineError::Busy(_)) if std::time::Instant::now() < deadline => {
+                    if !said {
+                        said = true;
+                        let lease = inner
+                            .store
+                            .lease(&crate::engine::lease_name(location))
+                            .await
+                            .ok()
+                            .flatten();
+                        tracing::warn!(
+                            location = %location,
+                            holder = lease.as_ref().map_or("", |l| l.owner.as_str()),
+                            until = ?lease.as_ref().map(|l| l.expires_at),
+                            "another instance holds the location: waiting for its lease to end"
+                        );
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
                 other => return other,

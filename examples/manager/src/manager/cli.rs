@@ -241,10 +241,11 @@ pub(crate) fn main() -> ExitCode {
         }
     };
     // Engine warnings matter to a long-running server; a one-shot command reports its
-    // own failure in one line. RUST_LOG overrides both.
+    // own failure in one line, and the engine's warnings (a wait for another instance's
+    // lease, a lease taken over from a dead one). RUST_LOG overrides both.
     let default_filter = match cli.command {
         Some(Command::Serve { .. }) => "warn,vppkit_client=error",
-        _ => "error",
+        _ => "error,vppkit_engine=warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));

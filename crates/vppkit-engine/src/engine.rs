@@ -377,7 +377,7 @@ impl Inner {
         let Some(lease) = self.store.lease(name).await? else {
             return Ok(false);
         };
-        if lease.owner == self.config.instance_id || !liveness.is_gone(&lease.owner) {
+        if lease.owner == self.config.instance_id || !liveness.is_gone(&lease.owner).await {
             return Ok(false);
         }
         let released = self
@@ -391,7 +391,7 @@ impl Inner {
                 "took over the lease of an instance that is gone"
             );
         }
-        Ok(true)
+        Ok(released)
     }
 
     /// The facts behind a location's token state, from its record.

@@ -100,7 +100,7 @@ impl Engine {
             }
         });
         let now = inner.now();
-        let token_state = self.token_state_now(&record);
+        let token_state = inner.facts(&record).state(now, inner.config.expiry_warning);
         Ok(LocationReport {
             location: record.id.clone(),
             name: record.name.clone(),

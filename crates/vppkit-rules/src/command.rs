@@ -4,8 +4,8 @@ use plist::{Dictionary, Value};
 use serde::{Deserialize, Serialize};
 use vppkit_core::{AdamId, Platform};
 
-use crate::directory::EnrollmentType;
-use crate::policy::{AppSettings, OsVersion};
+use crate::directory::{DirectoryDevice, EnrollmentType};
+use crate::policy::AppSettings;
 use crate::schema::CommandKind;
 
 /// `ProgramID` of the Apps and Books invitation (`InviteToProgram`).
@@ -83,9 +83,9 @@ impl InstallApplication {
         }
     }
 
-    /// The install for one device, from a policy's settings and the device's kind and OS
-    /// version (a key is left out where Apple's schema says the device's OS version
-    /// predates it):
+    /// The install for one device, from a policy's settings and the device's platform,
+    /// enrollment and OS version (a key is left out where Apple's schema says the device's OS version
+    /// predates it; an empty version, unknown, leaves every key in):
     ///
     /// - `ManagementFlags`: 1 when `uninstallOnDeviceRemoval`, plus 4 when `preventBackup`
     ///   (left out on macOS before 11.0, and on macOS with User Enrollment, where Apple
@@ -95,14 +95,9 @@ impl InstallApplication {
     /// - `InstallAsManaged` on macOS 11.0 and later (Apple requires it for flag 1);
     /// - `ChangeManagementState` = `Managed` except under User Enrollment, where Apple
     ///   forbids it, and before iOS 9.0 and macOS 11.0.
-    pub fn for_device(
-        adam_id: AdamId,
-        settings: &AppSettings,
-        platform: Platform,
-        enrollment: EnrollmentType,
-        os: &OsVersion,
-    ) -> Self {
-        let user_enrollment = enrollment == EnrollmentType::User;
+    pub fn for_device(adam_id: AdamId, settings: &AppSettings, device: &DirectoryDevice) -> Self {
+        let (platform, os) = (device.platform, &device.os_version);
+        let user_enrollment = device.enrollment == EnrollmentType::User;
         let mut flags = 0;
         if settings.uninstall_on_device_removal {
             flags |= FLAG_REMOVE_WITH_MDM;
@@ -110,7 +105,8 @@ impl InstallApplication {
         if settings.prevent_backup {
             flags |= FLAG_PREVENT_BACKUP;
         }
-        let since = |version: &[u32]| os.cmp_parts(version).is_ge();
+        // An unknown (empty) version is not checked, as in `command_channel`.
+        let since = |version: &[u32]| os.parts().is_empty() || os.cmp_parts(version).is_ge();
         let macos = platform == Platform::MacOs;
         // Key-level versions from Apple's schema (application.install.yaml).
         let macos_11 = macos && since(&[11, 0]);
@@ -264,13 +260,20 @@ pub fn invitation_link(template: &str, invite_code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::OsVersion;
+    use vppkit_core::SerialNumber;
 
     fn adam() -> AdamId {
         AdamId::new("1200000001").unwrap()
     }
 
-    fn os(version: &str) -> OsVersion {
-        OsVersion::parse(version).unwrap()
+    fn device(platform: Platform, enrollment: EnrollmentType, version: &str) -> DirectoryDevice {
+        DirectoryDevice::new(
+            SerialNumber::new("D1").unwrap(),
+            platform,
+            OsVersion::parse(version).unwrap(),
+        )
+        .with_enrollment(enrollment)
     }
 
     #[test]
@@ -279,9 +282,7 @@ mod tests {
         let cmd = MdmCommand::InstallApplication(InstallApplication::for_device(
             adam(),
             &settings,
-            Platform::Ios,
-            EnrollmentType::Device,
-            &os("17.5"),
+            &device(Platform::Ios, EnrollmentType::Device, "17.5"),
         ));
         let d = cmd.to_plist();
         assert_eq!(
@@ -323,9 +324,7 @@ mod tests {
         let ios = InstallApplication::for_device(
             adam(),
             &settings,
-            Platform::Ios,
-            EnrollmentType::User,
-            &os("17.5"),
+            &device(Platform::Ios, EnrollmentType::User, "17.5"),
         );
         assert_eq!(ios.management_flags, Some(5));
         assert_eq!(ios.removable, Some(false));
@@ -333,18 +332,14 @@ mod tests {
         let mac = InstallApplication::for_device(
             adam(),
             &settings,
-            Platform::MacOs,
-            EnrollmentType::Automated,
-            &os("14.5"),
+            &device(Platform::MacOs, EnrollmentType::Automated, "14.5"),
         );
         assert!(mac.install_as_managed);
         assert_eq!(mac.removable, None);
         let mac_ue = InstallApplication::for_device(
             adam(),
             &settings,
-            Platform::MacOs,
-            EnrollmentType::User,
-            &os("14.5"),
+            &device(Platform::MacOs, EnrollmentType::User, "14.5"),
         );
         assert_eq!(mac_ue.management_flags, None);
         assert!(!mac_ue.install_as_managed);
@@ -363,9 +358,7 @@ mod tests {
             InstallApplication::for_device(
                 adam(),
                 &settings,
-                platform,
-                EnrollmentType::Automated,
-                &os(version),
+                &device(platform, EnrollmentType::Automated, version),
             )
         };
         let old_mac = at(Platform::MacOs, "10.15.7");
@@ -380,6 +373,18 @@ mod tests {
         assert!(!at(Platform::Ios, "8.4").take_management);
         assert!(at(Platform::Ios, "9.0").take_management);
         assert_eq!(at(Platform::Ios, "8.4").management_flags, Some(5));
+        // Unknown version: every key, as before versions were checked.
+        let unknown = InstallApplication::for_device(
+            adam(),
+            &settings,
+            &DirectoryDevice::new(
+                SerialNumber::new("D1").unwrap(),
+                Platform::MacOs,
+                OsVersion::default(),
+            ),
+        );
+        assert_eq!(unknown.management_flags, Some(5));
+        assert!(unknown.install_as_managed && unknown.take_management);
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn json_ok(body: Vec<u8>) -> Response<Bytes> {
 }
 
 /// The HTTP status of 9622: 200 with the error body, as Apple's real service answers
-/// (401 behind [`Control::set_invalid_token_http_200`]).
+/// (401 after [`Control::set_invalid_token_http_200`]`(false)`).
 ///
 /// [`Control::set_invalid_token_http_200`]: crate::Control::set_invalid_token_http_200
 fn invalid_token_status(shared: &Shared) -> u16 {

@@ -252,8 +252,9 @@ async fn a_dead_holder_is_taken_over_after_the_ttl_and_its_fence_refuses_late_wr
 #[derive(Debug)]
 struct Gone(Vec<&'static str>);
 
+#[async_trait::async_trait]
 impl vppkit_engine::InstanceLiveness for Gone {
-    fn is_gone(&self, instance_id: &str) -> bool {
+    async fn is_gone(&self, instance_id: &str) -> bool {
         self.0.contains(&instance_id)
     }
 }

@@ -156,9 +156,7 @@ impl Run<'_> {
             MdmCommand::InstallApplication(InstallApplication::for_device(
                 adam.clone(),
                 &p.settings,
-                dev.platform,
-                dev.enrollment,
-                &dev.os_version,
+                dev,
             ))
         };
         self.push_command(

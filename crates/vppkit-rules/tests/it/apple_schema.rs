@@ -321,9 +321,7 @@ fn every_command_rendering_is_valid_where_apple_allows_it() {
                         MdmCommand::InstallApplication(InstallApplication::for_device(
                             adam.clone(),
                             s,
-                            platform,
-                            enrollment,
-                            &device.os_version,
+                            &device,
                         ))
                     })
                     .collect();

@@ -42,8 +42,8 @@ pub(crate) enum ManagerError {
     /// or by a `sync`): exit status 4; the message says how to take it over (`--claim`).
     #[error("{0}")]
     ClaimedElsewhere(String),
-    /// The command printed its output, which shows the failure (a sync's failed rows, a
-    /// token added read-only): `main` adds the one line on stderr, no second document on
+    /// The command printed its output, which shows the failure (a sync's failed rows, an
+    /// apply's undone work): `main` adds the one line on stderr, no second document on
     /// stdout, and exits with the wrapped error's status.
     #[error("{0}")]
     Printed(Box<ManagerError>),

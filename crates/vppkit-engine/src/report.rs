@@ -141,7 +141,8 @@ pub struct AppTotal {
 /// `(adamId, pricingParam)`, in asset key order). Two tokens of one Apple location
 /// (the same `uId`) hold the same licences: both are listed in
 /// [`AppTotal::locations`], their counts added once (those of the token that is not
-/// the duplicate). The counts of a location where the app is unlimited say nothing of a
+/// the duplicate; an app only the duplicate's report lists is listed with none of its
+/// counts). The counts of a location where the app is unlimited say nothing of a
 /// limit: `total`, `retired`, `owned` and `free` add only the locations where it is
 /// limited, and [`AppTotal::unlimited`] says there are others.
 pub fn app_totals(reports: &[LocationReport]) -> Vec<AppTotal> {

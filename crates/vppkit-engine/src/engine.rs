@@ -337,31 +337,22 @@ impl Inner {
 
     async fn acquire_lease(&self, location: &LocationId) -> Result<Lease> {
         let name = lease_name(location);
-        match self
-            .store
-            .acquire_lease(
+        let take = || {
+            self.store.acquire_lease(
                 &name,
                 &self.config.instance_id,
                 self.lease_ttl(),
                 self.now(),
             )
-            .await
-        {
+        };
+        let taken = match take().await {
+            Err(StoreError::LeaseHeld { .. }) if self.take_over_if_gone(&name).await? => {
+                take().await
+            }
+            other => other,
+        };
+        match taken {
             Ok(l) => Ok(l),
-            Err(StoreError::LeaseHeld { .. }) if self.take_over_if_gone(&name).await? => match self
-                .store
-                .acquire_lease(
-                    &name,
-                    &self.config.instance_id,
-                    self.lease_ttl(),
-                    self.now(),
-                )
-                .await
-            {
-                Ok(l) => Ok(l),
-                Err(StoreError::LeaseHeld { .. }) => Err(EngineError::Busy(location.clone())),
-                Err(e) => Err(e.into()),
-            },
             Err(StoreError::LeaseHeld { .. }) => Err(EngineError::Busy(location.clone())),
             Err(e) => Err(e.into()),
         }

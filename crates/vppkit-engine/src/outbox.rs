@@ -9,7 +9,11 @@
 //! again, and once the MDM has answered it, a re-plan does not queue it again
 //! for the same desired-state revision before the cooldown
 //! ([`EngineConfig::command_cooldown`](crate::EngineConfig::command_cooldown)).
-//! A command that follows a licence Apple just confirmed is always queued.
+//! A command that follows a licence Apple just confirmed is queued even when the same
+//! command was answered within the cooldown; while the same command is still open
+//! (queued, being handed out, or handed out and not yet answered), it is not queued
+//! again. So a licence lost and confirmed again gets a new install once the MDM has
+//! reported the first one's result; an MDM that never reports results keeps the first.
 //!
 //! Hand-off: a due command is claimed (status `sending`, revision-checked, so
 //! two instances never hand out the same row at once), handed to the sink, then
@@ -243,7 +247,7 @@ impl Engine {
     /// Stores commands in the outbox (see the module docs for when a command is
     /// left out as a duplicate). `follows_licence`: the commands follow a
     /// licence Apple just confirmed (or released), and are queued even when the
-    /// same command was answered before.
+    /// same command was answered within the cooldown (never while it is open).
     pub(crate) async fn enqueue(
         &self,
         commands: Vec<QueuedCommand>,

@@ -299,6 +299,7 @@ pub(crate) async fn apply(
     policies: PolicySet,
     directory: Directory,
     confirm_releases: bool,
+    stop: StopSignal,
 ) -> Result<Applied> {
     let revision = app
         .engine
@@ -307,16 +308,26 @@ pub(crate) async fn apply(
     if confirm_releases {
         app.engine.confirm_releases(revision).await?;
     }
-    reconcile(app).await
+    reconcile(app, stop).await
+}
+
+/// SIGTERM or Ctrl-C, listened for from when the command starts ([`stop_signal`]), so one
+/// that comes before the pass does not kill the process with the default action.
+pub(crate) type StopSignal =
+    std::pin::Pin<Box<dyn std::future::Future<Output = &'static str> + Send>>;
+
+/// Listens for SIGTERM and Ctrl-C from now on.
+pub(crate) fn stop_signal() -> Result<StopSignal> {
+    Ok(Box::pin(super::serve::stop_signal()?))
 }
 
 /// One reconcile pass of the stored desired state (operations a crash left open are
 /// finished first, by the engine). SIGTERM or Ctrl-C during the pass does not cut it: it
 /// is finished first (its reservations confirmed or rolled back, its commands queued), then
 /// the command ends, so a stop never leaves a licence reserved behind.
-pub(crate) async fn reconcile(app: &App) -> Result<Applied> {
+pub(crate) async fn reconcile(app: &App, stop: StopSignal) -> Result<Applied> {
     app.sink.take();
-    let signal = super::serve::stop_signal()?;
+    let signal = stop;
     let pass = app.engine.reconcile_all();
     tokio::pin!(pass);
     let report = tokio::select! {
@@ -361,7 +372,12 @@ pub(crate) fn parse_device(holder: &str) -> Result<SerialNumber> {
 
 /// `request-install HOLDER APP`: a device asks for an app an Available policy offers it.
 /// The engine keeps the request until it is served.
-pub(crate) async fn request_install(app: &App, holder: &str, adam: &str) -> Result<Requested> {
+pub(crate) async fn request_install(
+    app: &App,
+    holder: &str,
+    adam: &str,
+    stop: StopSignal,
+) -> Result<Requested> {
     let device = parse_device(holder)?;
     let adam_id = AdamId::new(adam).map_err(|e| ManagerError::usage(format!("APP: {e}")))?;
     if app.engine.desired_revision().await? == 0 {
@@ -372,7 +388,7 @@ pub(crate) async fn request_install(app: &App, holder: &str, adam: &str) -> Resu
     app.engine
         .request_install(device.clone(), adam_id.clone())
         .await?;
-    let applied = reconcile(app).await?;
+    let applied = reconcile(app, stop).await?;
     let status = applied
         .report
         .requests

@@ -391,18 +391,20 @@ async fn run(cli: Cli) -> Result<()> {
             directory,
             confirm_releases,
         } => {
+            let stop = apply::stop_signal()?;
             let policies = apply::read_policies(policies)?;
             let directory = apply::read_directory(directory)?;
             let app = open(&cli).await?;
-            let applied = apply::apply(&app, policies, directory, *confirm_releases).await?;
+            let applied = apply::apply(&app, policies, directory, *confirm_releases, stop).await?;
             emit(json, &applied, |a| a.text());
             if let Some(left) = applied.unfinished() {
                 return Err(ManagerError::Unfinished(left).printed());
             }
         }
         Command::RequestInstall { holder, app: adam } => {
+            let stop = apply::stop_signal()?;
             let app = open(&cli).await?;
-            let r = apply::request_install(&app, holder, adam).await?;
+            let r = apply::request_install(&app, holder, adam, stop).await?;
             emit(json, &r, |r| format!("{}: {}\n", r.outcome, r.explain));
         }
         Command::Report => {

@@ -306,6 +306,15 @@ pub(crate) async fn run(
         what: format!("cannot read the address bound for {listen}"),
         source,
     })?;
+    let shared_db =
+        options.db.starts_with("postgres://") || options.db.starts_with("postgresql://");
+    if options.webhook_url.is_none() && shared_db {
+        status::info(
+            "notifications go to this instance's own address: with several instances on one \
+             database, each subscribes the locations to itself and only the last one started \
+             hears Apple; give every instance the same --webhook-url (your load balancer's)",
+        );
+    }
     let webhook_url = options
         .webhook_url
         .clone()

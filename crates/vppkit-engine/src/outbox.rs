@@ -10,10 +10,11 @@
 //! for the same desired-state revision before the cooldown
 //! ([`EngineConfig::command_cooldown`](crate::EngineConfig::command_cooldown)).
 //! A command that follows a licence Apple just confirmed is queued even when the same
-//! command was answered within the cooldown; while the same command is still open
-//! (queued, being handed out, or handed out and not yet answered), it is not queued
-//! again. So a licence lost and confirmed again gets a new install once the MDM has
-//! reported the first one's result; an MDM that never reports results keeps the first.
+//! command was answered within the cooldown, and even when it was handed out without an
+//! answer yet if it followed another operation's licence (the licence was lost and
+//! obtained again: the first install may have failed or been undone); while the same
+//! command is queued or being handed out, or was handed out after the same operation (a
+//! crash between hand-off and closing the operation), it is not queued again.
 //!
 //! Hand-off: a due command is claimed (status `sending`, revision-checked, so
 //! two instances never hand out the same row at once), handed to the sink, then
@@ -162,6 +163,9 @@ struct Body {
     desired_revision: u64,
     #[serde(default)]
     result: Option<CommandResult>,
+    /// The operation whose confirmed licence the command follows, if any.
+    #[serde(default)]
+    follows: Option<String>,
 }
 
 /// What queuing did.
@@ -247,11 +251,13 @@ impl Engine {
     /// Stores commands in the outbox (see the module docs for when a command is
     /// left out as a duplicate). `follows_licence`: the commands follow a
     /// licence Apple just confirmed (or released), and are queued even when the
-    /// same command was answered within the cooldown (never while it is open).
+    /// same command was answered within the cooldown; `operation`: the operation
+    /// that confirmed it, when one did.
     pub(crate) async fn enqueue(
         &self,
         commands: Vec<QueuedCommand>,
         follows_licence: bool,
+        operation: Option<&str>,
     ) -> Result<Queued> {
         let mut out = Queued::default();
         if commands.is_empty() {
@@ -278,6 +284,7 @@ impl Engine {
                 handed_out_at: None,
                 desired_revision: revision,
                 result: None,
+                follows: operation.map(str::to_owned),
             };
             let doc = encode(&key, CommandStatus::Queued, &body, Some(now), now);
             docs.insert(key, (doc, body));
@@ -298,7 +305,13 @@ impl Engine {
             let (status, old) = decode(&existing)?;
             let same = old.command.reference.command_uuid == body.command.reference.command_uuid;
             let recent = old.desired_revision == revision && now - existing.updated_at < cooldown;
-            if same || status.is_open() || (!follows_licence && recent) {
+            // Handed out before a licence that another operation confirmed since (the
+            // licence was lost and obtained again): stale, a new one goes out.
+            let stale = status == CommandStatus::HandedOut
+                && body.follows.is_some()
+                && body.follows != old.follows;
+            let open = status.is_open() && !stale;
+            if same || open || (!follows_licence && recent) {
                 out.deduplicated += 1;
                 continue;
             }

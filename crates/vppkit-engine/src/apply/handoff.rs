@@ -48,13 +48,15 @@ impl Engine {
     }
 
     /// Queues the commands of licences Apple confirmed (or released) in the
-    /// outbox, which hands them to the sink. Returns how many were queued.
+    /// outbox, which hands them to the sink; `operation`: the operation that
+    /// confirmed them, when one just did. Returns how many were queued.
     pub(crate) async fn deliver(
         &self,
         _guard: &mut LocationGuard,
         cmds: Vec<QueuedCommand>,
+        operation: Option<&str>,
     ) -> Result<usize> {
-        Ok(self.enqueue(cmds, true).await?.queued)
+        Ok(self.enqueue(cmds, true, operation).await?.queued)
     }
 
     /// Records what became of an MDM command: feeds the install status in the

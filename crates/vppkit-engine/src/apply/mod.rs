@@ -146,7 +146,7 @@ impl Engine {
                         .on_channel(c.channel)
                 })
                 .collect();
-            report.commands_sent += self.enqueue(queued, false).await?.queued;
+            report.commands_sent += self.enqueue(queued, false, None).await?.queued;
         }
 
         let n = inner.config.max_concurrent_locations;
@@ -413,7 +413,7 @@ impl Engine {
                 }
             }
             if !invite_cmds.is_empty() {
-                report.commands_sent += self.enqueue(invite_cmds, false).await?.queued;
+                report.commands_sent += self.enqueue(invite_cmds, false, None).await?.queued;
             }
 
             // 2. Licences: associate, disassociate, revoke.
@@ -449,7 +449,7 @@ impl Engine {
             // Commands whose licence is already there (or that need none) go now.
             let now_cmds = self.commands_ready_now(&mut guard, &mut pending_cmds);
             if !now_cmds.is_empty() {
-                report.commands_sent += self.deliver(&mut guard, now_cmds).await?;
+                report.commands_sent += self.deliver(&mut guard, now_cmds, None).await?;
             }
             for c in &pending_cmds {
                 tracing::info!(device = %c.device, "command not queued: its licence could not be reserved");

@@ -261,7 +261,7 @@ impl Engine {
         };
         let op = &op;
         self.count_outcome(guard, op, req, report);
-        report.commands_sent += self.deliver(guard, ready).await?;
+        report.commands_sent += self.deliver(guard, ready, Some(&op.id)).await?;
         inner.crash_at(ApplyStep::CommandsSent)?;
         let failed = op
             .result

@@ -842,3 +842,68 @@ async fn two_instances_share_every_desired_state_edit() {
         );
     }
 }
+
+/// A licence lost to another MDM and obtained again: the device gets a new install (a new
+/// UUID), since the first may have failed or been undone with the licence, though the MDM
+/// never answered it; the other devices get none again, and a pass with nothing new sends
+/// nothing.
+#[tokio::test]
+async fn a_licence_lost_and_obtained_again_gets_a_new_install() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        synced(&w).await;
+        let app = key(demo::SHORTAGE_APP);
+        let lab = free_devices(&w, &app, 3);
+        let policies = set(vec![policy(
+            "lab",
+            demo::SHORTAGE_APP,
+            "lab",
+            Intent::Required,
+            LicenceType::Device,
+        )]);
+        w.engine
+            .set_desired_state(DesiredState::new(lab_directory(&lab), policies))
+            .await
+            .unwrap();
+        w.engine.reconcile(&loc("sph")).await.unwrap();
+        let installs = |taken: &[QueuedCommand]| -> Vec<(String, String)> {
+            let mut v: Vec<(String, String)> = taken
+                .iter()
+                .filter(|c| matches!(c.command, MdmCommand::InstallApplication(_)))
+                .map(|c| {
+                    (
+                        c.reference.device.to_string(),
+                        c.reference.command_uuid.clone(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let first = installs(&w.sink.taken());
+        assert_eq!(first.len(), 3, "{first:?}");
+
+        // Another MDM takes the first device's licence; a sync sees it gone.
+        w.sim
+            .control()
+            .foreign_disassociate(demo::SPRINGFIELD_HIGH, &app, &[lab[0].as_str()], &[])
+            .unwrap();
+        w.engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        w.engine.reconcile(&loc("sph")).await.unwrap();
+        assert!(w
+            .truth(demo::SPRINGFIELD_HIGH)
+            .contains(&(app.clone(), Holder::Device(lab[0].clone()))));
+        let again = installs(&w.sink.taken());
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!(again[0].0, lab[0].to_string());
+        assert_ne!(again[0].1, first[0].1, "a new command, not the first again");
+
+        // Nothing new: nothing sent.
+        w.engine.reconcile(&loc("sph")).await.unwrap();
+        assert!(installs(&w.sink.taken()).is_empty());
+    }
+}

@@ -436,12 +436,10 @@ impl Book {
         ledger_next: u64,
     ) -> Result<(), EngineError> {
         match written {
-            Ok(Some(last)) => {
-                self.wrote(records, last);
-                self.confirm(ledger_next);
-                Ok(())
-            }
-            Ok(None) => {
+            Ok(last) => {
+                if let Some(last) = last {
+                    self.wrote(records, last);
+                }
                 self.confirm(ledger_next);
                 Ok(())
             }

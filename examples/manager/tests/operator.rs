@@ -459,13 +459,7 @@ async fn completions_and_json_logs() {
         .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let logs = text(&out.stderr);
-    let lines: Vec<Value> = logs
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
-        })
-        .collect();
+    let lines = json_lines(&logs);
     assert!(
         lines
             .iter()
@@ -481,29 +475,26 @@ async fn completions_and_json_logs() {
         )
         .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines = json_lines(&text(&out.stderr));
-    assert!(
-        lines.iter().any(|l| l["target"] == "manager"
-            && l["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("sync springfield-middle-school: started"))),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_logged(&out, "INFO", "sync springfield-middle-school: started");
     let out = s
         .run(&["--log-format", "json", "sync", "no-such-place"], &[])
         .await;
     assert_eq!(out.status.code(), Some(1));
-    let lines = json_lines(&text(&out.stderr));
-    assert!(
-        lines.iter().any(|l| l["level"] == "ERROR"
+    assert_logged(&out, "ERROR", "no-such-place");
+    s.sim.shutdown().await;
+}
+
+/// Every stderr line is JSON, and one of the manager's own, at `level`, says `needle`.
+fn assert_logged(out: &Output, level: &str, needle: &str) {
+    let logs = text(&out.stderr);
+    let found = json_lines(&logs).iter().any(|l| {
+        l["target"] == "manager"
+            && l["level"] == level
             && l["fields"]["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("no-such-place"))),
-        "{}",
-        text(&out.stderr)
-    );
-    s.sim.shutdown().await;
+                .is_some_and(|m| m.contains(needle))
+    });
+    assert!(found, "{level} {needle:?} in {logs}");
 }
 
 /// Every non-empty line of `logs`, each of which must be a JSON object.

@@ -79,6 +79,34 @@ fn instance(id: &str, lease: Duration) -> vppkit_engine::EngineConfig {
         .with_event_polling(Duration::from_millis(40), Duration::from_millis(800))
 }
 
+/// Instance A (lease time `ttl`) applies the plan and dies right after recording Apple's
+/// event: its licences reserved, its operation open, its lease kept. Returns A's fence and
+/// the commands its sink was handed.
+async fn dies_after_the_event(
+    w: &World,
+    ttl: Duration,
+    dir: &Directory,
+    set: &PolicySet,
+) -> (Fence, Arc<RecordingSink>) {
+    let (a, a_sink) = w
+        .another_engine(instance("instance-a", ttl), |b| {
+            b.crash_hook(Arc::new(|s| s == ApplyStep::EventRecorded))
+        })
+        .await;
+    let err = a
+        .plan_and_apply(dir, set, &PlanContext::new(Utc::now()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Crashed(ApplyStep::EventRecorded)),
+        "{err:?}"
+    );
+    drop(a);
+    let lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
+    assert_eq!(lease.owner, "instance-a");
+    (Fence::of(&lease), a_sink)
+}
+
 /// Recovers with `b` until it has taken the location over and left nothing open.
 async fn take_over(b: &Engine) -> usize {
     let mut busy_rounds = 0;
@@ -126,24 +154,8 @@ async fn a_dead_holder_is_taken_over_after_the_ttl_and_its_fence_refuses_late_wr
             .unwrap()
             .counts
             .assigned;
-        let ttl = Duration::from_millis(1500);
-        let (a, a_sink) = w
-            .another_engine(instance("instance-a", ttl), |b| {
-                b.crash_hook(Arc::new(|s| s == ApplyStep::EventRecorded))
-            })
-            .await;
-        let err = a
-            .plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, EngineError::Crashed(ApplyStep::EventRecorded)),
-            "{err:?}"
-        );
-        drop(a);
-        let lease = w.store.lease(&lease_name("sph")).await.unwrap().unwrap();
-        assert_eq!(lease.owner, "instance-a");
-        let a_fence = Fence::of(&lease);
+        let (a_fence, a_sink) =
+            dies_after_the_event(&w, Duration::from_millis(1500), &dir, &set).await;
         let open = w
             .store
             .unfinished_operations(Some(&loc("sph")))
@@ -269,18 +281,7 @@ async fn a_holder_known_gone_is_taken_over_at_once_and_its_fence_refuses_late_wr
         let app = shortage_app();
         let (_, dir, set) = lab_plan(&w, 3);
         let minutes = Duration::from_secs(600);
-        let (a, _a_sink) = w
-            .another_engine(instance("instance-a", minutes), |b| {
-                b.crash_hook(Arc::new(|s| s == ApplyStep::EventRecorded))
-            })
-            .await;
-        let err = a
-            .plan_and_apply(&dir, &set, &PlanContext::new(Utc::now()))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, EngineError::Crashed(_)), "{err:?}");
-        drop(a);
-        let a_fence = Fence::of(&w.store.lease(&lease_name("sph")).await.unwrap().unwrap());
+        let (a_fence, _) = dies_after_the_event(&w, minutes, &dir, &set).await;
 
         // C knows nothing of A: the location is busy (A's lease has minutes left).
         let (c, _) = w

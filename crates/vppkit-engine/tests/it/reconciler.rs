@@ -66,6 +66,22 @@ fn lab_directory(devices: &[SerialNumber]) -> Directory {
     demo_directory("SPH", 800, 600, Vec::new(), Vec::new(), vec![group])
 }
 
+/// The policies that give the shortage app to the "lab" group as Required device licences.
+fn lab_policies() -> PolicySet {
+    set(vec![policy(
+        "lab",
+        demo::SHORTAGE_APP,
+        "lab",
+        Intent::Required,
+        LicenceType::Device,
+    )])
+}
+
+/// The lab of `devices`, given the shortage app ([`lab_policies`]).
+fn lab_desired(devices: &[SerialNumber]) -> DesiredState {
+    DesiredState::new(lab_directory(devices), lab_policies())
+}
+
 fn installs_for(sink: &RecordingSink, app: &AssetKey) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for c in sink.commands.lock().unwrap().iter() {
@@ -110,20 +126,7 @@ async fn a_waitlist_drains_under_the_loop_when_licences_are_bought() {
         synced(&w).await;
         let app = key(demo::SHORTAGE_APP);
         let lab = free_devices(&w, &app, 20);
-        let revision = w
-            .engine
-            .set_desired_state(DesiredState::new(
-                lab_directory(&lab),
-                set(vec![policy(
-                    "lab",
-                    demo::SHORTAGE_APP,
-                    "lab",
-                    Intent::Required,
-                    LicenceType::Device,
-                )]),
-            ))
-            .await
-            .unwrap();
+        let revision = w.engine.set_desired_state(lab_desired(&lab)).await.unwrap();
         assert_eq!(revision, 1);
         let stop = run_loop(&w.engine);
         eventually(
@@ -343,18 +346,7 @@ async fn a_restart_between_plan_and_hand_off_loses_no_command() {
                 b.sink(Arc::new(DownSink))
             })
             .await;
-        down.set_desired_state(DesiredState::new(
-            lab_directory(&lab),
-            set(vec![policy(
-                "lab",
-                demo::SHORTAGE_APP,
-                "lab",
-                Intent::Required,
-                LicenceType::Device,
-            )]),
-        ))
-        .await
-        .unwrap();
+        down.set_desired_state(lab_desired(&lab)).await.unwrap();
         let pass = down.reconcile(&loc("sph")).await.unwrap();
         assert_eq!(pass.applied.locations[0].confirmed, 4);
         let stored: BTreeSet<String> = down
@@ -391,17 +383,8 @@ async fn the_blast_radius_guard_holds_an_empty_directory_until_confirmed() {
         synced(&w).await;
         let app = key(demo::SHORTAGE_APP);
         let lab = free_devices(&w, &app, 5);
-        let policies = set(vec![policy(
-            "lab",
-            demo::SHORTAGE_APP,
-            "lab",
-            Intent::Required,
-            LicenceType::Device,
-        )]);
-        w.engine
-            .set_desired_state(DesiredState::new(lab_directory(&lab), policies.clone()))
-            .await
-            .unwrap();
+        let policies = lab_policies();
+        w.engine.set_desired_state(lab_desired(&lab)).await.unwrap();
         w.engine.reconcile(&loc("sph")).await.unwrap();
         let before = w.truth(demo::SPRINGFIELD_HIGH);
         for d in &lab {
@@ -719,16 +702,7 @@ async fn a_pass_first_finishes_what_a_dead_instance_left_open() {
         synced(&w).await;
         let app = key(demo::SHORTAGE_APP);
         let lab = free_devices(&w, &app, 3);
-        let desired = DesiredState::new(
-            lab_directory(&lab),
-            set(vec![policy(
-                "lab",
-                demo::SHORTAGE_APP,
-                "lab",
-                Intent::Required,
-                LicenceType::Device,
-            )]),
-        );
+        let desired = lab_desired(&lab);
         let (dying, _) = w
             .another_engine(
                 config()
@@ -855,17 +829,7 @@ async fn a_licence_lost_and_obtained_again_gets_a_new_install() {
         synced(&w).await;
         let app = key(demo::SHORTAGE_APP);
         let lab = free_devices(&w, &app, 3);
-        let policies = set(vec![policy(
-            "lab",
-            demo::SHORTAGE_APP,
-            "lab",
-            Intent::Required,
-            LicenceType::Device,
-        )]);
-        w.engine
-            .set_desired_state(DesiredState::new(lab_directory(&lab), policies))
-            .await
-            .unwrap();
+        w.engine.set_desired_state(lab_desired(&lab)).await.unwrap();
         w.engine.reconcile(&loc("sph")).await.unwrap();
         let installs = |taken: &[QueuedCommand]| -> Vec<(String, String)> {
             let mut v: Vec<(String, String)> = taken

@@ -13,6 +13,7 @@ use vppkit::rules::{Directory, Plan, PolicySet};
 
 use super::app::App;
 use super::error::{ManagerError, Result};
+use super::serve::StopSignal;
 
 /// Reads a policy file.
 pub(crate) fn read_policies(path: &Path) -> Result<PolicySet> {
@@ -311,28 +312,18 @@ pub(crate) async fn apply(
     reconcile(app, stop).await
 }
 
-/// SIGTERM or Ctrl-C, listened for from when the command starts ([`stop_signal`]), so one
-/// that comes before the pass does not kill the process with the default action.
-pub(crate) type StopSignal =
-    std::pin::Pin<Box<dyn std::future::Future<Output = &'static str> + Send>>;
-
-/// Listens for SIGTERM and Ctrl-C from now on.
-pub(crate) fn stop_signal() -> Result<StopSignal> {
-    Ok(Box::pin(super::serve::stop_signal()?))
-}
-
 /// One reconcile pass of the stored desired state (operations a crash left open are
 /// finished first, by the engine). SIGTERM or Ctrl-C during the pass does not cut it: it
 /// is finished first (its reservations confirmed or rolled back, its commands queued), then
-/// the command ends, so a stop never leaves a licence reserved behind.
+/// the command ends, so a stop never leaves a licence reserved behind. `stop` is listened
+/// for from the command's start, so a signal before the pass does not kill the process.
 pub(crate) async fn reconcile(app: &App, stop: StopSignal) -> Result<Applied> {
     app.sink.take();
-    let signal = stop;
     let pass = app.engine.reconcile_all();
     tokio::pin!(pass);
     let report = tokio::select! {
         r = &mut pass => r?,
-        which = signal => {
+        which = stop => {
             super::status::info(&format!(
                 "{which}: finishing the reconcile pass under way, then stopping"
             ));

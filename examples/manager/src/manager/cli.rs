@@ -391,7 +391,7 @@ async fn run(cli: Cli) -> Result<()> {
             directory,
             confirm_releases,
         } => {
-            let stop = apply::stop_signal()?;
+            let stop = serve::stop_signal()?;
             let policies = apply::read_policies(policies)?;
             let directory = apply::read_directory(directory)?;
             let app = open(&cli).await?;
@@ -402,7 +402,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::RequestInstall { holder, app: adam } => {
-            let stop = apply::stop_signal()?;
+            let stop = serve::stop_signal()?;
             let app = open(&cli).await?;
             let r = apply::request_install(&app, holder, adam, stop).await?;
             emit(json, &r, |r| format!("{}: {}\n", r.outcome, r.explain));

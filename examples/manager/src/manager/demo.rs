@@ -28,6 +28,7 @@ use super::commands;
 use super::error::{ManagerError, Result};
 use super::progress::{self, Mode};
 use super::report::{self, ManagerReport};
+use super::serve;
 use super::webhook::{self, Counters};
 
 /// The example policies, built into the binary so the demo runs from any directory.
@@ -269,7 +270,7 @@ async fn story(
         inputs.policies.clone(),
         inputs.directory.clone(),
         false,
-        apply::stop_signal()?,
+        serve::stop_signal()?,
     )
     .await?;
     out.line(applied.text());
@@ -286,13 +287,13 @@ async fn story(
     control.flush_notifications(Duration::from_secs(10)).await;
     // What `serve` does by itself on USER_ASSOCIATED: a sync, then a reconcile pass.
     commands::sync(app, None, false, &progress::reporter(Mode::Quiet)).await?;
-    let again = apply::reconcile(app, apply::stop_signal()?).await?;
+    let again = apply::reconcile(app, serve::stop_signal()?).await?;
     out.line(format!(
         "reconciled for the users who accepted: {}",
         again.text()
     ));
     if let Some((device, adam)) = self_service_example(&inputs) {
-        match apply::request_install(app, &device, &adam, apply::stop_signal()?).await {
+        match apply::request_install(app, &device, &adam, serve::stop_signal()?).await {
             Ok(r) => out.line(format!("self-service request: {}", r.explain)),
             Err(e) => out.line(format!("self-service request not served: {}", e.one_line())),
         }

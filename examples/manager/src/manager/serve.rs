@@ -251,9 +251,11 @@ async fn serve_http(
 }
 
 /// Completes on SIGTERM (systemd, container runtimes) or Ctrl-C / SIGINT, with its name.
-/// The handlers are installed when this is called, so a signal that arrives while the
-/// manager is still starting is not lost.
-pub(crate) fn stop_signal() -> Result<impl Future<Output = &'static str>> {
+pub(crate) type StopSignal = std::pin::Pin<Box<dyn Future<Output = &'static str> + Send>>;
+
+/// A [`StopSignal`]. The handlers are installed when this is called, so a signal that
+/// arrives while the manager is still starting is not lost.
+pub(crate) fn stop_signal() -> Result<StopSignal> {
     let net = |source| ManagerError::Net {
         what: "cannot install the signal handlers".into(),
         source,
@@ -263,22 +265,22 @@ pub(crate) fn stop_signal() -> Result<impl Future<Output = &'static str>> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).map_err(net)?;
         let mut int = signal(SignalKind::interrupt()).map_err(net)?;
-        Ok(async move {
+        Ok(Box::pin(async move {
             tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "Ctrl-C",
             }
-        })
+        }))
     }
     #[cfg(not(unix))]
     {
         let _ = net;
-        Ok(async move {
+        Ok(Box::pin(async move {
             match tokio::signal::ctrl_c().await {
                 Ok(()) => "Ctrl-C",
                 Err(_) => std::future::pending().await,
             }
-        })
+        }))
     }
 }
 

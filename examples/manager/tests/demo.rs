@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 use vppkit::core::AssetCounts;
 use vppkit::store::SecretCipher;
-use vppkit_sim::{demo, Preset, SimClock, Simulator};
+use vppkit_sim::{demo, Preset, Simulator};
 
 /// Per location uId and asset `adamId/pricing`: Apple's counts.
 type Truth = BTreeMap<(String, String), (u64, u64, u64, bool)>;
@@ -282,12 +282,7 @@ async fn demo_binary_json_matches_the_simulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn subcommands_against_the_simulator() {
-    let sim = Simulator::builder()
-        .preset(Preset::Demo)
-        .clock(SimClock::real_time(Duration::from_millis(50)))
-        .start()
-        .await
-        .expect("simulator");
+    let sim = support::demo_simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cli.db").display().to_string();
     let key = SecretCipher::generate_key_base64().expose().to_owned();

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 use vppkit::core::{AdamId, AssetKey, MdmInfo, PricingParam};
 use vppkit::store::SecretCipher;
-use vppkit_sim::{demo, AssetSpec, Preset, RunningSimulator, SimClock, Simulator};
+use vppkit_sim::{demo, AssetSpec, RunningSimulator};
 
 mod support;
 use support::manager_binary;
@@ -31,12 +31,7 @@ struct Setup {
 
 impl Setup {
     async fn new(customize: impl FnOnce(&RunningSimulator)) -> Self {
-        let sim = Simulator::builder()
-            .preset(Preset::Demo)
-            .clock(SimClock::real_time(Duration::from_millis(50)))
-            .start()
-            .await
-            .expect("simulator");
+        let sim = support::demo_simulator().await;
         customize(&sim);
         let dir = tempfile::tempdir().unwrap();
         for t in sim.token_files() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vppkit::store::SecretCipher;
-use vppkit_sim::{demo, Preset, RunningSimulator, SimClock, Simulator};
+use vppkit_sim::{demo, RunningSimulator};
 
 mod support;
 use support::manager_binary;
@@ -47,12 +47,7 @@ struct Setup {
 
 impl Setup {
     async fn new() -> Self {
-        let sim = Simulator::builder()
-            .preset(Preset::Demo)
-            .clock(SimClock::real_time(Duration::from_millis(50)))
-            .start()
-            .await
-            .expect("simulator");
+        let sim = support::demo_simulator().await;
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("manager.db").display().to_string();
         let key = SecretCipher::generate_key_base64().expose().to_owned();

@@ -313,6 +313,7 @@ impl Engine {
             //    `users/create` whose answer was lost before a crash) are read
             //    back first and never created twice.
             let mut ops = Vec::new();
+            let mut sent_users: Vec<ClientUserId> = Vec::new();
             if !lp.create_users.is_empty() {
                 self.read_back_users(&mut guard).await?;
             }
@@ -367,6 +368,7 @@ impl Engine {
                 };
                 if let Some(id) = self.submit(&mut guard, call, Vec::new(), Vec::new()).await? {
                     ops.push(id);
+                    sent_users.extend(ids);
                 }
             }
             let guard = self.settle_locked(guard, &ops, &mut report).await?;
@@ -374,7 +376,12 @@ impl Engine {
                 return Ok(report);
             };
             if !ops.is_empty() {
+                // What Apple has now is what was created: counted from the
+                // read-back, never from the request less its failure entries.
                 self.read_back_users(&mut guard).await?;
+                report.users_created += count_users(&mut guard, &sent_users, |s| {
+                    *s != VppUserStatus::Retired
+                });
             }
             let mut invite_cmds = Vec::new();
             for inv in &lp.invitations {
@@ -462,6 +469,7 @@ impl Engine {
             // 3. Retire users. As for users/create, what Apple has is read back
             //    first: a retire whose answer was lost is never sent again.
             let mut ops = Vec::new();
+            let mut sent_users: Vec<ClientUserId> = Vec::new();
             if !lp.retire_users.is_empty() {
                 self.read_back_users(&mut guard).await?;
             }
@@ -499,12 +507,21 @@ impl Engine {
                 }
                 let call = OpCall::RetireUsers {
                     request: ManageUsersRequest::new(
-                        own.into_iter().map(RequestUser::new).collect(),
+                        own.iter().cloned().map(RequestUser::new).collect(),
                     ),
                 };
-                ops.extend(self.submit(&mut guard, call, Vec::new(), Vec::new()).await?);
+                if let Some(id) = self.submit(&mut guard, call, Vec::new(), Vec::new()).await? {
+                    ops.push(id);
+                    sent_users.extend(own);
+                }
             }
-            if let Some(g) = self.settle_locked(guard, &ops, &mut report).await? {
+            if let Some(mut g) = self.settle_locked(guard, &ops, &mut report).await? {
+                if !ops.is_empty() {
+                    // As for users/create: counted from what Apple has now.
+                    self.read_back_users(&mut g).await?;
+                    report.users_retired +=
+                        count_users(&mut g, &sent_users, |s| *s == VppUserStatus::Retired);
+                }
                 g.release(inner).await;
             }
             if let Err(e) = self.dispatch_commands(Some(&location)).await {
@@ -563,6 +580,20 @@ impl Engine {
             }
         }
     }
+}
+
+/// How many of `users` the location's ledger (just read back from Apple)
+/// holds with a status `counted` accepts.
+fn count_users(
+    guard: &mut LocationGuard,
+    users: &[ClientUserId],
+    counted: impl Fn(&VppUserStatus) -> bool,
+) -> usize {
+    let ledger = &guard.book().ledger;
+    users
+        .iter()
+        .filter(|u| ledger.user(u).is_some_and(|x| counted(&x.status)))
+        .count()
 }
 
 /// The location whose disassociation a removal command should wait for.

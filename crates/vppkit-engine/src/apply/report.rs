@@ -5,7 +5,7 @@ use vppkit_ledger::EventKind;
 use vppkit_store::{Operation, OperationStatus};
 
 use crate::engine::{Engine, LocationGuard};
-use crate::ops::{OpCall, OpRequest};
+use crate::ops::OpRequest;
 
 use super::*;
 
@@ -21,20 +21,18 @@ impl Engine {
         report: &mut LocationApplyReport,
     ) {
         if op.status == OperationStatus::Complete || op.status == OperationStatus::Failed {
-            self.count_outcome(guard, op, req, report);
+            self.count_outcome(guard, req, report);
             report.commands_sent += ready_commands(guard, req).len();
         }
     }
 
     /// Adds a finished operation's outcome to the apply report: licences
-    /// confirmed or refused (from the ledger), licences released, users created
-    /// or retired (from the stored outcome's failures). Used by whoever sees the
+    /// confirmed or refused and licences released (from the ledger). Used by whoever sees the
     /// operation finish first in an apply, the poll or (through the store) a
     /// notification that completed it.
     pub(crate) fn count_outcome(
         &self,
         guard: &mut LocationGuard,
-        op: &Operation,
         req: &OpRequest,
         report: &mut LocationApplyReport,
     ) {
@@ -62,22 +60,7 @@ impl Engine {
             }
             None => {}
         }
-        let result = op.result.as_ref();
-        if result.and_then(|r| r.get("outcome")).is_none() {
-            return;
-        }
-        let failures = result
-            .and_then(|r| r.get("failures"))
-            .and_then(|f| f.as_array())
-            .map_or(0, Vec::len);
-        match &req.call {
-            OpCall::CreateUsers { request } => {
-                report.users_created += request.users.len().saturating_sub(failures);
-            }
-            OpCall::RetireUsers { request } => {
-                report.users_retired += request.users.len().saturating_sub(failures);
-            }
-            _ => {}
-        }
+        // Users created or retired are counted by the apply from what Apple
+        // has once they are read back, not here from the event's failures.
     }
 }

@@ -260,7 +260,7 @@ impl Engine {
             None => op.clone(),
         };
         let op = &op;
-        self.count_outcome(guard, op, req, report);
+        self.count_outcome(guard, req, report);
         report.commands_sent += self.deliver(guard, ready, Some(&op.id)).await?;
         inner.crash_at(ApplyStep::CommandsSent)?;
         let failed = op

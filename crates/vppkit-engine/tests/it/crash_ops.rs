@@ -266,12 +266,33 @@ async fn trial(backend: Backend, op: Op, step: ApplyStep) -> bool {
     // A fresh process recovers, then applies until nothing is left to do.
     let (b, b_sink) = w.another_engine(crash_config("instance-b"), |b| b).await;
     converge(&b, op, step).await;
+    let at_apple = |w: &World| {
+        let apple_users = w.sim.control().users(demo::SPRINGFIELD_HIGH).unwrap();
+        s.users
+            .iter()
+            .filter(|u| apple_users.iter().any(|x| &x.client_user_id == *u))
+            .count()
+    };
+    let users_before = at_apple(&w);
+    let mut users_reported = 0;
     for _ in 0..5 {
-        let (plan, _) = b.plan_and_apply(&s.dir, &s.set, &ctx).await.unwrap();
+        let (plan, report) = b.plan_and_apply(&s.dir, &s.set, &ctx).await.unwrap();
+        users_reported += report
+            .locations
+            .iter()
+            .map(|l| l.users_created)
+            .sum::<usize>();
         if plan.apple_calls() == 0 {
             break;
         }
     }
+    // The report counts the users these applies really created: none that
+    // the crashed process had created already.
+    assert_eq!(
+        users_reported,
+        at_apple(&w) - users_before,
+        "{op:?} at {step:?}: users reported created"
+    );
     b.sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
         .await
         .unwrap();

@@ -871,3 +871,126 @@ async fn a_licence_lost_and_obtained_again_gets_a_new_install() {
         assert!(installs(&w.sink.taken()).is_empty());
     }
 }
+
+/// A device that leaves the lab keeps its licence for the grace period: the
+/// pending release is stored by the engine (with its deadline), dropped when
+/// the device comes back into scope, started again when it leaves again, and
+/// carried out by the first pass after the deadline (the engine's clock moves
+/// by hand). A location of its own, so no other holding is out of scope.
+#[tokio::test]
+async fn a_grace_period_is_stored_cancelled_in_scope_and_released_when_over() {
+    use vppkit_engine::ManualClock;
+    use vppkit_rules::{PendingRelease, ScopeRelease};
+    const APP: u64 = 1_700_000_001;
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        let token = w
+            .sim
+            .control()
+            .add_location(
+                vppkit_sim::LocationSpec::new("Grace School")
+                    .uid(uid("7300000000000707"))
+                    .asset(vppkit_sim::AssetSpec::app(APP, 50)),
+            )
+            .unwrap();
+        let start = chrono::Utc::now();
+        let clock = Arc::new(ManualClock::new(start));
+        let c = clock.clone();
+        let (engine, _sink) = w
+            .another_engine(config().with_instance_id("grace"), move |b| b.clock(c))
+            .await;
+        let grace = loc("grace");
+        engine
+            .add_token(vppkit_engine::AddToken::new(grace.clone(), token.content))
+            .await
+            .unwrap();
+        engine
+            .sync(&grace, SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        let truth = || w.truth("7300000000000707");
+        let app = key(APP);
+        // Twelve devices: one leaving is under the blast-radius guard's 10%.
+        let devices: Vec<SerialNumber> = (1..=12)
+            .map(|n| SerialNumber::new(format!("GRC{n:04}")).unwrap())
+            .collect();
+        let (stays, leaves) = (&devices[1..], devices[0].clone());
+        let leaving = (app.clone(), Holder::Device(leaves.clone()));
+        let lab = |serials: &[SerialNumber]| {
+            let group = Group::new(GroupId::new("lab").unwrap(), Vec::new(), serials.to_vec());
+            let listed = devices
+                .iter()
+                .map(|s| {
+                    DirectoryDevice::new(
+                        s.clone(),
+                        Platform::Ios,
+                        OsVersion::parse("17.4").unwrap(),
+                    )
+                })
+                .collect();
+            Directory::new(Vec::new(), listed, vec![group]).unwrap()
+        };
+        let ours = |all: Vec<PendingRelease>| -> Vec<PendingRelease> {
+            all.into_iter().filter(|p| p.location == grace).collect()
+        };
+        let rules = ReleaseRules::default().with_on_out_of_scope(ScopeRelease::ReleaseAfterDays(7));
+        let policies = PolicySet::new(
+            rules,
+            vec![policy(
+                "lab",
+                APP,
+                "lab",
+                Intent::Required,
+                LicenceType::Device,
+            )],
+        )
+        .unwrap();
+        engine
+            .set_desired_state(DesiredState::new(lab(&devices), policies))
+            .await
+            .unwrap();
+        engine.reconcile(&grace).await.unwrap();
+        assert!(truth().contains(&leaving));
+        assert_eq!(truth().len(), 12);
+
+        // Out of scope: kept, and the pending release is stored with its deadline.
+        engine.update_directory(lab(stays)).await.unwrap();
+        let pass = engine.reconcile(&grace).await.unwrap();
+        assert_eq!(pass.plan.apple_calls(), 0, "{:?}", pass.plan.explain());
+        let pending = ours(engine.pending_releases().await.unwrap());
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        assert_eq!(pending[0].holder, Holder::Device(leaves.clone()));
+        assert_eq!(pending[0].release_at, start + chrono::Duration::days(7));
+        assert!(truth().contains(&leaving));
+
+        // Back in scope: the pending release is cancelled.
+        engine.update_directory(lab(&devices)).await.unwrap();
+        engine.reconcile(&grace).await.unwrap();
+        assert!(ours(engine.pending_releases().await.unwrap()).is_empty());
+
+        // Out again three days later: a new grace period starts then, and a
+        // pass before its end releases nothing.
+        clock.advance(chrono::Duration::days(3));
+        engine.update_directory(lab(stays)).await.unwrap();
+        engine.reconcile(&grace).await.unwrap();
+        let pending = ours(engine.pending_releases().await.unwrap());
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        assert_eq!(
+            pending[0].release_at,
+            start + chrono::Duration::days(10),
+            "the grace period restarts when the holder leaves scope again"
+        );
+        clock.advance(chrono::Duration::days(6));
+        engine.reconcile(&grace).await.unwrap();
+        assert!(truth().contains(&leaving));
+
+        // The deadline passed: the next pass releases the licence at Apple.
+        clock.advance(chrono::Duration::days(2));
+        let pass = engine.reconcile(&grace).await.unwrap();
+        assert!(pass.held.is_empty(), "{:?}", pass.held);
+        assert!(!truth().contains(&leaving), "{:?}", pass.plan.explain());
+        assert_eq!(truth().len(), 11);
+        assert!(ours(engine.pending_releases().await.unwrap()).is_empty());
+        w.assert_matches_truth("grace", "7300000000000707").await;
+    }
+}

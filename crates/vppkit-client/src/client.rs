@@ -27,9 +27,10 @@ use crate::retry::{parse_retry_after, RequestKind};
 use crate::users::RawUsersPage;
 use crate::{
     ApiError, ApiResponse, AssetFilter, Assignment, AssignmentFilter, ClaimStatus, ClientConfig,
-    ClientConfigRequest, Envelope, Error, EventResponse, EventStatus, Limits, ManageAssetsRequest,
-    ManageUsersRequest, MetadataQuery, Pacing, Page, PageStream, ResponseAsset, ResponseUser,
-    RetryPolicy, RevokeAssetsRequest, ServiceConfig, UserFilter, VersionChangePolicy,
+    ClientConfigRequest, DecodeError, Envelope, Error, EventResponse, EventStatus, Limits,
+    ManageAssetsRequest, ManageUsersRequest, MetadataQuery, Pacing, Page, PageStream,
+    ResponseAsset, ResponseUser, RetryPolicy, RevokeAssetsRequest, ServiceConfig, UserFilter,
+    VersionChangePolicy,
 };
 
 /// Apple's production base URL of the management API v2.
@@ -442,7 +443,7 @@ impl Client {
             })
             .await?;
         decode("GET", path, RequestKind::Read, || {
-            serde_json::from_slice(&bytes)
+            serde_json::from_slice(&bytes).map_err(DecodeError::new)
         })
     }
 
@@ -585,7 +586,7 @@ impl Client {
         let query = [("eventId", event_id.as_str().to_owned())];
         let bytes = self.get(path, &query).await?;
         let r = decode("GET", path, RequestKind::Read, || {
-            split_event_status(&bytes)
+            split_event_status(&bytes).map_err(DecodeError::new)
         })?;
         self.observe(&r.envelope);
         Ok(r)
@@ -721,7 +722,7 @@ impl Client {
     ) -> Result<ApiResponse<EventResponse>, Error> {
         let bytes = self.post(path, body).await?;
         let r = decode("POST", path, RequestKind::Write, || {
-            split_event_response(&bytes)
+            split_event_response(&bytes).map_err(DecodeError::new)
         })?;
         self.observe(&r.envelope);
         Ok(r)
@@ -789,7 +790,7 @@ impl Client {
         q.push(("pageIndex", index.to_string()));
         let bytes = self.get(path, &q).await?;
         let raw: W = decode("GET", path, RequestKind::Read, || {
-            serde_json::from_slice(&bytes)
+            serde_json::from_slice(&bytes).map_err(DecodeError::new)
         })?;
         let mut fields = raw.into_fields();
         self.observe(&fields.envelope);
@@ -995,13 +996,13 @@ fn decode<T>(
     method: &'static str,
     path: &str,
     kind: RequestKind,
-    f: impl FnOnce() -> Result<T, serde_json::Error>,
+    f: impl FnOnce() -> Result<T, DecodeError>,
 ) -> Result<T, Error> {
     f().map_err(|source| {
         let e = Error::Decode {
             method,
             path: path.to_owned(),
-            source: crate::error::DecodeError::new(source),
+            source,
         };
         finish_error(e, kind)
     })

@@ -4,7 +4,7 @@ use serde::Serialize;
 use vppkit_core::{AccountType, MdmInfo, Secret};
 
 use crate::envelope::enveloped;
-use crate::{ApiResponse, NotificationType};
+use crate::{ApiResponse, DecodeError, NotificationType};
 
 /// The answer of `GET`/`POST client/config` (without the envelope fields, which
 /// are in [`ApiResponse::envelope`]).
@@ -68,8 +68,8 @@ enveloped! {
 }
 
 /// Parses a `client/config` answer (exposed for tests and recorded payloads).
-pub fn parse_client_config(body: &[u8]) -> Result<ApiResponse<ClientConfig>, serde_json::Error> {
-    let mut raw: RawClientConfig = serde_json::from_slice(body)?;
+pub fn parse_client_config(body: &[u8]) -> Result<ApiResponse<ClientConfig>, DecodeError> {
+    let mut raw: RawClientConfig = serde_json::from_slice(body).map_err(DecodeError::new)?;
     let envelope = raw.take_envelope();
     Ok(ApiResponse::new(
         ClientConfig {

@@ -119,9 +119,10 @@ pub use users::{ManageUsersRequest, RequestUser, ResponseUser, UserFilter};
 
 /// Parses one page of `GET assignments` as Apple sends it (for tests, fixtures and
 /// benchmarks; the client does this for you).
-pub fn parse_assignments_page(body: &[u8]) -> Result<Page<Assignment>, serde_json::Error> {
+pub fn parse_assignments_page(body: &[u8]) -> Result<Page<Assignment>, DecodeError> {
     use pagination::RawPage;
-    let raw: assignments::RawAssignmentsPage = serde_json::from_slice(body)?;
+    let raw: assignments::RawAssignmentsPage =
+        serde_json::from_slice(body).map_err(DecodeError::new)?;
     let f = raw.into_fields();
     Ok(Page {
         index: f.current_page_index.unwrap_or(0),

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use vppkit_core::{AdamId, AssetMetadata};
 
+use crate::DecodeError;
+
 /// The default legacy lookup URL, used when service config does not name one.
 pub const DEFAULT_METADATA_LOOKUP_URL: &str =
     "https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup";
@@ -139,10 +141,8 @@ struct RawVersion {
 
 /// Parses a lookup answer (`{"results": {"<adamId>": {...}}}`). Ids missing from
 /// the storefront are simply absent; keys that are not adam ids are skipped.
-pub fn parse_metadata_lookup(
-    body: &[u8],
-) -> Result<HashMap<AdamId, AssetMetadata>, serde_json::Error> {
-    let raw: RawLookup = serde_json::from_slice(body)?;
+pub fn parse_metadata_lookup(body: &[u8]) -> Result<HashMap<AdamId, AssetMetadata>, DecodeError> {
+    let raw: RawLookup = serde_json::from_slice(body).map_err(DecodeError::new)?;
     Ok(raw
         .results
         .into_iter()

@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use vppkit_client::{
-    EventStatus as AppleEventStatus, EventStatusKind, ManageAssetsRequest, ManageUsersRequest,
-    RevokeAssetsRequest,
+    EventStatus as AppleEventStatus, EventStatusKind as AppleStatusKind, ManageAssetsRequest,
+    ManageUsersRequest, RevokeAssetsRequest,
 };
 use vppkit_core::{AssetKey, EventId, Holder};
-use vppkit_ledger::{EventFailure, EventKind, EventOutcome, EventStatus};
+use vppkit_ledger::{EventFailure, EventKind, EventOutcome, EventStatusKind};
 use vppkit_store::{Operation, OperationKind};
 
 use crate::error::{EngineError, Result};
@@ -87,9 +87,9 @@ pub(crate) fn event_outcome(
     status: &AppleEventStatus,
 ) -> EventOutcome {
     let st = match status.event_status {
-        EventStatusKind::Complete => EventStatus::Complete,
-        EventStatusKind::Failed => EventStatus::Failed,
-        _ => EventStatus::Pending,
+        AppleStatusKind::Complete => EventStatusKind::Complete,
+        AppleStatusKind::Failed => EventStatusKind::Failed,
+        _ => EventStatusKind::Pending,
     };
     let failures = status
         .failures

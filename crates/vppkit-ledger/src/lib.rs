@@ -35,8 +35,8 @@ pub use journal::{
 };
 pub use ledger::{next_holdings_version, Ledger, REMEMBERED_COUNT_NOTIFICATIONS};
 pub use reconcile::{
-    AppleHolding, AssignmentChanges, EventFailure, EventOutcome, EventStatus, LedgerNotification,
-    NotificationBody, SnapshotToken,
+    AppleHolding, AssignmentChanges, EventFailure, EventOutcome, EventStatusKind,
+    LedgerNotification, NotificationBody, SnapshotToken,
 };
 pub use rejection::{Rejection, ReplayError};
 pub use views::{

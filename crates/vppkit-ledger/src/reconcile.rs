@@ -65,7 +65,7 @@ impl AssignmentChanges {
 /// Apple's status of an asynchronous event (`eventStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum EventStatus {
+pub enum EventStatusKind {
     /// Still running.
     Pending,
     /// Every task succeeded.
@@ -111,7 +111,7 @@ pub struct EventOutcome {
     /// Its type (`eventType`).
     pub kind: EventKind,
     /// Its status.
-    pub status: EventStatus,
+    pub status: EventStatusKind,
     /// Its failures. A failed event whose failures name no holder failed for every holding.
     pub failures: Vec<EventFailure>,
 }
@@ -121,7 +121,7 @@ impl EventOutcome {
     pub fn new(
         event_id: EventId,
         kind: EventKind,
-        status: EventStatus,
+        status: EventStatusKind,
         failures: Vec<EventFailure>,
     ) -> Self {
         Self {
@@ -134,8 +134,8 @@ impl EventOutcome {
 
     fn failed(&self, asset: &AssetKey, holder: &Holder) -> bool {
         match self.status {
-            EventStatus::Pending | EventStatus::Complete => false,
-            EventStatus::Failed => {
+            EventStatusKind::Pending | EventStatusKind::Complete => false,
+            EventStatusKind::Failed => {
                 self.failures.is_empty() || self.failures.iter().any(|f| f.names(asset, holder))
             }
         }
@@ -447,7 +447,7 @@ impl Ledger {
                 reported: outcome.kind,
             });
         }
-        if outcome.status == EventStatus::Pending {
+        if outcome.status == EventStatusKind::Pending {
             return Ok(Vec::new());
         }
         let items = self.events[&slot].items.clone();

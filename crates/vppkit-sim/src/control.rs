@@ -11,7 +11,7 @@ use crate::location::Location;
 use crate::notify::{lock, NotificationFaults, Outgoing};
 use crate::sim::{read, write, ServerFaults, Shared};
 use crate::spec::{AssetSpec, LocationSpec};
-use crate::truth::{EventRecord, LocationInfo, NotificationRecord, TokenFile};
+use crate::truth::{EventRecord, LocationSummary, NotificationRecord, TokenFile};
 use crate::SimError;
 
 /// Which 5xx answer to inject.
@@ -60,7 +60,7 @@ impl Control {
     }
 
     /// Every location, in creation order.
-    pub fn locations(&self) -> Vec<LocationInfo> {
+    pub fn locations(&self) -> Vec<LocationSummary> {
         read(&self.shared.locations)
             .iter()
             .map(|l| lock(l).info())
@@ -68,7 +68,7 @@ impl Control {
     }
 
     /// One location.
-    pub fn location(&self, uid: impl AsRef<str>) -> Result<LocationInfo, SimError> {
+    pub fn location(&self, uid: impl AsRef<str>) -> Result<LocationSummary, SimError> {
         self.with_loc(uid, |l| Ok(l.info()))
     }
 

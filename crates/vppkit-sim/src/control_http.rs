@@ -19,7 +19,7 @@ use crate::control::{Control, ServerErrorKind};
 use crate::query::Query;
 use crate::sim::{read, token_now_expired, LOOKUP_PATH};
 use crate::spec::{AssetSpec, LocationSpec};
-use crate::truth::{DeliveryOutcome, EventRecord, LocationInfo, NotificationRecord, TokenFile};
+use crate::truth::{DeliveryOutcome, EventRecord, LocationSummary, NotificationRecord, TokenFile};
 use crate::{NotificationFaults, SimError};
 
 /// Where the control API is served. Apple's paths start with `/mdm/v2`,
@@ -876,7 +876,7 @@ fn clock_json(c: &Control) -> Value {
     })
 }
 
-fn location_json(l: &LocationInfo) -> Value {
+fn location_json(l: &LocationSummary) -> Value {
     json!({
         "uId": l.uid.as_str(),
         "locationName": l.name,

@@ -213,6 +213,6 @@ pub use presets::{demo, scale, Preset};
 pub use sim::{RunningSimulator, Simulator, SimulatorBuilder, MAX_NOTIFICATION_ATTEMPTS};
 pub use spec::{AssetSpec, LocationSpec};
 pub use truth::{
-    DeliveryOutcome, EventFailure, EventKind, EventRecord, EventStatus, LocationInfo,
+    DeliveryOutcome, EventFailure, EventRecord, EventStatusKind, EventType, LocationSummary,
     NotificationRecord, TokenFile,
 };

@@ -18,7 +18,7 @@ use crate::location::{Location, NotifyConfig, RateWindow};
 use crate::notify::{lock, Outgoing};
 use crate::query::Query;
 use crate::sim::{page_size, read, token_now_expired, Shared, Simulator, INVITE_PATH, LOOKUP_PATH};
-use crate::truth::EventKind;
+use crate::truth::EventType;
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -262,9 +262,9 @@ impl Simulator {
             Endpoint::Status => lock(&loc_arc).get_status(&query, &token_exp),
             Endpoint::Associate | Endpoint::Disassociate => {
                 let kind = if ep == Endpoint::Associate {
-                    EventKind::Associate
+                    EventType::Associate
                 } else {
-                    EventKind::Disassociate
+                    EventType::Disassociate
                 };
                 let mut loc = lock(&loc_arc);
                 loc.submit_manage(kind, &body, limits, due)
@@ -277,9 +277,9 @@ impl Simulator {
             }
             Endpoint::CreateUsers | Endpoint::UpdateUsers | Endpoint::RetireUsers => {
                 let kind = match ep {
-                    Endpoint::CreateUsers => EventKind::Create,
-                    Endpoint::UpdateUsers => EventKind::Update,
-                    _ => EventKind::Retire,
+                    Endpoint::CreateUsers => EventType::Create,
+                    Endpoint::UpdateUsers => EventType::Update,
+                    _ => EventType::Retire,
                 };
                 let mut loc = lock(&loc_arc);
                 loc.submit_users(kind, &body, limits, due)

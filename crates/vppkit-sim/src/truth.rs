@@ -24,7 +24,7 @@ pub struct TokenFile {
 /// A summary of one location.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct LocationInfo {
+pub struct LocationSummary {
     /// `uId`.
     pub uid: Uid,
     /// `locationName`.
@@ -54,7 +54,7 @@ pub struct LocationInfo {
 /// What kind of work an event does (`eventType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum EventKind {
+pub enum EventType {
     /// `assets/associate`.
     Associate,
     /// `assets/disassociate`.
@@ -69,16 +69,16 @@ pub enum EventKind {
     Retire,
 }
 
-impl EventKind {
+impl EventType {
     /// Apple's name (`ASSOCIATE`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
-            EventKind::Associate => "ASSOCIATE",
-            EventKind::Disassociate => "DISASSOCIATE",
-            EventKind::Revoke => "REVOKE",
-            EventKind::Create => "CREATE",
-            EventKind::Update => "UPDATE",
-            EventKind::Retire => "RETIRE",
+            EventType::Associate => "ASSOCIATE",
+            EventType::Disassociate => "DISASSOCIATE",
+            EventType::Revoke => "REVOKE",
+            EventType::Create => "CREATE",
+            EventType::Update => "UPDATE",
+            EventType::Retire => "RETIRE",
         }
     }
 
@@ -86,7 +86,7 @@ impl EventKind {
     pub fn is_asset_event(self) -> bool {
         matches!(
             self,
-            EventKind::Associate | EventKind::Disassociate | EventKind::Revoke
+            EventType::Associate | EventType::Disassociate | EventType::Revoke
         )
     }
 }
@@ -94,7 +94,7 @@ impl EventKind {
 /// Where an event stands (`eventStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum EventStatus {
+pub enum EventStatusKind {
     /// Accepted, not done.
     Pending,
     /// Every task succeeded.
@@ -103,13 +103,13 @@ pub enum EventStatus {
     Failed,
 }
 
-impl EventStatus {
+impl EventStatusKind {
     /// Apple's name.
     pub fn as_str(self) -> &'static str {
         match self {
-            EventStatus::Pending => "PENDING",
-            EventStatus::Complete => "COMPLETE",
-            EventStatus::Failed => "FAILED",
+            EventStatusKind::Pending => "PENDING",
+            EventStatusKind::Complete => "COMPLETE",
+            EventStatusKind::Failed => "FAILED",
         }
     }
 }
@@ -135,9 +135,9 @@ pub struct EventRecord {
     /// `eventId`.
     pub event_id: EventId,
     /// `eventType`.
-    pub kind: EventKind,
+    pub kind: EventType,
     /// `eventStatus`.
-    pub status: EventStatus,
+    pub status: EventStatusKind,
     /// `numRequested`.
     pub num_requested: u32,
     /// `numCompleted`.

@@ -211,7 +211,7 @@ impl Engine {
         let now = self.inner.now();
         let cause = Cause::event(outcome.event_id.clone());
         let failed_all =
-            outcome.status == vppkit_ledger::EventStatus::Failed && outcome.failures.is_empty();
+            outcome.status == vppkit_ledger::EventStatusKind::Failed && outcome.failures.is_empty();
         let mut entries = Vec::new();
         for (a, h) in &req.items {
             let named = outcome.failures.iter().any(|f| {

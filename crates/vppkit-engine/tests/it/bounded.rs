@@ -13,7 +13,7 @@ use vppkit_engine::{
     AddToken, ManualClock, NotificationOutcome, ProgressReporter, SyncKind, WebhookConfig,
 };
 use vppkit_rules::PlanContext;
-use vppkit_sim::{demo, AssetSpec, EventKind, LocationSpec, Preset};
+use vppkit_sim::{demo, AssetSpec, EventType, LocationSpec, Preset};
 
 use crate::leases::lab_plan;
 use crate::support::*;
@@ -91,7 +91,7 @@ fn associate_events(w: &World) -> Vec<EventId> {
         .events(demo::SPRINGFIELD_HIGH)
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind == EventKind::Associate)
+        .filter(|e| e.kind == EventType::Associate)
         .map(|e| e.event_id)
         .collect()
 }

@@ -20,7 +20,7 @@ use vppkit_rules::{
     Directory, DirectoryDevice, DirectoryUser, Group, GroupId, Intent, LicenceType, OsVersion,
     PlanContext, Policy, PolicyId, PolicySet, ReleaseRules, Target, UninstallRelease,
 };
-use vppkit_sim::{demo, EventKind};
+use vppkit_sim::{demo, EventType};
 
 use crate::leases::{lab_plan, shortage_app};
 use crate::support::*;
@@ -53,7 +53,7 @@ struct Scenario {
     dir: Directory,
     set: PolicySet,
     /// Apple events of this kind the scenario makes (exactly one each time).
-    kind: EventKind,
+    kind: EventType,
     /// Pairs that must be gone from Apple afterwards (releases).
     gone: Vec<(AssetKey, Holder)>,
     /// Users that must exist once at Apple, created by us.
@@ -141,7 +141,7 @@ async fn scenario(w: &World, op: Op) -> Scenario {
             Scenario {
                 dir,
                 set,
-                kind: EventKind::Create,
+                kind: EventType::Create,
                 gone: Vec::new(),
                 users,
                 assigned: assigned(w),
@@ -167,7 +167,7 @@ async fn scenario(w: &World, op: Op) -> Scenario {
             Scenario {
                 dir,
                 set: uninstall,
-                kind: EventKind::Disassociate,
+                kind: EventType::Disassociate,
                 gone: lab
                     .into_iter()
                     .map(|s| (app.clone(), Holder::Device(s)))
@@ -212,7 +212,7 @@ async fn scenario(w: &World, op: Op) -> Scenario {
             Scenario {
                 dir: without,
                 set: none,
-                kind: EventKind::Revoke,
+                kind: EventType::Revoke,
                 gone: spare
                     .into_iter()
                     .map(|s| (app.clone(), Holder::Device(s)))

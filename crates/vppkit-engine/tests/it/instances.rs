@@ -78,7 +78,7 @@ async fn two_engines_applying_at_once_do_not_over_spend() {
         let new_events = &events[events_before..];
         let asked: u32 = new_events
             .iter()
-            .filter(|e| e.kind == vppkit_sim::EventKind::Associate)
+            .filter(|e| e.kind == vppkit_sim::EventType::Associate)
             .map(|e| e.num_requested)
             .sum();
         assert_eq!(asked, 5, "licences asked of Apple: {new_events:?}");

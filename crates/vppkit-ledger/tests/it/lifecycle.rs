@@ -2,8 +2,8 @@
 
 use vppkit_core::HoldingStatus;
 use vppkit_ledger::{
-    AssetReason, Cause, Change, EventFailure, EventKind, EventOutcome, EventStatus, HoldingReason,
-    PendingEvent, Rejection,
+    AssetReason, Cause, Change, EventFailure, EventKind, EventOutcome, EventStatusKind,
+    HoldingReason, PendingEvent, Rejection,
 };
 
 use crate::support::*;
@@ -73,14 +73,19 @@ fn event_outcome_confirms_and_rolls_back_per_holder() {
     assert!(in_flight.iter().all(|h| h.event == Some(event(1))));
 
     // Still pending: nothing moves.
-    let pending = EventOutcome::new(event(1), EventKind::Associate, EventStatus::Pending, vec![]);
+    let pending = EventOutcome::new(
+        event(1),
+        EventKind::Associate,
+        EventStatusKind::Pending,
+        vec![],
+    );
     assert!(l.apply_event_outcome(&pending, now()).unwrap().is_empty());
 
     // 3 of 4 done: device 2 lacked a licence (9709), user 2 is unknown to Apple (9609).
     let outcome = EventOutcome::new(
         event(1),
         EventKind::Associate,
-        EventStatus::Failed,
+        EventStatusKind::Failed,
         vec![
             EventFailure::new(9709, vec![device(2)], vec![]),
             EventFailure::new(9609, vec![user(2)], vec![]),
@@ -120,7 +125,7 @@ fn a_failed_event_naming_nobody_fails_every_holding() {
     let outcome = EventOutcome::new(
         event(1),
         EventKind::Associate,
-        EventStatus::Failed,
+        EventStatusKind::Failed,
         vec![EventFailure::new(9603, vec![], vec![])],
     );
     assert_eq!(l.apply_event_outcome(&outcome, now()).unwrap().len(), 2);
@@ -153,7 +158,7 @@ fn release_and_revoke() {
     let done = EventOutcome::new(
         event(1),
         EventKind::Disassociate,
-        EventStatus::Complete,
+        EventStatusKind::Complete,
         vec![],
     );
     let e = l.apply_event_outcome(&done, now()).unwrap();
@@ -189,7 +194,7 @@ fn release_and_revoke() {
         )
         .unwrap(),
     );
-    let failed = EventOutcome::new(event(2), EventKind::Revoke, EventStatus::Failed, vec![]);
+    let failed = EventOutcome::new(event(2), EventKind::Revoke, EventStatusKind::Failed, vec![]);
     j.extend(l.apply_event_outcome(&failed, now()).unwrap());
     assert_eq!(l.holding(&key(2), &device(1)), Some(HoldingStatus::Active));
     // Nothing left to revoke twice.
@@ -247,12 +252,17 @@ fn a_reservation_moves_to_a_resent_event() {
             .unwrap(),
     );
     // The first event's outcome no longer touches the holding.
-    let old = EventOutcome::new(event(1), EventKind::Associate, EventStatus::Failed, vec![]);
+    let old = EventOutcome::new(
+        event(1),
+        EventKind::Associate,
+        EventStatusKind::Failed,
+        vec![],
+    );
     assert!(l.apply_event_outcome(&old, now()).unwrap().is_empty());
     let new = EventOutcome::new(
         event(2),
         EventKind::Associate,
-        EventStatus::Complete,
+        EventStatusKind::Complete,
         vec![],
     );
     j.extend(l.apply_event_outcome(&new, now()).unwrap());

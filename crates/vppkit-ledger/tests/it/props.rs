@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use vppkit_core::{Asset, AssetKey, Holder, HoldingStatus, VppUserStatus};
 use vppkit_ledger::{
     AppleHolding, AssetReason, AssignmentChanges, Cause, EventFailure, EventKind, EventOutcome,
-    EventStatus, JournalEntry, Ledger, LedgerNotification, NotificationBody, PendingEvent,
+    EventStatusKind, JournalEntry, Ledger, LedgerNotification, NotificationBody, PendingEvent,
     Rejection,
 };
 
@@ -160,9 +160,9 @@ fn run(l: &mut Ledger, op: &Op) -> Result<Vec<JournalEntry>, Rejection> {
         }
         Op::Outcome(e, s, failed) => {
             let status = [
-                EventStatus::Pending,
-                EventStatus::Complete,
-                EventStatus::Failed,
+                EventStatusKind::Pending,
+                EventStatusKind::Complete,
+                EventStatusKind::Failed,
             ][*s as usize];
             let failures = failed
                 .iter()

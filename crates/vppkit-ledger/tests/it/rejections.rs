@@ -2,7 +2,7 @@
 
 use vppkit_core::{HoldingStatus, ProductType, VppUserStatus};
 use vppkit_ledger::{
-    Cause, Change, EventKind, EventOutcome, EventStatus, HoldingReason, Ledger, PendingEvent,
+    Cause, Change, EventKind, EventOutcome, EventStatusKind, HoldingReason, Ledger, PendingEvent,
     Rejection, ReplayError,
 };
 
@@ -255,7 +255,7 @@ fn every_rejection() {
                     &EventOutcome::new(
                         event(1),
                         EventKind::Disassociate,
-                        EventStatus::Complete,
+                        EventStatusKind::Complete,
                         vec![],
                     ),
                     now(),

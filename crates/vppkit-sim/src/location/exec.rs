@@ -11,7 +11,7 @@ use crate::codes::Code;
 use crate::hash::FastMap;
 use crate::notify::Outgoing;
 use crate::store::{pack, unpack, USER_BIT};
-use crate::truth::{EventKind, EventStatus};
+use crate::truth::{EventStatusKind, EventType};
 
 /// At most this many items per notification (Apple's rule).
 pub(crate) const NOTIFICATION_CHUNK: usize = 100;
@@ -101,9 +101,9 @@ impl Location {
         if let Some(event) = self.events.get_mut(&id) {
             event.num_completed = completed;
             event.status = if fail_list.is_empty() {
-                EventStatus::Complete
+                EventStatusKind::Complete
             } else {
-                EventStatus::Failed
+                EventStatusKind::Failed
             };
             event.failures = fail_list;
         }
@@ -113,14 +113,14 @@ impl Location {
     fn run_manage(
         &mut self,
         id: Uuid,
-        kind: EventKind,
+        kind: EventType,
         assets: &[u32],
         serials: &[String],
         users: &[String],
         failures: &mut Failures,
         out: &mut Vec<Outgoing>,
     ) -> u32 {
-        let associate = kind == EventKind::Associate;
+        let associate = kind == EventType::Associate;
         let mut done: Vec<u64> = Vec::new();
         let mut changed = false;
         // Resolve targets once: devices (interned on associate: Apple accepts
@@ -296,7 +296,7 @@ impl Location {
             }
         }
         self.commit_assignments();
-        self.emit_assignments(id, EventKind::Revoke, &removed, out);
+        self.emit_assignments(id, EventType::Revoke, &removed, out);
         completed
     }
 
@@ -314,7 +314,7 @@ impl Location {
     fn run_users(
         &mut self,
         id: Uuid,
-        kind: EventKind,
+        kind: EventType,
         users: &[UserRequest],
         failures: &mut Failures,
         out: &mut Vec<Outgoing>,
@@ -324,7 +324,7 @@ impl Location {
         for req in users {
             let active = self.active_user(&req.client_user_id);
             match (kind, active) {
-                (EventKind::Create, Some(_)) => {
+                (EventType::Create, Some(_)) => {
                     failures.add(
                         Code::UserAlreadyExists,
                         None,
@@ -332,7 +332,7 @@ impl Location {
                         Some(&req.client_user_id),
                     );
                 }
-                (EventKind::Create, None) => {
+                (EventType::Create, None) => {
                     let status = if req.managed_apple_id.is_some() {
                         VppUserStatus::Associated
                     } else {
@@ -349,7 +349,7 @@ impl Location {
                 (_, None) => {
                     failures.add(Code::UserNotFound, None, None, Some(&req.client_user_id));
                 }
-                (EventKind::Retire, Some((cuid, idx))) => {
+                (EventType::Retire, Some((cuid, idx))) => {
                     self.users[idx as usize].status = VppUserStatus::Retired;
                     // Revocable licences come back; books stay with the account.
                     self.revoke_holder(cuid | USER_BIT, &mut revoked);
@@ -373,7 +373,7 @@ impl Location {
             self.user_log.record(*idx);
         }
         self.user_log.commit();
-        if kind == EventKind::Retire {
+        if kind == EventType::Retire {
             self.commit_assignments();
         }
         let completed = done.len() as u32;
@@ -408,7 +408,7 @@ impl Location {
     fn emit_assignments(
         &mut self,
         id: Uuid,
-        kind: EventKind,
+        kind: EventType,
         keys: &[u64],
         out: &mut Vec<Outgoing>,
     ) {
@@ -431,7 +431,7 @@ impl Location {
     fn emit_failures(
         &mut self,
         id: Uuid,
-        kind: EventKind,
+        kind: EventType,
         failures: &[Failure],
         out: &mut Vec<Outgoing>,
     ) {

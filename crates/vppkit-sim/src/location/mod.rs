@@ -23,7 +23,7 @@ use crate::intern::Interner;
 use crate::notify::Outgoing;
 use crate::spec::AssetSpec;
 use crate::store::{AssignmentStore, USER_BIT};
-use crate::truth::{EventFailure, EventKind, EventRecord, EventStatus, LocationInfo};
+use crate::truth::{EventFailure, EventRecord, EventStatusKind, EventType, LocationSummary};
 use crate::SimError;
 
 pub(crate) use write::UserRequest;
@@ -87,8 +87,8 @@ pub(crate) struct Failure {
 /// An asynchronous event.
 #[derive(Debug)]
 pub(crate) struct Event {
-    pub(crate) kind: EventKind,
-    pub(crate) status: EventStatus,
+    pub(crate) kind: EventType,
+    pub(crate) status: EventStatusKind,
     pub(crate) due: Duration,
     pub(crate) num_requested: u32,
     pub(crate) num_completed: u32,
@@ -319,7 +319,7 @@ impl Location {
     /// Puts a new event in the queue and returns its id.
     pub(crate) fn new_event(
         &mut self,
-        kind: EventKind,
+        kind: EventType,
         num_requested: u32,
         work: Work,
         due: Duration,
@@ -329,7 +329,7 @@ impl Location {
             id,
             Event {
                 kind,
-                status: EventStatus::Pending,
+                status: EventStatusKind::Pending,
                 due,
                 num_requested,
                 num_completed: 0,
@@ -357,8 +357,8 @@ impl Location {
     }
 
     /// Summary for the control API.
-    pub(crate) fn info(&self) -> LocationInfo {
-        LocationInfo {
+    pub(crate) fn info(&self) -> LocationSummary {
+        LocationSummary {
             uid: self.uid.clone(),
             name: self.name.clone(),
             org_name: self.org_name.clone(),

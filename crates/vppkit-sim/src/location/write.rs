@@ -10,7 +10,7 @@ use vppkit_core::{AdamId, PricingParam, SerialNumber};
 use super::{Location, Work};
 use crate::codes::{ApiError, AssetRef, Code};
 use crate::config::Limits;
-use crate::truth::EventKind;
+use crate::truth::EventType;
 
 /// One user of a users/create, update or retire request.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ impl Location {
     /// the location does not own), 9707, 9706.
     pub(crate) fn submit_manage(
         &mut self,
-        kind: EventKind,
+        kind: EventType,
         body: &Value,
         limits: &Limits,
         due: Duration,
@@ -198,7 +198,7 @@ impl Location {
                 return Err(ApiError::assets(Code::NotDeviceAssignable, not_device));
             }
         }
-        if kind == EventKind::Disassociate {
+        if kind == EventType::Disassociate {
             let not_revocable = refs_where(&|a| !a.revocable);
             if !not_revocable.is_empty() {
                 return Err(ApiError::assets(Code::NotRevocable, not_revocable));
@@ -245,7 +245,7 @@ impl Location {
         }
         let tasks = users.len() + serials.len();
         Ok(self.new_event(
-            EventKind::Revoke,
+            EventType::Revoke,
             tasks as u32,
             Work::Revoke { serials, users },
             due,
@@ -256,7 +256,7 @@ impl Location {
     /// Order: 9720, 9714, 9602 (no clientUserId), 9715, 9717.
     pub(crate) fn submit_users(
         &mut self,
-        kind: EventKind,
+        kind: EventType,
         body: &Value,
         limits: &Limits,
         due: Duration,
@@ -299,7 +299,7 @@ impl Location {
         if !dups.is_empty() {
             return Err(ApiError::users(Code::DuplicateUsers, dups));
         }
-        if kind != EventKind::Retire {
+        if kind != EventType::Retire {
             let bad: Vec<String> = users
                 .iter()
                 .filter(|u| u.email.as_deref().is_some_and(|e| !valid_email(e)))

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use vppkit_sim::{demo, EventKind, EventStatus, Preset, SimClock, Simulator};
+use vppkit_sim::{demo, EventStatusKind, EventType, Preset, SimClock, Simulator};
 
 use crate::support::{start, start_with};
 
@@ -108,7 +108,7 @@ async fn unknown_user_is_9609_in_failures() {
     let e = events.last().unwrap();
     assert_eq!(
         (e.kind, e.status),
-        (EventKind::Associate, EventStatus::Failed)
+        (EventType::Associate, EventStatusKind::Failed)
     );
     assert_eq!(e.failures[0].error_number, 9609);
 }

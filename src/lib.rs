@@ -16,7 +16,7 @@
 //! | `sim` | `sim` | the simulator of Apple's API (tests, demos) | no |
 //! | `engine` | `engine` | onboarding, sync, notifications, apply | yes |
 //! | `full` | all of the above | | no |
-//! | `rustls-tls` | | TLS to Apple with rustls (passed to `vppkit-client` and `vppkit-engine`) | yes |
+//! | `rustls-tls` | | TLS to Apple with rustls (passed to `vppkit-client`, `vppkit-engine` and, for its https notification deliveries, `vppkit-sim`) | yes |
 //! | `native-tls` | | TLS to Apple with the platform's stack; with `default-features = false` and without `rustls-tls`, rustls is not built | no |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -112,6 +112,21 @@ async fn forged_oversized_replayed_and_unknown_event_notifications_change_no_cou
         );
         figures.push(("ASSET_COUNT redelivered (same id)", again.0));
 
+        // An impossible count change (more licences taken away than the app
+        // has): answered 200, so Apple does not retry it forever, and no count
+        // moves but what Apple confirms.
+        let mut impossible = genuine.body.clone();
+        assert!(
+            impossible["notification"].get("countDelta").is_some(),
+            "{impossible}"
+        );
+        impossible["notification"]["countDelta"] = serde_json::json!(-100_000);
+        impossible["notificationId"] = serde_json::json!("c4a1f2e3-5b6d-4e7f-8a9b-0c1d2e3f4a5b");
+        let answered = status(&w, Some(&auth), &serde_json::to_vec(&impossible).unwrap()).await;
+        assert_eq!(answered.0, 200, "{answered:?}");
+        figures.push(("ASSET_COUNT with an impossible countDelta", answered.0));
+        assert_eq!(snapshot(&w).await, counts, "Apple's counts, not the claim");
+
         // ASSET_MANAGEMENT for an event this manager never sent, claiming one
         // licence more than the app has free: a hint, never believed.
         let apple = w.sim.control().asset(demo::SPRINGFIELD_HIGH, &app).unwrap();

@@ -501,3 +501,102 @@ fn json_lines(logs: &str) -> Vec<Value> {
         })
         .collect()
 }
+
+/// The blast-radius guard through the manager: an export that lost every
+/// device would release 150 licences of a location (more than 100): `apply`
+/// holds them, sends nothing, says how to confirm and exits 3; the same apply
+/// with `--confirm-releases` releases them and exits 0. `apply --help`
+/// documents the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_export_that_lost_every_device_is_held_until_confirm_releases() {
+    const APP: u64 = 1_700_000_009;
+    const UID: &str = "7300000000000808";
+    let s = Setup::new(|sim| {
+        sim.control()
+            .add_location(
+                vppkit_sim::LocationSpec::new("Guard School")
+                    .uid(vppkit::core::Uid::new(UID).unwrap())
+                    .asset(AssetSpec::app(APP, 300)),
+            )
+            .unwrap();
+    })
+    .await;
+    let help = text(&s.ok(&["apply", "--help"]).await.stdout);
+    assert!(help.contains("--confirm-releases"), "{help}");
+    assert!(help.contains("exit status is 3"), "{help}");
+
+    s.ok(&["token", "add", &s.token_file(UID)]).await;
+    s.ok(&["sync"]).await;
+    let serials: Vec<String> = (1..=150).map(|n| format!("GRD{n:06}")).collect();
+    let directory = |listed: &[String]| {
+        serde_json::json!({
+            "users": [],
+            "devices": listed.iter().map(|s| serde_json::json!({
+                "serialNumber": s, "platform": "iOS", "osVersion": "17.4"
+            })).collect::<Vec<_>>(),
+            "groups": [{ "id": "cart", "devices": listed }],
+        })
+    };
+    let write = |name: &str, value: &Value| {
+        let path = s.dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+        path.display().to_string()
+    };
+    let policies = write(
+        "policies.json",
+        &serde_json::json!({
+            "release": { "onDeviceRemoved": "release" },
+            "policies": [{
+                "id": "cart", "adamId": APP.to_string(), "target": { "group": "cart" },
+                "intent": "required", "licence": "device"
+            }],
+        }),
+    );
+    let full = write("full.json", &directory(&serials));
+    let empty = write("empty.json", &directory(&[]));
+    let held_at_apple = || {
+        let key = AssetKey::new(AdamId::from(APP), PricingParam::Stdq);
+        s.sim.control().asset(UID, &key).unwrap().counts.assigned
+    };
+
+    s.ok(&["apply", "--policies", &policies, "--directory", &full])
+        .await;
+    assert_eq!(held_at_apple(), 150);
+
+    // The export lost every device: held, nothing sent, exit 3.
+    let args = [
+        "--json",
+        "apply",
+        "--policies",
+        &policies,
+        "--directory",
+        &empty,
+    ];
+    let out = s.run(&args, &[]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let report = json_values(&out).remove(0);
+    assert!(report["appleCallsHeld"].as_u64().unwrap() > 0, "{report:#}");
+    assert_eq!(held_at_apple(), 150, "nothing released");
+    let out = s
+        .run(
+            &["apply", "--policies", &policies, "--directory", &empty],
+            &[],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(3));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("--confirm-releases"), "{said}");
+    assert_eq!(held_at_apple(), 150, "nothing released");
+
+    // Confirmed: released at Apple, exit 0.
+    let confirmed = [
+        "apply",
+        "--policies",
+        &policies,
+        "--directory",
+        &empty,
+        "--confirm-releases",
+    ];
+    s.ok(&confirmed).await;
+    assert_eq!(held_at_apple(), 0);
+}

@@ -994,3 +994,80 @@ async fn a_grace_period_is_stored_cancelled_in_scope_and_released_when_over() {
         w.assert_matches_truth("grace", "7300000000000707").await;
     }
 }
+
+/// The channel Apple's schema names reaches the MDM with each command: a book
+/// for a Mac's user goes on the user channel (InstallMedia on macOS is a
+/// user-channel command), an app for an iPad on the device channel.
+#[tokio::test]
+async fn each_command_reaches_the_sink_with_the_channel_apple_requires() {
+    use vppkit_rules::Channel;
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        synced(&w).await;
+        let book = w
+            .sim
+            .control()
+            .assets(demo::SPRINGFIELD_HIGH)
+            .unwrap()
+            .into_iter()
+            .find(|a| a.is_book() && a.counts.available > 0)
+            .expect("a book with free licences")
+            .key;
+        let app = key(demo::SHORTAGE_APP);
+        let reader = ClientUserId::new("channel-reader").unwrap();
+        let mac = SerialNumber::new("CHNMAC0001").unwrap();
+        let ipad = free_devices(&w, &app, 1).remove(0);
+        let users = vec![DirectoryUser::new(reader.clone())
+            .with_managed_apple_id("channel.reader@appleid.example.edu")];
+        let devices = vec![DirectoryDevice::new(
+            mac.clone(),
+            Platform::MacOs,
+            OsVersion::parse("14.4").unwrap(),
+        )
+        .with_user(reader.clone())];
+        let groups = vec![
+            Group::new(
+                GroupId::new("readers").unwrap(),
+                vec![reader.clone()],
+                Vec::new(),
+            ),
+            Group::new(GroupId::new("lab").unwrap(), Vec::new(), vec![ipad.clone()]),
+        ];
+        let dir = demo_directory("SPH", 800, 600, users, devices, groups);
+        let policies = set(vec![
+            Policy::new(
+                PolicyId::new("reading").unwrap(),
+                book.adam_id.clone(),
+                Target::Group(GroupId::new("readers").unwrap()),
+                Intent::Required,
+                LicenceType::User,
+            ),
+            policy(
+                "lab",
+                demo::SHORTAGE_APP,
+                "lab",
+                Intent::Required,
+                LicenceType::Device,
+            ),
+        ]);
+        w.engine
+            .set_desired_state(DesiredState::new(dir, policies))
+            .await
+            .unwrap();
+        let pass = w.engine.reconcile(&loc("sph")).await.unwrap();
+        let sent = w.sink.commands.lock().unwrap().clone();
+        let channel_of = |device: &SerialNumber, adam: &AdamId| {
+            sent.iter()
+                .find(|c| &c.reference.device == device && c.command.adam_id() == Some(adam))
+                .map(|c| c.channel)
+        };
+        assert_eq!(
+            channel_of(&mac, &book.adam_id),
+            Some(Channel::User),
+            "{:?}",
+            pass.plan.explain()
+        );
+        assert_eq!(channel_of(&ipad, &app.adam_id), Some(Channel::Device));
+    }
+}

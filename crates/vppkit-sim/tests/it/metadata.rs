@@ -99,3 +99,36 @@ async fn scale_like_assets_added_at_run_time_are_looked_up() {
         "com.example.runtime"
     );
 }
+
+/// The live lookup's `kind` values: `epubBook` for a book, `desktopApp` for a
+/// Mac-only app, `iosSoftware` for every other app.
+#[tokio::test]
+async fn kinds_are_the_live_lookups_values() {
+    use vppkit_core::Platform;
+    use vppkit_sim::AssetSpec;
+    let h = start(Preset::Demo).await;
+    let control = h.sim.control();
+    let (mac, both, book) = (1_800_000_001u64, 1_800_000_002u64, 1_800_000_003u64);
+    control
+        .add_asset(
+            demo::ACME_LONDON,
+            AssetSpec::app(mac, 5).platforms(vec![Platform::MacOs]),
+        )
+        .unwrap();
+    control
+        .add_asset(
+            demo::ACME_LONDON,
+            AssetSpec::app(both, 5).platforms(vec![Platform::Ios, Platform::MacOs]),
+        )
+        .unwrap();
+    control
+        .add_asset(demo::ACME_LONDON, AssetSpec::book(book, 5))
+        .unwrap();
+    let cookie = h.bearer(demo::ACME_LONDON);
+    let (status, body) = lookup(&h, &format!("{mac},{both},{book}"), Some(&cookie)).await;
+    assert_eq!(status, 200, "{body}");
+    let kind = |adam: u64| body["results"][adam.to_string()]["kind"].clone();
+    assert_eq!(kind(mac), "desktopApp");
+    assert_eq!(kind(both), "iosSoftware");
+    assert_eq!(kind(book), "epubBook");
+}

@@ -14,7 +14,7 @@ async fn throttling_at_max_request_per_second() {
     h.sim.control().set_throttling(true);
     let mut statuses = Vec::new();
     let started = Instant::now();
-    for _ in 0..20 {
+    for _ in 0..40 {
         let r = h.get(UID, "/client/config").await;
         statuses.push((
             r.status.as_u16(),
@@ -22,15 +22,19 @@ async fn throttling_at_max_request_per_second() {
             r.headers.get("retry-after").is_some(),
         ));
     }
+    // Whatever the machine's speed: 40 quick requests meet the limit, and
+    // every throttled answer is 9646 without Retry-After (Apple documents the
+    // header for 5xx answers only).
+    let throttled: Vec<_> = statuses.iter().filter(|s| s.0 == 429).collect();
+    assert!(!throttled.is_empty(), "{statuses:?}");
+    assert!(
+        throttled.iter().all(|s| **s == (429, Some(9646), false)),
+        "{statuses:?}"
+    );
+    // Within one second (the budget's window), exactly the first 15 pass.
     if started.elapsed() < Duration::from_millis(900) {
         assert!(statuses[..15].iter().all(|s| s.0 == 200), "{statuses:?}");
-        // No Retry-After: Apple documents the header for 5xx answers only.
-        assert!(
-            statuses[15..]
-                .iter()
-                .all(|s| *s == (429, Some(9646), false)),
-            "{statuses:?}"
-        );
+        assert!(statuses[15..].iter().all(|s| s.0 == 429), "{statuses:?}");
     }
     // Other locations have their own budget.
     h.get(demo::ACME_LONDON, "/client/config").await.ok();

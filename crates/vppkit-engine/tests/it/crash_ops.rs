@@ -88,15 +88,7 @@ async fn scenario(w: &World, op: Op) -> Scenario {
     let ctx = PlanContext::new(Utc::now());
     match op {
         Op::CreateUsers => {
-            let book = w
-                .sim
-                .control()
-                .assets(demo::SPRINGFIELD_HIGH)
-                .unwrap()
-                .into_iter()
-                .find(|a| a.is_book() && a.counts.available > 0)
-                .expect("a book with free licences")
-                .key;
+            let book = free_book(w, demo::SPRINGFIELD_HIGH);
             let users: Vec<ClientUserId> = (1..=2)
                 .map(|n| ClientUserId::new(format!("crash-user-{n}")).unwrap())
                 .collect();

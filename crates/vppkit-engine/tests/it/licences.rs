@@ -139,15 +139,7 @@ async fn books_to_users_after_the_invitation_is_accepted() {
             .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
             .await
             .unwrap();
-        let book = w
-            .sim
-            .control()
-            .assets(demo::SPRINGFIELD_HIGH)
-            .unwrap()
-            .into_iter()
-            .find(|a| a.is_book() && a.counts.available > 0)
-            .expect("a book with free licences")
-            .key;
+        let book = free_book(&w, demo::SPRINGFIELD_HIGH);
         let ana = ClientUserId::new("ana-new-user").unwrap();
         let users = vec![DirectoryUser::new(ana.clone()).with_email("ana@example.org")];
         let devices = vec![device("SPH", 1).with_user(ana.clone())];
@@ -442,15 +434,7 @@ async fn users_of_another_mdm_missing_from_the_directory_are_kept_our_own_are_re
             .await
             .unwrap();
         // Our own user, created through a plan (a book for her group).
-        let book = w
-            .sim
-            .control()
-            .assets(demo::SPRINGFIELD_HIGH)
-            .unwrap()
-            .into_iter()
-            .find(|a| a.is_book() && a.counts.available > 0)
-            .expect("a book with free licences")
-            .key;
+        let book = free_book(&w, demo::SPRINGFIELD_HIGH);
         let ana = ClientUserId::new("ana-our-user").unwrap();
         let readers = GroupId::new("readers").unwrap();
         let with_ana = demo_directory(

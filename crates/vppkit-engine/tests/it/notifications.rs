@@ -255,15 +255,7 @@ async fn operations_finished_by_notifications_are_counted_in_the_apply_report() 
             .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
             .await
             .unwrap();
-        let book = w
-            .sim
-            .control()
-            .assets(demo::SPRINGFIELD_HIGH)
-            .unwrap()
-            .into_iter()
-            .find(|a| a.is_book() && a.counts.available > 0)
-            .expect("a book with free licences")
-            .key;
+        let book = free_book(&w, demo::SPRINGFIELD_HIGH);
         let serials: Vec<_> = (701..=703)
             .map(|n| vppkit_core::SerialNumber::new(demo::device_serial("SPH", n)).unwrap())
             .collect();

@@ -1005,15 +1005,7 @@ async fn each_command_reaches_the_sink_with_the_channel_apple_requires() {
         let w = WorldBuilder::new(backend).start().await;
         w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
         synced(&w).await;
-        let book = w
-            .sim
-            .control()
-            .assets(demo::SPRINGFIELD_HIGH)
-            .unwrap()
-            .into_iter()
-            .find(|a| a.is_book() && a.counts.available > 0)
-            .expect("a book with free licences")
-            .key;
+        let book = free_book(&w, demo::SPRINGFIELD_HIGH);
         let app = key(demo::SHORTAGE_APP);
         let reader = ClientUserId::new("channel-reader").unwrap();
         let mac = SerialNumber::new("CHNMAC0001").unwrap();

@@ -399,6 +399,18 @@ impl World {
     }
 }
 
+/// A book of the simulated location `uid` with free licences.
+pub(crate) fn free_book(w: &World, uid: &str) -> AssetKey {
+    w.sim
+        .control()
+        .assets(uid)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.is_book() && a.counts.available > 0)
+        .expect("a book with free licences")
+        .key
+}
+
 /// The directory of a demo location: every device and user the simulator
 /// seeded there (users past the Associated/Registered range are retired).
 pub(crate) fn demo_directory(

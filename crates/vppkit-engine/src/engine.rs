@@ -301,6 +301,7 @@ impl Inner {
             book,
             record,
             lease,
+            skipped_records: 0,
         })
     }
 
@@ -737,6 +738,9 @@ pub(crate) struct LocationGuard {
     book: tokio::sync::OwnedMutexGuard<Option<Book>>,
     pub(crate) record: LocationRecord,
     lease: Lease,
+    /// Records Apple sent that the walks under this guard could not read (left
+    /// out and logged by the client; counted for the sync's outcome).
+    pub(crate) skipped_records: u64,
 }
 
 impl LocationGuard {

@@ -113,6 +113,11 @@ pub struct SyncOutcome {
     pub assignments: u64,
     /// Users seen.
     pub users: u64,
+    /// Records Apple sent that could not be read (an asset, assignment or user
+    /// of an unexpected shape), left out and logged with their page. A walk
+    /// that left one out concludes no removal from it: what the location held
+    /// stays until a walk reads every record.
+    pub skipped_records: u64,
     /// `None` on success, else what went wrong (never containing a secret).
     pub error: Option<String>,
 }

@@ -53,7 +53,9 @@ impl Engine {
                 kind,
             });
             let seq_before = guard.book().store_seq();
+            guard.skipped_records = 0;
             let result = self.sync_locked(&mut guard, kind, progress).await;
+            let skipped_records = guard.skipped_records;
             let changed = result.is_ok() && guard.book().store_seq() > seq_before;
             let finished_at = inner.now();
             let (outcome, ret) = match result {
@@ -65,6 +67,7 @@ impl Engine {
                         assets: c.assets,
                         assignments: c.assignments,
                         users: c.users,
+                        skipped_records,
                         error: None,
                     };
                     (o.clone(), Ok(o))
@@ -80,6 +83,7 @@ impl Engine {
                         assets: 0,
                         assignments: 0,
                         users: 0,
+                        skipped_records,
                         error: Some(e.to_string()),
                     };
                     (o, Err(e))
@@ -109,6 +113,13 @@ impl Engine {
                 outcome,
             });
             match &ret {
+                Ok(o) if o.skipped_records > 0 => tracing::warn!(
+                    assets = o.assets,
+                    assignments = o.assignments,
+                    users = o.users,
+                    skipped_records = o.skipped_records,
+                    "sync finished; records Apple sent that could not be read were left out, and no removal was concluded from the walks that skipped them"
+                ),
                 Ok(o) => tracing::info!(
                     assets = o.assets,
                     assignments = o.assignments,
@@ -276,6 +287,7 @@ impl Engine {
         let mut stream = client.assets(AssetFilter::new());
         let mut assets: Vec<Asset> = Vec::new();
         let mut pages = 0u32;
+        let mut skipped = 0u64;
         loop {
             let Some(page) = self.next_page(guard, &mut stream, "GET assets").await? else {
                 break;
@@ -284,11 +296,13 @@ impl Engine {
             if page.starts_restart() {
                 assets.clear();
                 pages = 0;
+                skipped = 0;
                 progress.report(SyncProgress::Restarted {
                     location: location.clone(),
                     endpoint: SyncStep::Assets,
                 });
             }
+            skipped += page.skipped.len() as u64;
             for a in page.items {
                 let asset =
                     Asset::try_from(a).map_err(|e| EngineError::Unexpected(e.to_string()))?;
@@ -305,6 +319,21 @@ impl Engine {
         }
         let version = stream.first_version_id();
         let now = inner.now();
+        let read = assets.len() as u64;
+        if skipped > 0 {
+            // A record left out is not an asset Apple stopped listing: the
+            // assets not read keep what the ledger knows of them.
+            guard.skipped_records += skipped;
+            let listed: HashSet<AssetKey> = assets.iter().map(|a| a.key.clone()).collect();
+            let ledger = &guard.book().ledger;
+            let kept: Vec<Asset> = ledger
+                .asset_views()
+                .iter()
+                .filter(|v| !listed.contains(&v.key))
+                .filter_map(|v| ledger.asset(&v.key).cloned())
+                .collect();
+            assets.extend(kept);
+        }
         let entries =
             guard
                 .book()
@@ -324,7 +353,7 @@ impl Engine {
             guard.invalidate();
             return Err(e);
         }
-        Ok(assets.len() as u64)
+        Ok(read)
     }
 
     /// Names, bundle ids and icons of assets the store has no metadata for,
@@ -427,6 +456,9 @@ impl Engine {
                     endpoint: SyncStep::Users,
                 });
             }
+            // Users are only added or updated by a walk, never removed: one
+            // left out is counted, nothing else follows from it.
+            guard.skipped_records += page.skipped.len() as u64;
             let users: Vec<VppUser> = page.items.into_iter().map(VppUser::from).collect();
             n += users.len() as u64;
             pages += 1;
@@ -502,6 +534,7 @@ impl Engine {
         };
         let mut snapshot = begin(guard);
         let mut n = 0u64;
+        let mut skipped = 0u64;
         let mut pages = 0u32;
         let mut assets_refreshed = false;
         // The previous page's write runs while this page is read and applied to the
@@ -527,6 +560,7 @@ impl Engine {
                 if page.starts_restart() {
                     pages = 0;
                     n = 0;
+                    skipped = 0;
                     if let Some(t) = snapshot.take() {
                         writes.drain(guard, &inner.store).await?;
                         guard.book().ledger.abandon_snapshot(t);
@@ -542,6 +576,8 @@ impl Engine {
                     .iter()
                     .filter_map(|a| a.holder().map(|h| AppleHolding::new(a.asset_key(), h)))
                     .collect();
+                // Left out by the client, or naming no holder: not read.
+                skipped += (page.skipped.len() + page.items.len() - items.len()) as u64;
                 n += items.len() as u64;
                 pages += 1;
                 let version = stream.first_version_id().unwrap_or_default();
@@ -604,6 +640,18 @@ impl Engine {
             return Err(e);
         }
         let version = stream.first_version_id();
+        guard.skipped_records += skipped;
+        if skipped > 0 {
+            if let Some(token) = snapshot.take() {
+                // A walk that could not read every record concludes no removal:
+                // what it did read is applied, what it did not see stays.
+                guard.book().ledger.abandon_snapshot(token);
+                if cursors {
+                    self.write_final_cursor(guard, SyncEndpoint::Assignments, version.clone())
+                        .await?;
+                }
+            }
+        }
         if let Some(token) = snapshot {
             let now = inner.now();
             let cause = Cause::sync(version.clone());

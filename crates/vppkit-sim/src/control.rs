@@ -299,6 +299,14 @@ impl Control {
             .store(on, Ordering::Relaxed);
     }
 
+    /// Every page of `GET assets`, `GET assignments` and `GET users` carries,
+    /// after its records, one more of a shape no client can read (an `adamId`
+    /// that is an object): how a client meets a record Apple sends in a shape
+    /// it does not know. The counts and `totalPages` are left as they are.
+    pub fn set_unreadable_records(&self, on: bool) {
+        self.shared.unreadable_records.store(on, Ordering::Relaxed);
+    }
+
     /// Items per page from now on.
     pub fn set_page_size(&self, n: usize) {
         self.shared.page_size.store(n.max(1), Ordering::Relaxed);

@@ -287,6 +287,18 @@ impl Simulator {
             }
             Endpoint::ServiceConfig => Ok(service_config(shared)),
         };
+        let list = match ep {
+            Endpoint::Assets => Some("assets"),
+            Endpoint::Assignments => Some("assignments"),
+            Endpoint::Users => Some("users"),
+            _ => None,
+        };
+        let result = match (result, list) {
+            (Ok(bytes), Some(list)) if shared.unreadable_records.load(Ordering::Relaxed) => {
+                Ok(with_unreadable_record(bytes, list))
+            }
+            (other, _) => other,
+        };
         result.map(json_ok).map_err(|e| api_error(&e))
     }
 
@@ -666,4 +678,16 @@ mod tests {
         assert!(!valid_notification_url("not a url", true));
         assert!(!valid_notification_url("ftp://example.org/n", true));
     }
+}
+
+/// A page with one more record in `list`, of a shape no client can read.
+fn with_unreadable_record(bytes: Vec<u8>, list: &str) -> Vec<u8> {
+    let Ok(mut page) = serde_json::from_slice::<Value>(&bytes) else {
+        return bytes;
+    };
+    match page.get_mut(list).and_then(Value::as_array_mut) {
+        Some(items) => items.push(json!({ "adamId": { "unexpected": true } })),
+        None => return bytes,
+    }
+    serde_json::to_vec(&page).unwrap_or(bytes)
 }

@@ -67,6 +67,9 @@ pub(crate) struct Shared {
     /// header for 5xx only).
     pub(crate) throttle_retry_after: std::sync::atomic::AtomicU32,
     pub(crate) invalid_token_http_200: AtomicBool,
+    /// Every page of assets, assignments and users carries one more record of
+    /// a shape no client can read.
+    pub(crate) unreadable_records: AtomicBool,
     pub(crate) latency: Mutex<Duration>,
 }
 
@@ -446,6 +449,7 @@ impl SimulatorBuilder {
             throttle: AtomicBool::new(self.throttle),
             throttle_retry_after: std::sync::atomic::AtomicU32::new(self.throttle_retry_after),
             invalid_token_http_200: AtomicBool::new(self.invalid_token_http_200),
+            unreadable_records: AtomicBool::new(false),
             latency: Mutex::new(Duration::ZERO),
             config: self.config,
         });

@@ -224,3 +224,64 @@ async fn a_removal_between_syncs_walks_only_the_apps_it_touched() {
         incremental_equals_full(&w).await;
     }
 }
+
+/// Apple sends a record of a shape the client cannot read on every page: the
+/// sync reads the rest, counts what it left out, and concludes no removal
+/// from a walk that did not read everything (a licence another MDM took back
+/// meanwhile stays until a walk reads every record; no asset is emptied).
+/// Once the pages are readable again, a full sync finds Apple's truth.
+#[tokio::test]
+async fn a_walk_that_left_records_out_concludes_no_removal() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend).start().await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        let c = w.sim.control();
+        let devices = free_devices(&w, 2);
+        c.foreign_associate(
+            demo::SPRINGFIELD_HIGH,
+            &app(),
+            &[devices[0].as_str(), devices[1].as_str()],
+            &[],
+        )
+        .unwrap();
+        sync(&w, SyncKind::Full).await;
+        let before = stored(&w).await;
+        let assets_before = w.store.assets(&loc("sph")).await.unwrap();
+
+        c.foreign_disassociate(demo::SPRINGFIELD_HIGH, &app(), &[devices[0].as_str()], &[])
+            .unwrap();
+        c.set_unreadable_records(true);
+        let o = w
+            .engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        assert!(o.succeeded(), "{:?}", o.error);
+        // At least one record left out on each walk: assets, users, assignments.
+        assert!(o.skipped_records >= 3, "{o:?}");
+        assert_eq!(stored(&w).await, before, "no removal concluded");
+        let assets = w.store.assets(&loc("sph")).await.unwrap();
+        assert_eq!(assets.len(), assets_before.len());
+        for (a, b) in assets.iter().zip(&assets_before) {
+            assert_eq!(
+                (&a.asset.key, a.asset.counts.total),
+                (&b.asset.key, b.asset.counts.total),
+                "no asset emptied"
+            );
+        }
+
+        c.set_unreadable_records(false);
+        let o = w
+            .engine
+            .sync(&loc("sph"), SyncKind::Full, &ProgressReporter::none())
+            .await
+            .unwrap();
+        assert_eq!(o.skipped_records, 0);
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+        let gone = Holder::Device(vppkit_core::SerialNumber::new(devices[0].as_str()).unwrap());
+        assert!(!stored(&w)
+            .await
+            .iter()
+            .any(|(a, h, _)| *a == app() && *h == gone));
+    }
+}

@@ -333,6 +333,9 @@ pub(crate) struct SyncRow {
     pub(crate) assets: u64,
     pub(crate) assignments: u64,
     pub(crate) users: u64,
+    /// Records Apple sent that could not be read (left out, logged; no removal
+    /// was concluded from the walks that skipped them).
+    pub(crate) skipped_records: u64,
     pub(crate) error: Option<String>,
     /// Another MDM that this sync found holding the location (it was not before): the
     /// location is read-only from now on.
@@ -379,6 +382,7 @@ pub(crate) async fn sync(
                 assets: o.assets,
                 assignments: o.assignments,
                 users: o.users,
+                skipped_records: o.skipped_records,
                 error: o.error,
                 claimed_by: None,
                 hint: None,
@@ -390,6 +394,7 @@ pub(crate) async fn sync(
                 assets: 0,
                 assignments: 0,
                 users: 0,
+                skipped_records: 0,
                 error: Some(e.to_string()),
                 claimed_by: None,
                 hint: None,
@@ -430,6 +435,12 @@ pub(crate) fn sync_text(rows: &Vec<SyncRow>) -> String {
                 r.users
             )),
             Some(e) => s.push_str(&format!("{}: FAILED: {e}\n", r.location)),
+        }
+        if r.skipped_records > 0 {
+            s.push_str(&format!(
+                "{}: {} records Apple sent could not be read: left out (see the log), and nothing was taken as removed\n",
+                r.location, r.skipped_records
+            ));
         }
         if let (Some(by), Some(hint)) = (&r.claimed_by, &r.hint) {
             s.push_str(&format!(

@@ -164,7 +164,11 @@ pub struct EngineConfig {
     /// The reconcile loop's slow tick: every location is reconciled at least this
     /// often even when nothing asked for it (default 15 minutes). Triggers
     /// (purchases, accepted invitations, finished events, desired-state edits,
-    /// self-service requests, syncs that found changes) reconcile at once.
+    /// self-service requests, syncs that found changes) reconcile at once. Each
+    /// slow tick first re-reads every location's licence counts (one
+    /// `GET assets` walk, [`Engine::refresh_counts`](crate::Engine::refresh_counts)),
+    /// so a purchase whose notification never came (none configured, or lost)
+    /// waits at most this long, not for the next sync.
     pub reconcile_interval: Duration,
     /// When a plan releases too many of a location's licences, its releases are
     /// held until confirmed (see [`BlastRadius`]).

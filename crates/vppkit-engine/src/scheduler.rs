@@ -8,7 +8,8 @@
 //!    an invitation accepted, an event finished, the desired state changed, a
 //!    self-service request, a sync that found changes, a grace period over) or
 //!    when the slow tick ([`EngineConfig::reconcile_interval`](crate::EngineConfig::reconcile_interval))
-//!    is due; marks are read before the pass and cleared after it, so a burst of
+//!    is due, which first re-reads every location's licence counts (one
+//!    `GET assets` walk each: a purchase whose notification never came); marks are read before the pass and cleared after it, so a burst of
 //!    triggers is one pass and a trigger that arrives during a pass makes
 //!    another;
 //! 4. hands out queued MDM commands;
@@ -204,6 +205,9 @@ impl Scheduler {
         let every = chrono::Duration::from_std(inner.config.reconcile_interval)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
         let slow_tick = self.last_reconcile.is_none_or(|at| now - at >= every);
+        if slow_tick {
+            self.refresh_counts().await?;
+        }
         let marked = !inner.marks(Mark::Reconcile).await?.is_empty();
         if marked || slow_tick {
             self.reconcile().await?;
@@ -245,6 +249,32 @@ impl Scheduler {
             // Operations still at Apple: their outcome marks another pass.
             tracing::debug!("operations still pending after the pass");
         }
+        Ok(())
+    }
+
+    /// Re-reads every readable location's licence counts (a purchase or a
+    /// refund whose notification never came), marking a reconcile pass where
+    /// one moved. A location another instance holds is left to it.
+    async fn refresh_counts(&self) -> Result<()> {
+        let engine = &self.engine;
+        let locations = engine.inner.store.locations().await?;
+        let n = engine.inner.config.max_concurrent_locations;
+        futures::stream::iter(
+            locations
+                .into_iter()
+                .filter(|l| l.token_state.allows_reads())
+                .map(|l| async move {
+                    match engine.refresh_counts(&l.id).await {
+                        Ok(_) | Err(crate::EngineError::Busy(_)) => {}
+                        Err(e) => {
+                            tracing::warn!(location = %l.id, error = %e, "licence counts not re-read")
+                        }
+                    }
+                }),
+        )
+        .buffer_unordered(n)
+        .collect::<Vec<_>>()
+        .await;
         Ok(())
     }
 

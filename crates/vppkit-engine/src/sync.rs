@@ -232,6 +232,52 @@ impl Engine {
         Ok((kind, counts))
     }
 
+    /// Re-reads one location's assets (its licence counts) from Apple, one
+    /// `GET assets` walk: a purchase or a refund whose notification never came
+    /// (none configured, or lost) is seen now rather than at the next sync.
+    /// Returns whether a count moved; a reconcile pass is then marked. The
+    /// scheduler runs it for every location on its slow tick
+    /// ([`EngineConfig::reconcile_interval`](crate::EngineConfig::reconcile_interval)).
+    ///
+    /// Errors: another instance holds the location ([`EngineError::Busy`]), the
+    /// token allows no reads, or Apple's and the store's errors.
+    pub async fn refresh_counts(&self, location: &LocationId) -> Result<bool> {
+        let span = tracing::info_span!("vppkit.refresh_counts", location = %location);
+        async {
+            let inner = &self.inner;
+            let mut guard = inner.lock_location(location).await?;
+            let result = async {
+                inner
+                    .observe_token(&mut guard.record, TokenObservation::Tick)
+                    .await?;
+                inner.check_reads(&guard.record)?;
+                let before = guard.book().store_seq();
+                self.sync_assets(&mut guard, &ProgressReporter::none())
+                    .await?;
+                Ok(guard.book().store_seq() > before)
+            }
+            .await;
+            if matches!(result, Err(EngineError::Store(_) | EngineError::Corrupt(_))) {
+                guard.invalidate();
+            }
+            guard.release(inner).await;
+            let changed = result?;
+            if changed {
+                tracing::info!("licence counts changed at Apple");
+                inner
+                    .set_mark_or_log(
+                        crate::marks::Mark::Reconcile,
+                        location,
+                        "licence counts changed at Apple",
+                    )
+                    .await;
+            }
+            Ok(changed)
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Whether every asset's confirmed holdings match Apple's assigned count.
     fn counts_agree(&self, guard: &mut LocationGuard) -> bool {
         guard

@@ -180,6 +180,60 @@ async fn a_waitlist_drains_under_the_loop_when_licences_are_bought() {
     }
 }
 
+/// No notification comes (no webhook configured, or Apple's was lost) and
+/// the next sync is hours away: the loop's slow tick re-reads the licence
+/// counts, sees the purchase and drains the waitlist.
+#[tokio::test]
+async fn a_purchase_whose_notification_never_came_is_seen_by_the_slow_tick() {
+    for backend in backends() {
+        let w = WorldBuilder::new(backend)
+            .config(|c| {
+                c.with_reconcile_interval(Duration::from_millis(300))
+                    .with_sync_interval(Duration::from_secs(3600), Duration::ZERO)
+            })
+            .start()
+            .await;
+        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+        synced(&w).await;
+        let app = key(demo::SHORTAGE_APP);
+        let lab = free_devices(&w, &app, 8);
+        w.engine.set_desired_state(lab_desired(&lab)).await.unwrap();
+        let stop = run_loop(&w.engine);
+        eventually(
+            "the free licences handed out",
+            Duration::from_secs(30),
+            || async { installs_for(&w.sink, &app).len() == 5 },
+        )
+        .await;
+        let syncs_before = w
+            .store
+            .sync_status(&loc("sph"))
+            .await
+            .unwrap()
+            .last_summary
+            .map(|s| s.at);
+
+        w.sim
+            .control()
+            .buy_licences(demo::SPRINGFIELD_HIGH, &app, 3)
+            .unwrap();
+        eventually("the waitlist drained", Duration::from_secs(30), || async {
+            installs_for(&w.sink, &app).len() == 8
+        })
+        .await;
+        let _ = stop.send(());
+        let syncs_after = w
+            .store
+            .sync_status(&loc("sph"))
+            .await
+            .unwrap()
+            .last_summary
+            .map(|s| s.at);
+        assert_eq!(syncs_before, syncs_after, "no sync ran: the counts alone");
+        w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
+    }
+}
+
 /// A user created with an email waits for the invitation; accepting it in the
 /// simulator (a USER_ASSOCIATED notification) is enough for the loop to
 /// assign the licence and queue the install, without a scheduled sync.

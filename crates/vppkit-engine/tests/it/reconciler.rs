@@ -180,6 +180,12 @@ async fn a_waitlist_drains_under_the_loop_when_licences_are_bought() {
     }
 }
 
+/// When Springfield High was last synced.
+async fn last_sync_at(w: &World) -> Option<chrono::DateTime<chrono::Utc>> {
+    let status = w.store.sync_status(&loc("sph")).await.unwrap();
+    status.last_summary.map(|s| s.at)
+}
+
 /// No notification comes (no webhook configured, or Apple's was lost) and
 /// the next sync is hours away: the loop's slow tick re-reads the licence
 /// counts, sees the purchase and drains the waitlist.
@@ -205,13 +211,7 @@ async fn a_purchase_whose_notification_never_came_is_seen_by_the_slow_tick() {
             || async { installs_for(&w.sink, &app).len() == 5 },
         )
         .await;
-        let syncs_before = w
-            .store
-            .sync_status(&loc("sph"))
-            .await
-            .unwrap()
-            .last_summary
-            .map(|s| s.at);
+        let syncs_before = last_sync_at(&w).await;
 
         w.sim
             .control()
@@ -222,13 +222,7 @@ async fn a_purchase_whose_notification_never_came_is_seen_by_the_slow_tick() {
         })
         .await;
         let _ = stop.send(());
-        let syncs_after = w
-            .store
-            .sync_status(&loc("sph"))
-            .await
-            .unwrap()
-            .last_summary
-            .map(|s| s.at);
+        let syncs_after = last_sync_at(&w).await;
         assert_eq!(syncs_before, syncs_after, "no sync ran: the counts alone");
         w.assert_matches_truth("sph", demo::SPRINGFIELD_HIGH).await;
     }

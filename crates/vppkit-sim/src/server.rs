@@ -657,6 +657,18 @@ fn invite(shared: &Arc<Shared>, req: &Request<Bytes>) -> Response<Bytes> {
     not_found()
 }
 
+/// A page with one more record in `list`, of a shape no client can read.
+fn with_unreadable_record(bytes: Vec<u8>, list: &str) -> Vec<u8> {
+    let Ok(mut page) = serde_json::from_slice::<Value>(&bytes) else {
+        return bytes;
+    };
+    match page.get_mut(list).and_then(Value::as_array_mut) {
+        Some(items) => items.push(json!({ "adamId": { "unexpected": true } })),
+        None => return bytes,
+    }
+    serde_json::to_vec(&page).unwrap_or(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,16 +690,4 @@ mod tests {
         assert!(!valid_notification_url("not a url", true));
         assert!(!valid_notification_url("ftp://example.org/n", true));
     }
-}
-
-/// A page with one more record in `list`, of a shape no client can read.
-fn with_unreadable_record(bytes: Vec<u8>, list: &str) -> Vec<u8> {
-    let Ok(mut page) = serde_json::from_slice::<Value>(&bytes) else {
-        return bytes;
-    };
-    match page.get_mut(list).and_then(Value::as_array_mut) {
-        Some(items) => items.push(json!({ "adamId": { "unexpected": true } })),
-        None => return bytes,
-    }
-    serde_json::to_vec(&page).unwrap_or(bytes)
 }

@@ -262,7 +262,7 @@ impl Engine {
         let webhook = inner.config.webhook.clone();
         if let Some(w) = &webhook {
             req = req
-                .with_notifications(w.url().as_str(), w.auth_token().clone(), subscribed_types())
+                .with_notifications(w.url(), w.auth_token().clone(), subscribed_types())
                 .allow_http_loopback(w.is_loopback_http());
         }
         let answer = match client
@@ -282,7 +282,7 @@ impl Engine {
         inner.observe_envelope(record, &answer.envelope).await?;
         if let Some(w) = webhook {
             let settings = NotificationSettings::new(
-                w.url().as_str(),
+                w.url(),
                 w.auth_token().clone(),
                 subscribed_types()
                     .iter()

@@ -114,9 +114,11 @@ pub struct SyncOutcome {
     /// Users seen.
     pub users: u64,
     /// Records Apple sent that could not be read (an asset, assignment or user
-    /// of an unexpected shape), left out and logged with their page. A walk
-    /// that left one out concludes no removal from it: what the location held
-    /// stays until a walk reads every record.
+    /// of an unexpected shape), left out and logged with their page; counted
+    /// once by each walk that met them (a sync that walks an endpoint twice
+    /// counts a record twice). A walk that left one out concludes no removal
+    /// from it: what the location held stays until a walk reads every record.
+    #[serde(default)]
     pub skipped_records: u64,
     /// `None` on success, else what went wrong (never containing a secret).
     pub error: Option<String>,

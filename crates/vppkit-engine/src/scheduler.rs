@@ -65,6 +65,9 @@ pub struct Scheduler {
     progress: ProgressReporter,
     rx: mpsc::UnboundedReceiver<Command>,
     last_reconcile: Option<DateTime<Utc>>,
+    /// When the licence counts were last re-read (on their own schedule: passes
+    /// that triggers start do not postpone it).
+    last_refresh: Option<DateTime<Utc>>,
     last_prune: Option<DateTime<Utc>>,
 }
 
@@ -87,6 +90,7 @@ impl Engine {
                 progress,
                 rx,
                 last_reconcile: None,
+                last_refresh: None,
                 last_prune: None,
             },
             SchedulerHandle { tx },
@@ -205,8 +209,14 @@ impl Scheduler {
         let every = chrono::Duration::from_std(inner.config.reconcile_interval)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
         let slow_tick = self.last_reconcile.is_none_or(|at| now - at >= every);
-        if slow_tick {
+        if self.last_refresh.is_some_and(|at| now - at >= every) {
+            // Counts re-read every interval, however often triggers run passes.
+            // Not on the first tick: a start syncs what is due, and a location
+            // synced in the last interval has fresh counts.
+            self.last_refresh = Some(now);
             self.refresh_counts().await?;
+        } else if self.last_refresh.is_none() {
+            self.last_refresh = Some(now);
         }
         let marked = !inner.marks(Mark::Reconcile).await?.is_empty();
         if marked || slow_tick {

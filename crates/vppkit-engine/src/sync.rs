@@ -489,6 +489,7 @@ impl Engine {
         }
         let mut stream = client.users(filter);
         let mut n = 0u64;
+        let mut skipped = 0u64;
         let mut pages = 0u32;
         loop {
             let Some(page) = self.next_page(guard, &mut stream, "GET users").await? else {
@@ -497,6 +498,7 @@ impl Engine {
             guard.keep_lease(inner).await?;
             if page.starts_restart() {
                 pages = 0;
+                skipped = 0;
                 progress.report(SyncProgress::Restarted {
                     location: location.clone(),
                     endpoint: SyncStep::Users,
@@ -504,7 +506,7 @@ impl Engine {
             }
             // Users are only added or updated by a walk, never removed: one
             // left out is counted, nothing else follows from it.
-            guard.skipped_records += page.skipped.len() as u64;
+            skipped += page.skipped.len() as u64;
             let users: Vec<VppUser> = page.items.into_iter().map(VppUser::from).collect();
             n += users.len() as u64;
             pages += 1;
@@ -531,6 +533,7 @@ impl Engine {
                 items: n,
             });
         }
+        guard.skipped_records += skipped;
         if pages == 0 {
             self.write_final_cursor(guard, SyncEndpoint::Users, stream.first_version_id())
                 .await?;
@@ -635,7 +638,24 @@ impl Engine {
                     assets_refreshed = true;
                     writes.drain(guard, &inner.store).await?;
                     self.sync_assets(guard, progress).await?;
-                    entries = self.apply_assignment_page(guard, &snapshot, &items, cause);
+                    entries = self.apply_assignment_page(guard, &snapshot, &items, cause.clone());
+                }
+                if matches!(entries, Err(Rejection::UnknownAsset { .. })) {
+                    // Still unknown after reading the assets again (its record
+                    // could not be read, say): its assignments are left out and
+                    // counted, like a record that could not be read.
+                    let ledger = &guard.book().ledger;
+                    let known: Vec<AppleHolding> = items
+                        .iter()
+                        .filter(|h| ledger.asset(&h.asset).is_some())
+                        .cloned()
+                        .collect();
+                    skipped += (items.len() - known.len()) as u64;
+                    tracing::warn!(
+                        left_out = items.len() - known.len(),
+                        "assignments of assets Apple does not list (or whose record could not be read) were left out"
+                    );
+                    entries = self.apply_assignment_page(guard, &snapshot, &known, cause);
                 }
                 let entries = entries?;
                 let next = page.next_page_index;

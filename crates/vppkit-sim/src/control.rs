@@ -301,8 +301,10 @@ impl Control {
 
     /// Every page of `GET assets`, `GET assignments` and `GET users` carries,
     /// after its records, one more of a shape no client can read (an `adamId`
-    /// that is an object): how a client meets a record Apple sends in a shape
-    /// it does not know. The counts and `totalPages` are left as they are.
+    /// that is an object), and the first asset of a `GET assets` page is sent
+    /// in that shape too (an asset the walk cannot read): how a client meets
+    /// records Apple sends in a shape it does not know. The counts and
+    /// `totalPages` are left as they are.
     pub fn set_unreadable_records(&self, on: bool) {
         self.shared.unreadable_records.store(on, Ordering::Relaxed);
     }

@@ -657,13 +657,22 @@ fn invite(shared: &Arc<Shared>, req: &Request<Bytes>) -> Response<Bytes> {
     not_found()
 }
 
-/// A page with one more record in `list`, of a shape no client can read.
+/// A page with one more record in `list`, of a shape no client can read; on
+/// an assets page, the first asset's own record in that shape too.
 fn with_unreadable_record(bytes: Vec<u8>, list: &str) -> Vec<u8> {
     let Ok(mut page) = serde_json::from_slice::<Value>(&bytes) else {
         return bytes;
     };
+    let unreadable = json!({ "unexpected": true });
     match page.get_mut(list).and_then(Value::as_array_mut) {
-        Some(items) => items.push(json!({ "adamId": { "unexpected": true } })),
+        Some(items) => {
+            if list == "assets" {
+                if let Some(first) = items.first_mut() {
+                    first["adamId"] = unreadable.clone();
+                }
+            }
+            items.push(json!({ "adamId": unreadable }));
+        }
         None => return bytes,
     }
     serde_json::to_vec(&page).unwrap_or(bytes)

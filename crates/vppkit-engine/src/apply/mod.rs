@@ -63,9 +63,13 @@ pub struct LocationApplyReport {
     pub refused: Vec<(AssetKey, Holder, String)>,
     /// Licences released.
     pub released: usize,
-    /// VPP users created.
+    /// VPP users this apply asked Apple to create that Apple has once they are
+    /// read back after the event (a user another MDM created meanwhile under
+    /// the same id counts too). Users created by an operation that finished
+    /// after the apply stopped waiting are counted by no apply.
     pub users_created: usize,
-    /// VPP users retired.
+    /// VPP users this apply asked Apple to retire that Apple shows retired once
+    /// read back (same rules as `users_created`).
     pub users_retired: usize,
     /// Invitation links for users without a device to send `InviteToProgram` to.
     pub invitation_links: Vec<(ClientUserId, String)>,
@@ -517,10 +521,20 @@ impl Engine {
             }
             if let Some(mut g) = self.settle_locked(guard, &ops, &mut report).await? {
                 if !ops.is_empty() {
-                    // As for users/create: counted from what Apple has now.
-                    self.read_back_users(&mut g).await?;
-                    report.users_retired +=
-                        count_users(&mut g, &sent_users, |s| *s == VppUserStatus::Retired);
+                    // As for users/create: counted from what Apple has now. The
+                    // retire is done at Apple: a failed read-back only leaves
+                    // the count to the next sync (marked when the retire ended).
+                    match self.read_back_users(&mut g).await {
+                        Ok(()) => {
+                            report.users_retired += count_users(&mut g, &sent_users, |s| {
+                                *s == VppUserStatus::Retired
+                            })
+                        }
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            "retired users not read back; the next sync reads them"
+                        ),
+                    }
                 }
                 g.release(inner).await;
             }

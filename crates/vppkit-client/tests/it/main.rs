@@ -9,6 +9,7 @@ mod lenient;
 mod metadata;
 mod notifications;
 mod pagination;
+mod readme;
 mod retries;
 mod split_props;
 mod support;

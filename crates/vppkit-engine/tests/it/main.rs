@@ -15,6 +15,7 @@ mod licences;
 mod mocks;
 mod notifications;
 mod onboarding;
+mod readme;
 mod reconciler;
 mod report;
 mod scale;

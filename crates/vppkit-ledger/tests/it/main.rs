@@ -3,6 +3,7 @@
 mod journal;
 mod lifecycle;
 mod props;
+mod readme;
 mod reconcile;
 mod rejections;
 mod support;

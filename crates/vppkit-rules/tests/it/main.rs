@@ -10,5 +10,6 @@ mod ledger;
 mod plans;
 mod precedence;
 mod properties;
+mod readme;
 mod scenarios;
 mod validation;

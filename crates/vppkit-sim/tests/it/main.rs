@@ -18,6 +18,7 @@ mod methods; // 3
 mod notifications; // 11
 mod paging; // 8
 mod presets;
+mod readme;
 mod recorded;
 mod service_config; // 13
 mod smoke;

@@ -6,6 +6,7 @@ mod conformance;
 mod consistency;
 mod errors;
 mod migrations;
+mod readme;
 mod schemas;
 mod secrets;
 mod support;

@@ -1,4 +1,5 @@
 //! Integration tests of vppkit-store-sqlite.
 
 mod conformance;
+mod readme;
 mod secrets;

@@ -1,3 +1,4 @@
 //! Integration tests of vppkit-store: the conformance suite on the in-memory store.
 
 mod memory;
+mod readme;

@@ -1,0 +1,38 @@
+//! The README's example, compiled (not run: it reads a content token and calls Apple); the test below checks that the
+//! README shows it verbatim (the body of `readme_example`, kept at column 0).
+
+#[rustfmt::skip]
+#[allow(dead_code)] // compiled, never called
+async fn readme_example() -> Result<(), Box<dyn std::error::Error>> {
+use futures::TryStreamExt;
+use vppkit_client::{AssignmentFilter, Client, ClientBuilder};
+use vppkit_core::ContentToken;
+
+let token = ContentToken::parse(&std::fs::read_to_string("location.vpptoken")?)?;
+let client: Client = ClientBuilder::new(&token).build()?;
+
+let config = client.client_config().await?;
+println!("{:?}", config.body.location_name);
+
+let mut pages = client.assignments(AssignmentFilter::new());
+while let Some(page) = pages.try_next().await? {
+    for assignment in &page.items {
+        println!("{} -> {:?}", assignment.asset_key(), assignment.holder());
+    }
+}
+Ok(())
+}
+
+#[test]
+fn the_readme_shows_this_example() {
+    let readme = include_str!("../../README.md");
+    let block = readme
+        .split("```rust\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next());
+    let this = include_str!("readme.rs");
+    assert!(
+        block.is_some_and(|b| this.contains(b)),
+        "README and tests/it/readme.rs differ"
+    );
+}

@@ -33,7 +33,7 @@ impl CommandSink for MyMdmQueue {
         let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
         for c in commands {
             println!(
-                "queue {} for {} on the {:?} channel ({})",
+                "queue {} for {} on the {} channel ({})",
                 c.reference.request_type, c.reference.device, c.channel, c.reference.command_uuid
             );
             queued.push(c.reference.command_uuid.clone());

@@ -80,6 +80,22 @@ pub enum Channel {
     User,
 }
 
+impl Channel {
+    /// The channel's name, as it is serialised: `device` or `user`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Device => "device",
+            Channel::User => "user",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why Apple's schema does not allow a command on a device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
@@ -236,6 +252,17 @@ mod tests {
 
     fn v(s: &str) -> OsVersion {
         OsVersion::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_channel_is_shown_as_it_is_serialised() {
+        for c in [Channel::Device, Channel::User] {
+            assert_eq!(
+                serde_json::json!(c.to_string()),
+                serde_json::to_value(c).unwrap()
+            );
+        }
+        assert_eq!(Channel::User.to_string(), "user");
     }
 
     #[test]

@@ -12,12 +12,14 @@ let token = ContentToken::parse(&std::fs::read_to_string("location.vpptoken")?)?
 let client: Client = ClientBuilder::new(&token).build()?;
 
 let config = client.client_config().await?;
-println!("{:?}", config.body.location_name);
+println!("{}", config.body.location_name.unwrap_or_default());
 
 let mut pages = client.assignments(AssignmentFilter::new());
 while let Some(page) = pages.try_next().await? {
     for assignment in &page.items {
-        println!("{} -> {:?}", assignment.asset_key(), assignment.holder());
+        if let Some(holder) = assignment.holder() {
+            println!("{} -> {holder}", assignment.asset_key());
+        }
     }
 }
 Ok(())

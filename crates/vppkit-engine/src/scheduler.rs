@@ -209,14 +209,10 @@ impl Scheduler {
         let every = chrono::Duration::from_std(inner.config.reconcile_interval)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
         let slow_tick = self.last_reconcile.is_none_or(|at| now - at >= every);
-        if self.last_refresh.is_some_and(|at| now - at >= every) {
+        if self.last_refresh.is_none_or(|at| now - at >= every) {
             // Counts re-read every interval, however often triggers run passes.
-            // Not on the first tick: a start syncs what is due, and a location
-            // synced in the last interval has fresh counts.
             self.last_refresh = Some(now);
-            self.refresh_counts().await?;
-        } else if self.last_refresh.is_none() {
-            self.last_refresh = Some(now);
+            self.refresh_counts(every).await?;
         }
         let marked = !inner.marks(Mark::Reconcile).await?.is_empty();
         if marked || slow_tick {
@@ -262,11 +258,13 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Re-reads every readable location's licence counts (a purchase or a
-    /// refund whose notification never came), marking a reconcile pass where
-    /// one moved. A location another instance holds is left to it.
-    async fn refresh_counts(&self) -> Result<()> {
+    /// Re-reads the licence counts of every readable location no sync read
+    /// within `every` (a purchase or a refund whose notification never came),
+    /// marking a reconcile pass where one moved. A location another instance
+    /// holds is left to it.
+    async fn refresh_counts(&self, every: chrono::Duration) -> Result<()> {
         let engine = &self.engine;
+        let since = engine.inner.now() - every;
         let locations = engine.inner.store.locations().await?;
         let n = engine.inner.config.max_concurrent_locations;
         futures::stream::iter(
@@ -274,6 +272,12 @@ impl Scheduler {
                 .into_iter()
                 .filter(|l| l.token_state.allows_reads())
                 .map(|l| async move {
+                    // A sync within the interval read the counts already.
+                    let status = engine.inner.store.sync_status(&l.id).await;
+                    let synced = status.map(|s| s.last_summary.map(|o| o.at));
+                    if matches!(synced, Ok(Some(at)) if at > since) {
+                        return;
+                    }
                     match engine.refresh_counts(&l.id).await {
                         Ok(_) | Err(crate::EngineError::Busy(_)) => {}
                         Err(e) => {

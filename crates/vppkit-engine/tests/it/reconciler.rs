@@ -111,6 +111,47 @@ fn run_loop(engine: &Engine) -> tokio::sync::oneshot::Sender<()> {
     stop
 }
 
+/// Springfield High synced, a lab of `n` devices that wants the shortage app
+/// (5 licences free) stored as the first desired-state revision, and the loop
+/// running until the returned sender fires; returns once the 5 free licences
+/// are handed out.
+async fn lab_short_of_licences(
+    w: &World,
+    n: usize,
+) -> (
+    AssetKey,
+    Vec<SerialNumber>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
+    synced(w).await;
+    let app = key(demo::SHORTAGE_APP);
+    let lab = free_devices(w, &app, n);
+    let revision = w.engine.set_desired_state(lab_desired(&lab)).await.unwrap();
+    assert_eq!(revision, 1);
+    let stop = run_loop(&w.engine);
+    eventually(
+        "the free licences handed out",
+        Duration::from_secs(30),
+        || async { installs_for(&w.sink, &app).len() == 5 },
+    )
+    .await;
+    (app, lab, stop)
+}
+
+/// Buys `count` licences of `app` in the simulator (nothing else) and waits
+/// until `installs` devices got their install.
+async fn buy_until_drained(w: &World, app: &AssetKey, count: u32, installs: usize) {
+    w.sim
+        .control()
+        .buy_licences(demo::SPRINGFIELD_HIGH, app, count)
+        .unwrap();
+    eventually("the waitlist drained", Duration::from_secs(30), || async {
+        installs_for(&w.sink, app).len() == installs
+    })
+    .await;
+}
+
 /// A shortage waitlists; buying licences in the simulator is the only call
 /// made afterwards, and the loop drains the waitlist (the purchase
 /// notification is a hint: counts re-read, a reconcile pass run).
@@ -122,19 +163,7 @@ async fn a_waitlist_drains_under_the_loop_when_licences_are_bought() {
             .config(|c| c.with_reconcile_interval(Duration::from_secs(3600)))
             .start()
             .await;
-        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
-        synced(&w).await;
-        let app = key(demo::SHORTAGE_APP);
-        let lab = free_devices(&w, &app, 20);
-        let revision = w.engine.set_desired_state(lab_desired(&lab)).await.unwrap();
-        assert_eq!(revision, 1);
-        let stop = run_loop(&w.engine);
-        eventually(
-            "the free licences handed out",
-            Duration::from_secs(30),
-            || async { installs_for(&w.sink, &app).len() == 5 },
-        )
-        .await;
+        let (app, lab, stop) = lab_short_of_licences(&w, 20).await;
         let waiting = |engine: Engine| async move {
             engine
                 .report(&loc("sph"), vppkit_engine::ReportOptions::summary())
@@ -148,14 +177,7 @@ async fn a_waitlist_drains_under_the_loop_when_licences_are_bought() {
         assert_eq!(waiting(w.engine.clone()).await, 15);
 
         // The purchase, and nothing else.
-        w.sim
-            .control()
-            .buy_licences(demo::SPRINGFIELD_HIGH, &app, 15)
-            .unwrap();
-        eventually("the waitlist drained", Duration::from_secs(30), || async {
-            installs_for(&w.sink, &app).len() == 20
-        })
-        .await;
+        buy_until_drained(&w, &app, 15, 20).await;
         let _ = stop.send(());
         let installs = installs_for(&w.sink, &app);
         assert!(
@@ -199,28 +221,10 @@ async fn a_purchase_whose_notification_never_came_is_seen_by_the_slow_tick() {
             })
             .start()
             .await;
-        w.onboard("sph", demo::SPRINGFIELD_HIGH).await;
-        synced(&w).await;
-        let app = key(demo::SHORTAGE_APP);
-        let lab = free_devices(&w, &app, 8);
-        w.engine.set_desired_state(lab_desired(&lab)).await.unwrap();
-        let stop = run_loop(&w.engine);
-        eventually(
-            "the free licences handed out",
-            Duration::from_secs(30),
-            || async { installs_for(&w.sink, &app).len() == 5 },
-        )
-        .await;
+        let (app, _, stop) = lab_short_of_licences(&w, 8).await;
         let syncs_before = last_sync_at(&w).await;
 
-        w.sim
-            .control()
-            .buy_licences(demo::SPRINGFIELD_HIGH, &app, 3)
-            .unwrap();
-        eventually("the waitlist drained", Duration::from_secs(30), || async {
-            installs_for(&w.sink, &app).len() == 8
-        })
-        .await;
+        buy_until_drained(&w, &app, 3, 8).await;
         let _ = stop.send(());
         let syncs_after = last_sync_at(&w).await;
         assert_eq!(syncs_before, syncs_after, "no sync ran: the counts alone");

@@ -1,5 +1,5 @@
-//! The README's example, compiled and run; the test below checks that the README shows it
-//! verbatim (the body of `readme_example`, kept at column 0).
+//! The README's example, compiled and run; the workspace's `tests/readme.rs` checks
+//! that the README shows it verbatim (the body of `readme_example`, kept at column 0).
 
 #[rustfmt::skip]
 async fn readme_example() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,18 +21,4 @@ Ok(())
 #[tokio::test]
 async fn the_readme_example_runs() {
     readme_example().await.unwrap();
-}
-
-#[test]
-fn the_readme_shows_this_example() {
-    let readme = include_str!("../../README.md");
-    let block = readme
-        .split("```rust\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next());
-    let this = include_str!("readme.rs");
-    assert!(
-        block.is_some_and(|b| this.contains(b)),
-        "README and tests/it/readme.rs differ"
-    );
 }

@@ -1,5 +1,6 @@
-//! The README's example, compiled (not run: it connects to a PostgreSQL server); the test below checks that the
-//! README shows it verbatim (the body of `readme_example`, kept at column 0).
+//! The README's example, compiled (not run: it connects to a PostgreSQL server); the workspace's
+//! `tests/readme.rs` checks that the README shows it verbatim (the body of `readme_example`,
+//! kept at column 0).
 
 #[rustfmt::skip]
 #[allow(dead_code)] // compiled, never called
@@ -16,18 +17,4 @@ let options = PostgresOptions::from_url(
 let store = PostgresStore::connect(options).await?;
 drop(store);
 Ok(())
-}
-
-#[test]
-fn the_readme_shows_this_example() {
-    let readme = include_str!("../../README.md");
-    let block = readme
-        .split("```rust\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next());
-    let this = include_str!("readme.rs");
-    assert!(
-        block.is_some_and(|b| this.contains(b)),
-        "README and tests/it/readme.rs differ"
-    );
 }
